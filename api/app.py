@@ -1,0 +1,100 @@
+"""The API process: FastAPI for the small endpoints, a plain ASGI handler in front for /webhook."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
+
+from api.ingest import Ingestor
+from api.webhook import Receive, Scope, Send, WebhookEndpoint
+from shared.config import API_SECRETS, ConfigError, Settings, get_settings, is_placeholder
+from shared.logging import configure_logging, get_logger
+from shared.redis_client import async_redis
+
+log = get_logger("api")
+
+
+def check_api_settings(settings: Settings) -> None:
+    """Refuse to run a webhook that anyone could forge."""
+    settings.require(API_SECRETS, "The API")
+    if is_placeholder(settings.app_secret) and not settings.dev_insecure_skip_signature:
+        raise ConfigError(
+            "The API cannot start: APP_SECRET is missing. It is the Meta app's secret (App Dashboard > "
+            "Settings > Basic), used to verify X-Hub-Signature-256. For local experiments only, set "
+            "DEV_INSECURE_SKIP_SIGNATURE=true."
+        )
+
+
+def _features(settings: Settings) -> dict[str, Any]:
+    return {
+        "text": True,
+        "voice_notes": True,
+        "voice_replies": bool(settings.tts_model),
+        "images": bool(settings.vision_model),
+        "signature_verification": not settings.dev_insecure_skip_signature,
+    }
+
+
+def build_fastapi(settings: Settings, ingestor: Ingestor) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.dev_insecure_skip_signature:
+            log.warning("api.insecure_mode", detail="DEV_INSECURE_SKIP_SIGNATURE is on: webhooks are NOT verified")
+        log.info("api.started", graph_api_version=settings.graph_api_version)
+        yield
+        await ingestor.close()
+
+    app = FastAPI(title="Loopera WhatsApp assistant", lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    @app.get("/")
+    async def root() -> dict[str, Any]:
+        return {"status": "ok", "service": "loopera", "features": _features(settings)}
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        # Liveness only: no I/O, so a Redis outage does not get the API restarted in a loop.
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    async def ready() -> JSONResponse:
+        try:
+            await ingestor.ping()
+        except (RedisError, OSError) as exc:
+            return JSONResponse({"status": "unavailable", "redis": type(exc).__name__}, status_code=503)
+        return JSONResponse({"status": "ready", "redis": "ok"})
+
+    @app.get("/metrics")
+    async def metrics_endpoint() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+class LooperaApp:
+    """Routes /webhook straight to its handler and everything else to FastAPI."""
+
+    def __init__(self, fastapi_app: FastAPI, webhook: WebhookEndpoint) -> None:
+        self._fastapi = fastapi_app
+        self._webhook = webhook
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in ("/webhook", "/webhook/"):
+            await self._webhook(scope, receive, send)
+        else:
+            await self._fastapi(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> LooperaApp:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    check_api_settings(settings)
+    ingestor = Ingestor(
+        async_redis(settings.redis_url), settings.dedupe_ttl_seconds, settings.conversation_lease_seconds
+    )
+    return LooperaApp(build_fastapi(settings, ingestor), WebhookEndpoint(settings, ingestor))

@@ -1,0 +1,41 @@
+"""Durable hand-off of a webhook's messages to Redis: dedupe + mailbox + Celery queue in one atomic script."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import redis.asyncio as aioredis
+
+from api.webhook_payload import PreparedJob
+from shared import mailbox
+
+DUPLICATE, QUEUED_BEHIND, DISPATCHED = 0, 1, 2
+
+
+class Ingestor:
+    def __init__(self, client: aioredis.Redis, dedupe_ttl_seconds: int, lease_seconds: int) -> None:
+        self._redis = client
+        self._script = client.register_script(mailbox.INGEST)
+        self._ttl = str(dedupe_ttl_seconds)
+        self._lease_ms = str(lease_seconds * 1000)
+
+    async def ingest(self, jobs: Sequence[PreparedJob]) -> list[int]:
+        """One round trip for the whole batch. The script is atomic, so either a message's dedupe marker and its
+        job both exist or neither does: a failed enqueue can never make Meta's redelivery look like a duplicate.
+        Raises redis errors; the caller answers 503 and Meta redelivers."""
+        if not jobs:
+            return []
+        keys: list[str] = [mailbox.LEASES_KEY]
+        args: list[str | bytes] = [str(int(time.time() * 1000)), self._lease_ms, self._ttl]
+        for job in jobs:
+            keys += (mailbox.seen_key(job.message_id), mailbox.inbox_key(job.conversation))
+            args += (job.task_id, job.queue, job.envelope)
+        result: list[int] = await self._script(keys=keys, args=args)
+        return result
+
+    async def ping(self) -> bool:
+        return bool(await self._redis.ping())
+
+    async def close(self) -> None:
+        await self._redis.aclose()

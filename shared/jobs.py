@@ -1,0 +1,64 @@
+"""The contract between the API and the workers: queue names, task names and the job payload.
+
+The API enqueues by task *name*; it never imports the worker code (see the import contract in pyproject.toml).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Queue(StrEnum):
+    TEXT = "text"
+    AUDIO = "audio"
+    VISION = "vision"
+
+
+class TaskName(StrEnum):
+    TEXT = "loopera.text.handle_message"
+    AUDIO = "loopera.audio.handle_message"
+    VISION = "loopera.vision.handle_message"
+
+
+TASK_FOR_QUEUE: dict[Queue, TaskName] = {
+    Queue.TEXT: TaskName.TEXT,
+    Queue.AUDIO: TaskName.AUDIO,
+    Queue.VISION: TaskName.VISION,
+}
+
+# Celery resolves routes on the producer: the workers load this same table so no task ever lands in the default
+# `celery` queue that nobody consumes.
+TASK_ROUTES: dict[str, dict[str, str]] = {task.value: {"queue": queue.value} for queue, task in TASK_FOR_QUEUE.items()}
+
+# Message types whose work needs a different pool. Everything else (text, interactive, button, location, contacts,
+# sticker, video, document, reaction, ...) is cheap and goes to `text`, which decides how to answer it.
+_QUEUE_FOR_TYPE: dict[str, Queue] = {"audio": Queue.AUDIO, "image": Queue.VISION}
+
+
+def queue_for_message_type(message_type: str) -> Queue:
+    return _QUEUE_FOR_TYPE.get(message_type, Queue.TEXT)
+
+
+class InboundJob(BaseModel):
+    """One inbound WhatsApp message, as the workers receive it.
+
+    `message` is Meta's message object exactly as delivered (types evolve; the worker decides what it understands).
+    `conversation` is who we talk to: `from` (wa_id) when present, else the business-scoped user id.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: str
+    message_id: str
+    message_type: str
+    conversation: str
+    phone_number_id: str
+    received_at: float
+    message: dict[str, Any]
+    contact_name: str | None = None
+    # Where replies go: a wa_id for `to`, or a business-scoped user id for `recipient`.
+    to: str | None = None
+    recipient: str | None = None

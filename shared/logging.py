@@ -1,0 +1,48 @@
+"""Structured logging: JSON lines with dotted event names and a per-message correlation id.
+
+Privacy rule: no tokens, phone numbers or message text at INFO. Use `correlation_id()` (a hash of the message id)
+and `conversation_ref()` (a hash of the user id) to join log lines instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+
+import structlog
+
+
+def _hash(value: str, salt: str) -> str:
+    return hashlib.blake2b(value.encode(), digest_size=6, person=salt.encode()[:16]).hexdigest()
+
+
+def correlation_id(message_id: str) -> str:
+    return _hash(message_id, "loopera-msg")
+
+
+def conversation_ref(conversation: str) -> str:
+    return _hash(conversation, "loopera-conv")
+
+
+def configure_logging(level: str = "INFO", json: bool = True) -> None:
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
+    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(name)
+    return logger

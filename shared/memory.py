@@ -1,0 +1,70 @@
+"""Conversation memory: the last N messages per conversation in a Redis list, kept for 24 h after last use."""
+
+from __future__ import annotations
+
+import time
+from typing import Literal, TypedDict
+
+import orjson
+import redis
+
+MEMORY_PREFIX = "lp:mem:"
+
+Role = Literal["user", "assistant"]
+TurnKind = Literal["text", "voice", "image", "other"]
+
+
+class MemoryEntry(TypedDict):
+    role: Role
+    content: str
+    kind: TurnKind
+    ts: float
+
+
+def entry(role: Role, content: str, kind: TurnKind = "text") -> MemoryEntry:
+    return MemoryEntry(role=role, content=content, kind=kind, ts=time.time())
+
+
+# KEYS: memory list, once-marker. ARGV: max, ttl, once_ttl, entries... Appends only if the once-marker is new, so
+# a job that is redelivered after it stored its turn does not store it twice.
+_APPEND_ONCE = """
+if KEYS[2] ~= '' and not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) then return 0 end
+for i = 4, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+
+class ConversationMemory:
+    def __init__(self, client: redis.Redis, max_messages: int = 20, ttl_seconds: int = 24 * 3600) -> None:
+        self._redis = client
+        self._max = max_messages
+        self._ttl = ttl_seconds
+        self._append_once = client.register_script(_APPEND_ONCE)
+
+    @staticmethod
+    def key(conversation: str) -> str:
+        return MEMORY_PREFIX + conversation
+
+    def load(self, conversation: str) -> list[MemoryEntry]:
+        key = self.key(conversation)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.lrange(key, -self._max, -1)
+        pipe.expire(key, self._ttl)  # reading is use: refresh the 24 h window
+        raw, _ = pipe.execute()
+        return [orjson.loads(item) for item in raw]
+
+    def append(self, conversation: str, *entries: MemoryEntry, once_for: str = "") -> bool:
+        """Append atomically (one script), so two concurrent writers never lose each other's turns.
+
+        `once_for` (a message id) makes the append idempotent: a redelivered job does not store its turn twice.
+        Returns False when that turn was already stored."""
+        if not entries:
+            return False
+        once_key = f"lp:mem-once:{once_for}" if once_for else ""
+        args: list[int | bytes] = [self._max, self._ttl, 8 * 24 * 3600, *(orjson.dumps(e) for e in entries)]
+        return bool(self._append_once(keys=[self.key(conversation), once_key], args=args))
+
+    def clear(self, conversation: str) -> None:
+        self._redis.delete(self.key(conversation))

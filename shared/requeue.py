@@ -1,0 +1,37 @@
+"""Put a job back into its conversation's mailbox (dead-letter replay), bypassing the inbound dedupe marker."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis
+
+from shared import mailbox
+from shared.celery_protocol import build_task_message, new_task_id
+from shared.jobs import TASK_FOR_QUEUE, queue_for_message_type
+from shared.logging import correlation_id
+
+
+def requeue_job(client: redis.Redis, payload: dict[str, Any], lease_seconds: int) -> str:
+    """Returns the new task id. The job keeps its message id, so parts already sent are not sent again."""
+    task_id = new_task_id()
+    queue = queue_for_message_type(str(payload["message_type"]))
+    job = {**payload, "job_id": task_id}
+    envelope = build_task_message(
+        TASK_FOR_QUEUE[queue].value,
+        task_id,
+        queue.value,
+        [job],
+        f"<replay {payload['message_type']} {correlation_id(str(payload['message_id']))}>",
+    )
+    script = client.register_script(mailbox.INGEST)
+    script(
+        keys=[
+            mailbox.LEASES_KEY,
+            mailbox.seen_key(f"replay:{task_id}"),
+            mailbox.inbox_key(payload["conversation"]),
+        ],
+        args=[int(time.time() * 1000), lease_seconds * 1000, 3600, task_id, queue.value, envelope],
+    )
+    return task_id

@@ -1,0 +1,123 @@
+"""The Celery application shared by the text, audio and vision pools.
+
+Settings follow celery-redis-flower.md: late acks + reject on worker lost (a killed job is redelivered, our
+tasks are idempotent), prefetch 1 (a slow voice note does not hold other messages hostage), a visibility timeout
+above the hard time limit, no result backend (replies leave from inside the task), events on for Flower.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init, worker_process_shutdown, worker_ready, worker_shutdown
+from kombu.entity import Queue as KombuQueue
+
+from shared.config import Settings, get_settings
+from shared.jobs import TASK_ROUTES, Queue
+from shared.logging import configure_logging, get_logger
+from shared.redis_client import sync_redis
+
+log = get_logger("workers")
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    if settings.celery_visibility_timeout <= settings.task_time_limit:
+        raise ValueError("CELERY_VISIBILITY_TIMEOUT must exceed TASK_TIME_LIMIT, or running jobs get redelivered")
+    return {
+        "broker_url": settings.redis_url,
+        "task_routes": TASK_ROUTES,
+        "task_queues": [KombuQueue(q.value, routing_key=q.value) for q in Queue],
+        "task_default_queue": Queue.TEXT.value,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        "worker_prefetch_multiplier": 1,
+        "task_ignore_result": True,
+        "task_soft_time_limit": settings.task_soft_time_limit,
+        "task_time_limit": settings.task_time_limit,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_hijack_root_logger": False,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        "broker_transport_options": {
+            "visibility_timeout": settings.celery_visibility_timeout,
+            "socket_timeout": 10,
+            "socket_connect_timeout": 5,
+            "socket_keepalive": True,
+            "health_check_interval": 10,
+            "retry_on_timeout": True,
+        },
+    }
+
+
+def create_celery(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    app = Celery("loopera", include=["workers.tasks"])
+    app.conf.update(celery_config(settings))
+    return app
+
+
+app = create_celery()
+
+
+@worker_process_init.connect
+def _init_process(**_: Any) -> None:
+    from workers.context import get_context
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    get_context()  # fail fast (and once) on bad configuration, not on the first message
+
+
+@worker_process_shutdown.connect
+def _close_process(**_: Any) -> None:
+    from workers.context import close_context
+
+    close_context()
+
+
+class _Reaper:
+    """Hands out again the head job of any conversation whose lease expired (its worker was SIGKILLed)."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+
+    def start(self, settings: Settings) -> None:
+        from workers.conversation_lease import ConversationLeases
+
+        leases = ConversationLeases(sync_redis(settings.redis_url), settings.conversation_lease_seconds)
+        interval = max(1.0, min(10.0, settings.conversation_lease_seconds / 4))
+
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    if count := leases.reap():
+                        log.warning("lease.reaped", conversations=count)
+                except Exception as exc:  # Redis down: try again next round
+                    log.warning("lease.reap_failed", error=type(exc).__name__)
+
+        threading.Thread(target=loop, name="loopera-reaper", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+_reaper = _Reaper()
+
+
+@worker_ready.connect
+def _start_reaper(**_: Any) -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    _reaper.start(settings)
+
+
+@worker_shutdown.connect
+def _stop_reaper(**_: Any) -> None:
+    _reaper.stop()

@@ -1,0 +1,86 @@
+"""The worker side of the per-conversation mailbox (see shared/mailbox.py): claim, heartbeat, defer, complete."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from types import TracebackType
+
+import redis
+
+from shared import mailbox
+from shared.logging import get_logger
+
+log = get_logger("workers.lease")
+
+CLAIMED, NOT_HEAD, HELD_ELSEWHERE = 1, 0, -1
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class ConversationLeases:
+    def __init__(self, client: redis.Redis, lease_seconds: int) -> None:
+        self._redis = client
+        self.lease_ms = lease_seconds * 1000
+        self._claim = client.register_script(mailbox.CLAIM)
+        self._renew = client.register_script(mailbox.RENEW)
+        self._defer = client.register_script(mailbox.DEFER)
+        self._complete = client.register_script(mailbox.COMPLETE)
+        self._reap = client.register_script(mailbox.REAP)
+
+    @staticmethod
+    def new_token() -> str:
+        return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    @staticmethod
+    def _keys(conversation: str, task_id: str) -> list[str]:
+        return [mailbox.inbox_key(conversation), mailbox.LEASES_KEY, mailbox.run_key(task_id)]
+
+    def claim(self, conversation: str, task_id: str, token: str) -> int:
+        return int(self._claim(keys=self._keys(conversation, task_id), args=[task_id, _now_ms(), self.lease_ms, token]))
+
+    def renew(self, conversation: str, task_id: str, token: str) -> bool:
+        return bool(self._renew(keys=self._keys(conversation, task_id), args=[token, _now_ms(), self.lease_ms]))
+
+    def defer(self, conversation: str, task_id: str, token: str, countdown: float) -> None:
+        deadline = _now_ms() + int(countdown * 1000) + self.lease_ms
+        self._defer(keys=self._keys(conversation, task_id), args=[token, deadline])
+
+    def complete(self, conversation: str, task_id: str) -> int:
+        return int(self._complete(keys=self._keys(conversation, task_id), args=[task_id, _now_ms(), self.lease_ms]))
+
+    def reap(self, limit: int = 100) -> int:
+        return int(self._reap(keys=[mailbox.LEASES_KEY], args=[_now_ms(), self.lease_ms, limit]))
+
+
+class Heartbeat:
+    """While a job runs, renew its lease (and run `extra` ticks, e.g. the typing indicator) in the background."""
+
+    def __init__(self, interval: float, beat: Callable[[], object]) -> None:
+        self._interval = interval
+        self._beat = beat
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="loopera-heartbeat", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._beat()
+            except Exception as exc:  # a missed beat is survivable; the next one may succeed
+                log.warning("lease.heartbeat_failed", error=type(exc).__name__)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self._interval + 1)

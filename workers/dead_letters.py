@@ -1,0 +1,41 @@
+"""Dead-letter list: jobs that finally failed, with their payload and reason, for inspection and replay."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+import redis
+
+DLQ_KEY = "lp:dlq"
+DLQ_MAX = 10_000
+
+
+class DeadLetters:
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+
+    def add(self, task_name: str, payload: dict[str, Any], reason: str, detail: str = "") -> None:
+        record = {
+            "task": task_name,
+            "payload": payload,
+            "reason": reason,
+            "detail": detail,
+            "failed_at": time.time(),
+        }
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.lpush(DLQ_KEY, orjson.dumps(record))
+        pipe.ltrim(DLQ_KEY, 0, DLQ_MAX - 1)
+        pipe.execute()
+
+    def list(self, limit: int = 50) -> list[dict[str, Any]]:
+        return [orjson.loads(raw) for raw in self._redis.lrange(DLQ_KEY, 0, limit - 1)]
+
+    def remove(self, raw_index: int) -> dict[str, Any] | None:
+        raw = self._redis.lindex(DLQ_KEY, raw_index)
+        if raw is None:
+            return None
+        self._redis.lrem(DLQ_KEY, 1, bytes(raw))  # type: ignore[arg-type]  # stubs say str; bytes works
+        record: dict[str, Any] = orjson.loads(raw)
+        return record

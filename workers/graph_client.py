@@ -1,0 +1,154 @@
+"""WhatsApp Cloud API (Graph) client: one per worker process, reused for every job.
+
+The bearer token is attached per request, and only for Meta's hosts or the configured Graph URL's host: media
+URLs come from payloads, and a token sent to any other host would be leaked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from shared.errors import UserInputError
+from workers.graph_errors import GraphError, classify_graph_response, classify_transport_error
+
+META_HOST_SUFFIXES = (".facebook.com", ".fbsbx.com", ".fbcdn.net", ".whatsapp.net", ".whatsapp.com")
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInfo:
+    url: str
+    mime_type: str
+    file_size: int | None
+
+
+class GraphClient:
+    def __init__(
+        self,
+        base_url: str,
+        version: str,
+        token: str,
+        phone_number_id: str,
+        timeout: float = 15.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._api = f"{base_url.rstrip('/')}/{version}"
+        self._graph_host = urlsplit(base_url).hostname or ""
+        self._auth = {"Authorization": f"Bearer {token}"}
+        self._phone_number_id = phone_number_id
+        # follow_redirects stays off: a redirect must never carry the token to another host.
+        self._http = httpx.Client(timeout=httpx.Timeout(timeout, connect=5.0), transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def may_receive_token(self, url: str) -> bool:
+        host = (urlsplit(url).hostname or "").lower()
+        return host == self._graph_host or any(host.endswith(s) or host == s[1:] for s in META_HOST_SUFFIXES)
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        if not self.may_receive_token(url):
+            raise GraphError("untrusted_host", f"refusing to send the token to {urlsplit(url).hostname}")
+        try:
+            response = self._http.request(method, url, headers=self._auth, **kwargs)
+        except httpx.HTTPError as exc:
+            raise classify_transport_error(exc) from exc
+        if response.status_code >= 400:
+            raise classify_graph_response(response)
+        return response
+
+    def _post_message(self, body: dict[str, Any]) -> dict[str, Any]:
+        response = self._request("POST", f"{self._api}/{self._phone_number_id}/messages", json=body)
+        result: dict[str, Any] = response.json()
+        return result
+
+    @staticmethod
+    def _addressed(to: str | None, recipient: str | None) -> dict[str, Any]:
+        # Users with a username may have no phone number: Meta then addresses them by business-scoped user id.
+        body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual"}
+        if to:
+            body["to"] = to
+        elif recipient:
+            body["recipient"] = recipient
+        else:
+            raise GraphError("no_recipient", "message has neither `from` nor a user id")
+        return body
+
+    def mark_read_and_typing(self, message_id: str) -> None:
+        self._post_message(
+            {
+                "messaging_product": "whatsapp",
+                "status": "read",
+                "message_id": message_id,
+                "typing_indicator": {"type": "text"},
+            }
+        )
+
+    def send_text(self, to: str | None, recipient: str | None, text: str, reply_to: str | None = None) -> str:
+        body = self._addressed(to, recipient)
+        body |= {"type": "text", "text": {"body": text, "preview_url": False}}
+        if reply_to:
+            body["context"] = {"message_id": reply_to}
+        return self._sent_id(self._post_message(body))
+
+    def send_voice(self, to: str | None, recipient: str | None, media_id: str, reply_to: str | None = None) -> str:
+        body = self._addressed(to, recipient)
+        body |= {"type": "audio", "audio": {"id": media_id, "voice": True}}
+        if reply_to:
+            body["context"] = {"message_id": reply_to}
+        return self._sent_id(self._post_message(body))
+
+    @staticmethod
+    def _sent_id(result: dict[str, Any]) -> str:
+        messages = result.get("messages") or [{}]
+        return str(messages[0].get("id", ""))
+
+    def upload_media(self, data: bytes, mime_type: str, filename: str) -> str:
+        response = self._request(
+            "POST",
+            f"{self._api}/{self._phone_number_id}/media",
+            data={"messaging_product": "whatsapp", "type": mime_type},
+            files={"file": (filename, data, mime_type)},
+        )
+        return str(response.json()["id"])
+
+    def media_info(self, media_id: str) -> MediaInfo:
+        info = self._request("GET", f"{self._api}/{media_id}").json()
+        size = info.get("file_size")
+        return MediaInfo(str(info["url"]), str(info.get("mime_type", "")), int(size) if size is not None else None)
+
+    def download_media(self, media_id: str, max_bytes: int) -> tuple[bytes, str]:
+        """Fetch a fresh URL (they expire after 5 minutes) and download it; on 404 fetch a new URL once."""
+        for attempt in (1, 2):
+            info = self.media_info(media_id)
+            if info.file_size is not None and info.file_size > max_bytes:
+                raise UserInputError("media_too_large", f"{info.file_size} bytes")
+            try:
+                return self._download(info.url, max_bytes), info.mime_type
+            except GraphError as exc:
+                if attempt == 1 and exc.reason == "graph_404":
+                    continue
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _download(self, url: str, max_bytes: int) -> bytes:
+        if not self.may_receive_token(url):
+            raise GraphError("untrusted_host", f"refusing to send the token to {urlsplit(url).hostname}")
+        try:
+            with self._http.stream("GET", url, headers=self._auth) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise classify_graph_response(response)
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise UserInputError("media_too_large", f"more than {max_bytes} bytes")
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.HTTPError as exc:
+            raise classify_transport_error(exc) from exc

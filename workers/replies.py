@@ -1,0 +1,56 @@
+"""The steps every pipeline ends with: generate the answer once, send it once (in parts), remember it once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from shared.jobs import InboundJob
+from shared.logging import correlation_id, get_logger
+from workers.context import WorkerContext
+from workers.formatting import markdown_to_whatsapp, split_message
+from workers.graph_errors import GraphError
+
+log = get_logger("workers.replies")
+
+REPLY_PREFIX = "lp:reply:"
+_REPLY_TTL = 24 * 3600
+
+
+def generate_once(ctx: WorkerContext, job: InboundJob, stage: str, generate: Callable[[], str]) -> str:
+    """Cache a model's answer per message, so a retried job re-sends the same words instead of new ones
+    (a reply split in parts must not mix two generations)."""
+    key = f"{REPLY_PREFIX}{job.message_id}:{stage}"
+    cached = ctx.redis.get(key)
+    if cached is not None:
+        return cached.decode() if isinstance(cached, bytes) else str(cached)
+    text = generate()
+    ctx.redis.set(key, text.encode(), ex=_REPLY_TTL)
+    return text
+
+
+def send_text_reply(ctx: WorkerContext, job: InboundJob, text: str, part: str = "text") -> int:
+    """Format for WhatsApp, split at 4096 characters, quote the user's message in the first part."""
+    parts = split_message(markdown_to_whatsapp(text))
+    sent = 0
+    for index, body in enumerate(parts):
+        reply_to = job.message_id if index == 0 else None
+
+        def send(body: str = body, reply_to: str | None = reply_to) -> str:
+            return ctx.graph.send_text(job.to, job.recipient, body, reply_to)
+
+        if ctx.outbox.send_once(job.message_id, f"{part}:{index}", send):
+            sent += 1
+    log.info("reply.sent", correlation_id=correlation_id(job.message_id), parts=len(parts), new=sent)
+    return sent
+
+
+def acknowledge(ctx: WorkerContext, job: InboundJob) -> None:
+    """Blue ticks + typing indicator. Best effort: the answer matters more than the indicator."""
+    try:
+        ctx.graph.mark_read_and_typing(job.message_id)
+    except GraphError as exc:
+        if exc.ops_alert:
+            raise
+        log.warning("graph.mark_read_failed", correlation_id=correlation_id(job.message_id), reason=exc.reason)
+    except Exception as exc:
+        log.warning("graph.mark_read_failed", correlation_id=correlation_id(job.message_id), reason=str(type(exc)))
