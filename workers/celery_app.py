@@ -116,6 +116,7 @@ def _start_reaper(**_: Any) -> None:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
     _reaper.start(settings)
+    log.info("worker.ready")
 
 
 @worker_shutdown.connect

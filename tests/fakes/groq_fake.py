@@ -1,0 +1,199 @@
+"""A loopback Groq API (OpenAI-compatible paths under /openai/v1) for the real `groq` SDK to talk to."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import itertools
+import math
+import struct
+import threading
+import time
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from tests.fakes.server import Fault, FaultPlan, LoopbackServer
+
+API_KEY = "gsk_test_key"
+AUDIO_EXTENSIONS = ("flac", "mp3", "mp4", "mpeg", "mpga", "m4a", "ogg", "opus", "wav", "webm")
+TTS_MAX_CHARS = 200
+
+
+def groq_error(status: int, code: str, message: str = "error", type_: str = "invalid_request_error", **headers: str):
+    return Fault(status, {"error": {"message": message, "type": type_, "code": code}}, dict(headers))
+
+
+def tone_wav(seconds: float, rate: int = 24000, frequency: float = 220.0) -> bytes:
+    """Real RIFF/WAVE audio (16-bit mono), so ffmpeg has something genuine to transcode."""
+    frames = int(seconds * rate)
+    samples = (int(8000 * math.sin(2 * math.pi * frequency * i / rate)) for i in range(frames))
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(struct.pack(f"<{frames}h", *samples))
+    return buffer.getvalue()
+
+
+def default_chat_reply(request: dict[str, Any]) -> str:
+    last = request["messages"][-1]["content"]
+    if isinstance(last, list):
+        last = " ".join(part.get("text", "") for part in last if part.get("type") == "text")
+    return f"You said: {last}"
+
+
+@dataclass
+class Transcription:
+    text: str
+    language: str = "English"
+    duration: float = 4.0
+
+
+@dataclass
+class CallLog:
+    path: str
+    model: str
+    at: float
+    body: Any = None
+    file_name: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class GroqFake:
+    def __init__(self) -> None:
+        self.faults = FaultPlan()
+        self.calls: list[CallLog] = []
+        self.chat_reply: Callable[[dict[str, Any]], str] = default_chat_reply
+        self.transcription = Transcription("Hello! Can you recommend a good book about distributed systems?")
+        self.models = ["openai/gpt-oss-120b", "whisper-large-v3-turbo", "canopylabs/orpheus-v1-english",
+                       "qwen/qwen3.8-27b"]  # fmt: skip
+        self.seconds_per_char = 0.02
+        # Set to hold chat requests open (e.g. to SIGKILL the worker mid-request); cleared = pass.
+        self.hold_chat = threading.Event()
+        self.release_chat = threading.Event()
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        base = "/openai/v1"
+        app = Starlette(
+            routes=[
+                Route(base + "/chat/completions", self._chat, methods=["POST"]),
+                Route(base + "/audio/transcriptions", self._transcribe, methods=["POST"]),
+                Route(base + "/audio/speech", self._speech, methods=["POST"]),
+                Route(base + "/models", self._models, methods=["GET"]),
+            ]
+        )
+        self.server = LoopbackServer(app)
+        self.url = self.server.url
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+        self.faults.clear()
+        self.chat_reply = default_chat_reply
+        self.transcription = Transcription("Hello! Can you recommend a good book about distributed systems?")
+        self.hold_chat.clear()
+        self.release_chat.clear()
+
+    def calls_to(self, endpoint: str) -> list[CallLog]:
+        with self._lock:
+            return [c for c in self.calls if c.path.endswith(endpoint)]
+
+    def _log(self, call: CallLog) -> None:
+        with self._lock:
+            self.calls.append(call)
+
+    def _unauthorized(self, request: Request) -> Response | None:
+        if request.headers.get("authorization") != f"Bearer {API_KEY}":
+            return groq_error(401, "invalid_api_key", "Invalid API Key").response()
+        return None
+
+    async def _chat(self, request: Request) -> Response:
+        if denied := self._unauthorized(request):
+            return denied
+        body = await request.json()
+        self._log(CallLog("chat/completions", body.get("model", ""), time.time(), body))
+        if self.hold_chat.is_set():
+            await asyncio.to_thread(self.release_chat.wait, 60)
+        if fault := self.faults.take("chat"):
+            return fault.response()
+        if body.get("n", 1) != 1:
+            return groq_error(400, "invalid_request", "'n' : number must be at most 1").response()
+        content = self.chat_reply(body)
+        return JSONResponse(
+            {
+                "id": f"chatcmpl-{next(self._ids)}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model"),
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                ],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+            },
+            headers={"x-ratelimit-limit-requests": "1000", "x-ratelimit-remaining-requests": "999"},
+        )
+
+    async def _transcribe(self, request: Request) -> Response:
+        if denied := self._unauthorized(request):
+            return denied
+        form = await request.form()
+        upload = form.get("file")
+        name = getattr(upload, "filename", None)
+        model = str(form.get("model", ""))
+        data = await upload.read() if upload is not None and not isinstance(upload, str) else b""
+        self._log(CallLog("audio/transcriptions", model, time.time(), file_name=name,
+                          extra={"size": len(data), "response_format": form.get("response_format")}))  # fmt: skip
+        if fault := self.faults.take("transcriptions"):
+            return fault.response()
+        if not name or "." not in name or name.rsplit(".", 1)[1].lower() not in AUDIO_EXTENSIONS:
+            return groq_error(
+                400, "unsupported_audio_format", f"file must be one of the following types: {list(AUDIO_EXTENSIONS)}"
+            ).response()
+        result = self.transcription
+        if form.get("response_format") == "text":
+            return PlainTextResponse(result.text)
+        if form.get("response_format") == "verbose_json":
+            return JSONResponse(
+                {
+                    "task": "transcribe",
+                    "language": result.language,
+                    "duration": result.duration,
+                    "text": f" {result.text}",
+                    "segments": [{"id": 0, "start": 0.0, "end": result.duration, "text": f" {result.text}"}],
+                    "x_groq": {"id": f"req_{next(self._ids)}"},
+                }
+            )
+        return JSONResponse({"text": result.text})
+
+    async def _speech(self, request: Request) -> Response:
+        if denied := self._unauthorized(request):
+            return denied
+        body = await request.json()
+        self._log(CallLog("audio/speech", body.get("model", ""), time.time(), body))
+        if fault := self.faults.take("speech"):
+            return fault.response()
+        text = body.get("input", "")
+        if body.get("response_format", "wav") != "wav":
+            return groq_error(400, "invalid_request", "response_format must be one of [wav]").response()
+        if not text or len(text) > TTS_MAX_CHARS:
+            return groq_error(400, "invalid_request", f"input must be 1-{TTS_MAX_CHARS} characters").response()
+        return Response(tone_wav(max(0.3, len(text) * self.seconds_per_char)), media_type="audio/wav")
+
+    async def _models(self, request: Request) -> Response:
+        if denied := self._unauthorized(request):
+            return denied
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [{"id": m, "object": "model", "created": 1700000000, "owned_by": "x", "active": True}
+                         for m in self.models],  # fmt: skip
+            }
+        )

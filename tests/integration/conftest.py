@@ -1,0 +1,131 @@
+"""Integration fixtures: real redis-server, real uvicorn API and Celery worker processes, loopback fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from tests.fakes.graph_fake import PHONE_NUMBER_ID, TOKEN, GraphFake
+from tests.fakes.groq_fake import API_KEY, GroqFake
+from tests.processes import RedisServer, ServiceProcess, start_api, start_worker
+from tests.webhooks import APP_SECRET, VERIFY_TOKEN, encode, signed_headers
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("services")
+
+
+@pytest.fixture(scope="session")
+def redis_server(workdir: Path) -> Iterator[RedisServer]:
+    server = RedisServer(workdir)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def graph_fake() -> Iterator[GraphFake]:
+    fake = GraphFake()
+    fake.server.start()
+    yield fake
+    fake.server.stop()
+
+
+@pytest.fixture(scope="session")
+def groq_fake() -> Iterator[GroqFake]:
+    fake = GroqFake()
+    fake.server.start()
+    yield fake
+    fake.server.stop()
+
+
+@pytest.fixture(scope="session")
+def service_env(redis_server: RedisServer, graph_fake: GraphFake, groq_fake: GroqFake) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOPERA_", "GRAPH_", "GROQ_"))}
+    env.update(
+        {
+            "REDIS_URL": redis_server.url,
+            "GRAPH_API_URL": graph_fake.url,
+            "GRAPH_API_VERSION": graph_fake.version,
+            "GROQ_BASE_URL": groq_fake.url,
+            "GROQ_API_KEY": API_KEY,
+            "WHATSAPP_TOKEN": TOKEN,
+            "APP_SECRET": APP_SECRET,
+            "VERIFY_TOKEN": VERIFY_TOKEN,
+            "PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+            "WORKER_CONCURRENCY": "2",
+            "GROQ_TIMEOUT_SECONDS": "10",
+            "GRAPH_TIMEOUT_SECONDS": "5",
+            "TASK_DEADLINE_SECONDS": "60",
+            "LOG_LEVEL": "DEBUG",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def api_service(service_env: dict[str, str], workdir: Path) -> Iterator[tuple[ServiceProcess, str]]:
+    process, url = start_api(service_env, workdir / "api.log")
+    yield process, url
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def api_url(api_service: tuple[ServiceProcess, str]) -> str:
+    return api_service[1]
+
+
+@pytest.fixture(scope="session")
+def worker_service(service_env: dict[str, str], workdir: Path) -> Iterator[ServiceProcess]:
+    process = start_worker(service_env, workdir / "worker.log", "--pool", "all", "--concurrency", "2")
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_server.url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test starts with empty Redis and fresh fakes (only for tests that use them)."""
+    names = request.fixturenames
+    if "redis_server" in names:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        if server.process is None and server.controllable:
+            server.start()  # a previous test stopped it
+        redis.Redis.from_url(server.url).flushdb()
+    for fake_name in ("graph_fake", "groq_fake"):
+        if fake_name in names:
+            request.getfixturevalue(fake_name).reset()
+    yield
+
+
+class Webhooks:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http = httpx.Client(timeout=10)
+
+    def post(self, body: dict | bytes, *, ascii_only: bool = True, headers: dict[str, str] | None = None):
+        raw = body if isinstance(body, bytes) else encode(body, ascii_only)
+        return self.http.post(f"{self.url}/webhook", content=raw, headers=headers or signed_headers(raw))
+
+
+@pytest.fixture
+def webhooks(api_url: str) -> Iterator[Webhooks]:
+    client = Webhooks(api_url)
+    yield client
+    client.http.close()

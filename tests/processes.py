@@ -1,0 +1,136 @@
+"""Real service processes for integration tests: redis-server, the uvicorn API and Celery workers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import redis
+
+from tests.fakes.server import free_port, wait_for
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class RedisServer:
+    """A private redis-server on a free port (so tests can stop and restart it), or REDIS_URL's server."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.binary = shutil.which("redis-server")
+        self.workdir = workdir
+        self.process: subprocess.Popen[bytes] | None = None
+        if self.binary:
+            self.port = free_port()
+            self.url = f"redis://127.0.0.1:{self.port}/0"
+        else:
+            self.port = 0
+            self.url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+
+    @property
+    def controllable(self) -> bool:
+        return self.binary is not None
+
+    def start(self) -> None:
+        if not self.binary:
+            return
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir), "--maxmemory-policy", "noeviction"],  # fmt: skip
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url)
+        wait_for(lambda: _pings(client), timeout=10, what="redis-server to start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+class ServiceProcess:
+    """`loopera <args>` as a subprocess with its output in a log file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.args = args
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServiceProcess:
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "loopera.cli", *self.args],
+            cwd=REPO,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_output(self, marker: str, timeout: float = 30) -> None:
+        def seen() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"{self.args} exited early:\n{self.output()[-3000:]}")
+            return marker in self.output()
+
+        wait_for(seen, timeout=timeout, what=f"{marker!r} from {self.args}")
+
+    def signal_group(self, sig: signal.Signals) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.signal_group(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.signal_group(signal.SIGKILL)
+            self.process.wait(timeout=5)
+        self._log.close()
+
+
+def start_api(env: dict[str, str], log_path: Path) -> tuple[ServiceProcess, str]:
+    port = free_port()
+    process = ServiceProcess(["api"], {**env, "PORT": str(port)}, log_path).start()
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        assert process.process is not None
+        if process.process.poll() is not None:
+            raise AssertionError(f"API exited early:\n{process.output()[-3000:]}")
+        try:
+            return httpx.get(f"{url}/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(healthy, timeout=30, what="the API to answer /health")
+    return process, url
+
+
+def start_worker(env: dict[str, str], log_path: Path, *args: str) -> ServiceProcess:
+    process = ServiceProcess(["worker", *args], env, log_path).start()
+    process.wait_for_output("worker.ready", timeout=60)
+    time.sleep(0.3)  # the consumer starts polling right after worker_ready
+    return process

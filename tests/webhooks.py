@@ -1,0 +1,95 @@
+"""Build and sign webhook bodies the way Meta sends them."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from tests.fakes.graph_fake import PHONE_NUMBER_ID
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+WEBHOOK_FIXTURES = FIXTURES / "meta-webhooks"
+MEDIA_FIXTURES = FIXTURES / "media"
+APP_SECRET = "test-app-secret-0123456789abcdef"
+VERIFY_TOKEN = "test-verify-token"
+
+
+def fixture_file(name: str) -> dict[str, dict[str, Any]]:
+    data: dict[str, dict[str, Any]] = json.loads((WEBHOOK_FIXTURES / f"{name}.json").read_text())
+    return data
+
+
+def all_fixture_bodies() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (f"{path.stem}/{scenario}", body)
+        for path in sorted(WEBHOOK_FIXTURES.glob("*.json"))
+        for scenario, body in json.loads(path.read_text()).items()
+    ]
+
+
+def sign(body: bytes, secret: str = APP_SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def fresh_ids(body: dict[str, Any], sender: str | None = None) -> dict[str, Any]:
+    """A copy with unique message ids and a current timestamp (fixtures all share `wamid.xyzxyz`)."""
+    body = copy.deepcopy(body)
+    for entry in body.get("entry", []):
+        for change in entry.get("changes", []):
+            value = change.get("value", {})
+            for message in value.get("messages", []) or []:
+                message["id"] = f"wamid.{uuid.uuid4().hex}"
+                message["timestamp"] = str(int(time.time()))
+                if sender and "from" in message:
+                    message["from"] = sender
+            if sender:
+                for contact in value.get("contacts", []) or []:
+                    contact["wa_id"] = sender
+    return body
+
+
+def message_body(messages: list[dict[str, Any]], sender: str = "15550001111", name: str = "Test User") -> dict:
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "1234567890987654321",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
+                            "contacts": [{"profile": {"name": name}, "wa_id": sender}],
+                            "messages": messages,
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def text_message(text: str, sender: str = "15550001111", message_id: str | None = None) -> dict[str, Any]:
+    return {
+        "from": sender,
+        "id": message_id or f"wamid.{uuid.uuid4().hex}",
+        "timestamp": str(int(time.time())),
+        "type": "text",
+        "text": {"body": text},
+    }
+
+
+def encode(body: dict[str, Any], ascii_only: bool = True) -> bytes:
+    """Meta escapes non-ASCII (`\\u00e9`); `ascii_only=False` sends raw UTF-8 bytes instead."""
+    return json.dumps(body, ensure_ascii=ascii_only, separators=(",", ":")).encode()
+
+
+def signed_headers(raw: bytes) -> dict[str, str]:
+    return {"content-type": "application/json", "x-hub-signature-256": sign(raw)}
