@@ -59,8 +59,14 @@ def run_job(task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], pi
         log.info("job.skipped_copy", correlation_id=cid, running_elsewhere=claim == HELD_ELSEWHERE)
         return
     started = time.monotonic()
-    log.info("job.started", correlation_id=cid, queue=task.name, type=job.message_type,
-             conversation=conversation_ref(job.conversation), attempt=task.request.retries)  # fmt: skip
+    log.info(
+        "job.started",
+        correlation_id=cid,
+        queue=task.name,
+        type=job.message_type,
+        conversation=conversation_ref(job.conversation),
+        attempt=task.request.retries,
+    )
     interval = max(1.0, ctx.leases.lease_ms / 3000)
     try:
         with Heartbeat(interval, lambda: ctx.leases.renew(job.conversation, job.job_id, token)):

@@ -168,7 +168,7 @@ class GraphFake:
         self._record(Recorded("GET", request.url.path, request.headers.get("authorization")))
         if not self._authorized(request):
             return Response(status_code=401)
-        if url_id in self.expired_media_urls or (fault := self.faults.take("download")) and fault.status == 404:
+        if url_id in self.expired_media_urls or ((fault := self.faults.take("download")) and fault.status == 404):
             return Response(status_code=404)
         media_id = url_id.rsplit("-", 1)[0]
         data, mime = self.media[media_id]

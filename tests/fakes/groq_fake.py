@@ -73,8 +73,12 @@ class GroqFake:
         self.calls: list[CallLog] = []
         self.chat_reply: Callable[[dict[str, Any]], str] = default_chat_reply
         self.transcription = Transcription("Hello! Can you recommend a good book about distributed systems?")
-        self.models = ["openai/gpt-oss-120b", "whisper-large-v3-turbo", "canopylabs/orpheus-v1-english",
-                       "qwen/qwen3.8-27b"]  # fmt: skip
+        self.models = [
+            "openai/gpt-oss-120b",
+            "whisper-large-v3-turbo",
+            "canopylabs/orpheus-v1-english",
+            "qwen/qwen3.8-27b",
+        ]
         self.seconds_per_char = 0.02
         # Set to hold chat requests open (e.g. to SIGKILL the worker mid-request); cleared = pass.
         self.hold_chat = threading.Event()
@@ -149,8 +153,15 @@ class GroqFake:
         name = getattr(upload, "filename", None)
         model = str(form.get("model", ""))
         data = await upload.read() if upload is not None and not isinstance(upload, str) else b""
-        self._log(CallLog("audio/transcriptions", model, time.time(), file_name=name,
-                          extra={"size": len(data), "response_format": form.get("response_format")}))  # fmt: skip
+        self._log(
+            CallLog(
+                "audio/transcriptions",
+                model,
+                time.time(),
+                file_name=name,
+                extra={"size": len(data), "response_format": form.get("response_format")},
+            )
+        )
         if fault := self.faults.take("transcriptions"):
             return fault.response()
         if not name or "." not in name or name.rsplit(".", 1)[1].lower() not in AUDIO_EXTENSIONS:
@@ -193,7 +204,9 @@ class GroqFake:
         return JSONResponse(
             {
                 "object": "list",
-                "data": [{"id": m, "object": "model", "created": 1700000000, "owned_by": "x", "active": True}
-                         for m in self.models],  # fmt: skip
+                "data": [
+                    {"id": m, "object": "model", "created": 1700000000, "owned_by": "x", "active": True}
+                    for m in self.models
+                ],
             }
         )
