@@ -118,9 +118,9 @@ def flower(
         settings = settings.model_copy(update={"dev_flower_no_auth": True})
     argv = flower_argv(settings)
 
-    from workers.celery_app import app
+    from loopera.flower import monitoring_app
 
-    app.start(argv)
+    monitoring_app(settings).start(argv)
 
 
 @cli.command()

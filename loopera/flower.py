@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from shared.config import ConfigError, Settings, is_placeholder
 
@@ -28,3 +29,15 @@ def flower_argv(settings: Settings) -> list[str]:
         # Redeploys leave the old workers' names behind (flower#1422): forget them after 10 minutes.
         "--purge_offline_workers=600",
     ]
+
+
+def monitoring_app(settings: Settings) -> Any:
+    """The workers' broker, queues and routes, but not their task modules: those import the Groq SDK and ffmpeg,
+    which the Flower image does not have (and Flower only needs task names, which arrive in the events)."""
+    from celery import Celery
+
+    from workers.celery_app import celery_config
+
+    app = Celery("loopera")
+    app.conf.update(celery_config(settings))
+    return app
