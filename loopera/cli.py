@@ -136,7 +136,8 @@ def doctor(
 
     from loopera.doctor import Doctor, Status, render_table
 
-    results = Doctor(get_settings()).run(frozenset(skip or ()))
+    with Doctor(get_settings()) as checker:
+        results = checker.run(frozenset(skip or ()))
     if as_json:
         typer.echo(json.dumps([r.as_dict() for r in results], indent=2))
     else:

@@ -58,6 +58,12 @@ class Doctor:
         self.s = settings
         self.http = http or httpx.Client(timeout=10)
 
+    def __enter__(self) -> Doctor:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.http.close()
+
     # --- helpers ----------------------------------------------------------------------------------------
     def _graph(self, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
         headers = {"Authorization": f"Bearer {self.s.whatsapp_token.get_secret_value()}"}
@@ -231,6 +237,7 @@ class Doctor:
         try:
             client.ping()
         except redis.RedisError as exc:
+            client.close()
             return [
                 Result(
                     name,
