@@ -38,6 +38,14 @@ def subscribe(settings: Settings, callback_uri: str | None = None, http: httpx.C
             raise ConfigError("overriding the callback URI needs VERIFY_TOKEN (Meta verifies the new URL with it)")
         body = {"override_callback_uri": callback_uri, "verify_token": settings.verify_token.get_secret_value()}
     client = http or httpx.Client(timeout=settings.graph_timeout_seconds)
+    try:
+        return _post_and_read(client, settings, body)
+    finally:
+        if http is None:
+            client.close()
+
+
+def _post_and_read(client: httpx.Client, settings: Settings, body: dict[str, str]) -> Subscription:
     url = f"{settings.graph_base}/{settings.waba_id}/subscribed_apps"
     headers = {"Authorization": f"Bearer {settings.whatsapp_token.get_secret_value()}"}
     posted = client.post(url, headers=headers, json=body or None)
