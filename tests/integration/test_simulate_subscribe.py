@@ -18,7 +18,7 @@ from loopera.subscribe import GraphRequestError, subscribe
 from shared.config import ConfigError, Settings
 from tests.fakes.graph_fake import APP_ID, TOKEN, WABA_ID, GraphFake
 from tests.fakes.server import Fault, free_port
-from tests.processes import REPO, ServiceProcess, start_worker
+from tests.processes import REPO, RedisServer, start_api, start_worker
 from tests.webhooks import MEDIA_FIXTURES, VERIFY_TOKEN
 
 pytestmark = pytest.mark.integration
@@ -42,7 +42,8 @@ def test_simulate_text_posts_a_signed_webhook_that_gets_queued(
     result = _cli(service_env, "simulate", "--text", "hello from simulate", "--api", api_url)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "webhook -> 200" in result.stdout
-    assert redis_client.llen("text") == 1  # the signature was accepted and the job queued
+    # The signature was accepted and the message queued (its dedupe marker exists; a worker may already run it).
+    assert len(redis_client.keys("lp:seen:wamid.sim.*")) == 1
 
 
 def test_simulate_with_a_wrong_secret_is_rejected(service_env: dict[str, str], api_url: str) -> None:
@@ -52,18 +53,24 @@ def test_simulate_with_a_wrong_secret_is_rejected(service_env: dict[str, str], a
 
 
 @pytest.fixture
-def stand_in_worker(service_env: dict[str, str], workdir: Path) -> Iterator[tuple[ServiceProcess, int]]:
+def stand_in_stack(service_env: dict[str, str], workdir: Path, redis_server: RedisServer) -> Iterator[tuple[str, int]]:
+    """An API and a worker of their own (Redis db 1, so the session's workers cannot take the job), the worker
+    pointed at the port where `loopera simulate` will run its Graph stand-in."""
     port = free_port()
-    env = {**service_env, "GRAPH_API_URL": f"http://127.0.0.1:{port}"}
+    url = redis_server.url.rsplit("/", 1)[0] + "/1"
+    redis.Redis.from_url(url).flushdb()
+    env = {**service_env, "REDIS_URL": url, "GRAPH_API_URL": f"http://127.0.0.1:{port}"}
+    api, api_url = start_api(env, workdir / f"api-sim-{port}.log")
     worker = start_worker(env, workdir / f"worker-sim-{port}.log", "--pool", "all", "--concurrency", "1")
-    yield worker, port
+    yield api_url, port
     worker.stop()
+    api.stop()
 
 
 def test_simulate_round_trip_through_the_graph_stand_in(
-    service_env: dict[str, str], api_url: str, stand_in_worker: tuple[ServiceProcess, int]
+    service_env: dict[str, str], stand_in_stack: tuple[str, int]
 ) -> None:
-    _, port = stand_in_worker
+    api_url, port = stand_in_stack
     result = _cli(
         service_env, "simulate", "--text", "ping", "--api", api_url, "--graph-port", str(port), "--wait", "40"
     )
