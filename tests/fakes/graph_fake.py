@@ -79,6 +79,14 @@ class GraphFake:
     def texts_to(self, to: str) -> list[str]:
         return [m["text"]["body"] for m in self.sent_messages() if m.get("to") == to and m["type"] == "text"]
 
+    def texts_for(self, address: str) -> list[str]:
+        """Text bodies sent to `address`, whether addressed by `to` (wa_id) or `recipient` (business-scoped id)."""
+        return [
+            m["text"]["body"]
+            for m in self.sent_messages()
+            if address in (m.get("to"), m.get("recipient")) and m["type"] == "text"
+        ]
+
     def read_receipts(self) -> list[dict[str, Any]]:
         with self._lock:
             return [r.json for r in self.requests if r.path.endswith("/messages") and (r.json or {}).get("status")]
