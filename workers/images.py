@@ -45,7 +45,9 @@ def _open(data: bytes) -> Image.Image:
             if image.width * image.height > MAX_DECODED_PIXELS:
                 raise UserInputError("image_too_large", f"{image.width}x{image.height} pixels")
             image.load()
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise UserInputError("image_too_large", "decompression bomb") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise UserInputError("image_unreadable", type(exc).__name__) from exc
     return image
 

@@ -13,7 +13,8 @@ from shared.jobs import InboundJob
 from shared.logging import correlation_id, get_logger
 from workers.context import WorkerContext
 from workers.phrases import guess_language, phrase
-from workers.pipelines.message_types import expects_reply, user_text
+from workers.pipelines.message_types import expects_reply
+from workers.pipelines.payloads import user_text
 from workers.prompting import last_user_text
 from workers.replies import generate_once, send_text_reply
 

@@ -16,7 +16,7 @@ from PIL import Image
 
 from tests.fakes.graph_fake import GraphFake
 from tests.fakes.groq_fake import GroqFake
-from tests.fakes.server import wait_for
+from tests.fakes.server import Fault, wait_for
 from tests.processes import ServiceProcess
 from tests.webhooks import MEDIA_FIXTURES, message_body, text_message
 from workers.phrases import PHRASES
@@ -142,17 +142,11 @@ def test_expired_media_url_is_fetched_again(
 ) -> None:
     user = "15550100005"
     graph_fake.add_media("media-photo-5", PHOTO, "image/jpeg")
-    graph_fake.faults.add("download", graph_fake_404())
+    graph_fake.faults.add("download", Fault(404, {}))  # the URL expired before we used it
     webhooks.post(message_body([image_message(user, "media-photo-5", "Hi")], sender=user))
     assert wait_for(lambda: graph_fake.texts_to(user), what="the reply after a re-fetch") == ["You said: Hi"]
     info_gets = [r for r in graph_fake.requests if r.method == "GET" and r.path.endswith("/media-photo-5")]
     assert len(info_gets) == 2
-
-
-def graph_fake_404():  # type: ignore[no-untyped-def]
-    from tests.fakes.server import Fault
-
-    return Fault(404, {})
 
 
 @pytest.mark.parametrize(
@@ -191,3 +185,16 @@ def test_image_from_a_user_without_a_phone_number_is_answered_by_recipient(
     sent = graph_fake.sent_messages()[0]
     assert "to" not in sent
     assert sent["recipient"] == user_id
+
+
+def test_token_is_never_sent_to_a_media_url_on_another_host(
+    webhooks, worker_service: ServiceProcess, graph_fake: GraphFake, groq_fake: GroqFake
+) -> None:
+    user = "15550100008"
+    graph_fake.add_media("media-photo-8", PHOTO, "image/jpeg")
+    graph_fake.media_host = "localhost"  # same server, but not the Graph host the token belongs to
+    webhooks.post(message_body([image_message(user, "media-photo-8", "What is this?")], sender=user))
+    replies = wait_for(lambda: graph_fake.texts_to(user), what="the polite reply")
+    assert replies == [PHRASES["image_unreadable"]["en"]]
+    assert [r for r in graph_fake.requests if r.path.startswith("/download/")] == []
+    assert groq_fake.calls_to("chat/completions") == []

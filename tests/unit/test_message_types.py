@@ -6,18 +6,20 @@ from typing import Any
 
 import pytest
 
+from shared.errors import PermanentError
 from tests.webhooks import all_fixture_bodies, fixture_file
 from workers.phrases import PHRASES
 from workers.pipelines.chat_turn import context_notes
-from workers.pipelines.message_types import (
-    Reply,
-    contact_name,
+from workers.pipelines.message_types import Reply, expects_reply, route_for
+from workers.pipelines.payloads import (
+    contact_names,
     describe_location,
-    expects_reply,
-    route_for,
+    error_codes,
+    media_caption,
+    order_summary,
     user_text,
 )
-from workers.pipelines.vision import image_prompt, vision_request
+from workers.pipelines.vision import image_prompt, vision_request, without_reasoning
 from workers.staleness import message_age
 
 
@@ -99,19 +101,47 @@ def test_context_notes(scenario: str, note: str) -> None:
 
 
 def test_location_description_has_name_address_and_coordinates() -> None:
-    described = describe_location(fixture_message("message", "chosen_location")["location"])
+    described = describe_location(fixture_message("message", "chosen_location"))
     assert "Facebook HQ" in described
     assert "1 Hacker Way" in described
     assert "37.4611978, -122.2164385" in described
-    assert describe_location({"latitude": 1.5, "longitude": 2.5}) == "coordinates 1.5, 2.5"
+    assert describe_location({"location": {"latitude": 1.5, "longitude": 2.5}}) == "coordinates 1.5, 2.5"
     assert describe_location({}) == "no details"
 
 
-def test_contact_names() -> None:
-    cards = fixture_message("message", "contacts")["contacts"]
-    assert [contact_name(c) for c in cards] == ["Chandler Bing", "Monica", "Rachel Green"]
-    assert contact_name({"name": {"first_name": "Ada", "last_name": "Lovelace"}}) == "Ada Lovelace"
-    assert contact_name({}) == "?"
+def test_contact_names_and_order_summary() -> None:
+    assert contact_names(fixture_message("message", "contacts")) == ["Chandler Bing", "Monica", "Rachel Green"]
+    assert contact_names({"contacts": [{"name": {"first_name": "Ada", "last_name": "Lovelace"}}]}) == ["Ada Lovelace"]
+    assert order_summary(fixture_message("message", "order")) == ("3x HAMBURGER, 2x FRENCH_FRIES, 2x SODA", "")
+    assert media_caption(fixture_message("message", "video")) == "caption"
+    assert error_codes(fixture_message("message", "unsupported")) == [131051]
+
+
+# Forged or future payloads: every field in the wrong shape. Reading them must not raise.
+GARBAGE = [None, "text", 42, [1, "x"], {"unexpected": True}]
+
+
+@pytest.mark.parametrize("junk", GARBAGE)
+@pytest.mark.parametrize(
+    "kind", ["text", "interactive", "button", "location", "contacts", "order", "video", "unsupported", "system"]
+)
+def test_payload_readers_survive_wrong_shapes(kind: str, junk: Any) -> None:
+    message = {"type": kind, kind: junk, "errors": junk, "context": junk, "referral": junk}
+    route_for(message)
+    user_text(message)
+    context_notes(message)
+    assert isinstance(describe_location(message), str)
+    assert isinstance(contact_names(message), list)
+    assert isinstance(order_summary(message), tuple)
+    assert isinstance(media_caption(message), str)
+    assert isinstance(error_codes(message), list)
+
+
+def test_reasoning_is_never_sent_to_the_user() -> None:
+    assert without_reasoning("<think>the user wants...</think>\nA cat on a sofa.") == "A cat on a sofa."
+    with pytest.raises(PermanentError):
+        without_reasoning("<think>cut off mid-thought")
+    assert without_reasoning("Plain answer") == "Plain answer"
 
 
 def test_message_age() -> None:

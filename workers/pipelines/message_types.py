@@ -18,6 +18,16 @@ from shared.memory import entry
 from workers.context import WorkerContext
 from workers.phrases import guess_language, phrase
 from workers.pipelines.chat_turn import answer_text, context_notes
+from workers.pipelines.payloads import (
+    as_dict,
+    contact_names,
+    describe_location,
+    error_codes,
+    interactive_type,
+    media_caption,
+    order_summary,
+    user_text,
+)
 from workers.pipelines.vision import handle_image
 from workers.prompting import last_user_text
 from workers.replies import acknowledge, send_text_reply
@@ -37,27 +47,6 @@ class Reply(StrEnum):
 class Route:
     reply: Reply
     handle: Handler
-
-
-def user_text(message: dict[str, Any]) -> str | None:
-    """The words of a message that counts as text: typed text, interactive button/list replies and template
-    quick replies (their title, or payload when there is no title)."""
-    kind = message.get("type")
-    if kind == "text":
-        body = (message.get("text") or {}).get("body")
-        return body if isinstance(body, str) and body.strip() else None
-    if kind == "interactive":
-        interactive = message.get("interactive") or {}
-        reply = interactive.get("button_reply") or interactive.get("list_reply")
-        if isinstance(reply, dict):
-            title, description = reply.get("title") or reply.get("id"), reply.get("description")
-            return f"{title} ({description})" if description else str(title) if title else None
-        return None
-    if kind == "button":
-        button = message.get("button") or {}
-        value = button.get("text") or button.get("payload")
-        return str(value) if value else None
-    return None
 
 
 def _language(ctx: WorkerContext, job: InboundJob, hint: str = "") -> str:
@@ -87,70 +76,42 @@ def answer_words(ctx: WorkerContext, job: InboundJob) -> None:
 
 
 def answer_location(ctx: WorkerContext, job: InboundJob) -> None:
-    location = job.message.get("location") or {}
-    described = describe_location(location)
     answer_text(
         ctx,
         job,
-        f"(shared a location) {described}. Briefly tell me what is at or near this place and ask how you can help "
-        "with it.",
+        f"(shared a location) {describe_location(job.message)}. Briefly tell me what is at or near this place and "
+        "ask how you can help with it.",
         kind="other",
     )
 
 
-def describe_location(location: dict[str, Any]) -> str:
-    parts = [str(location[k]) for k in ("name", "address") if location.get(k)]
-    latitude, longitude = location.get("latitude"), location.get("longitude")
-    if latitude is not None and longitude is not None:
-        parts.append(f"coordinates {latitude}, {longitude}")
-    if location.get("url"):
-        parts.append(str(location["url"]))
-    return "; ".join(parts) or "no details"
-
-
 def acknowledge_contacts(ctx: WorkerContext, job: InboundJob) -> None:
-    # Names only: third parties' phone numbers go neither to the model nor into memory.
-    cards = [c for c in job.message.get("contacts") or () if isinstance(c, dict)]
-    names = [contact_name(card) for card in cards]
+    names = contact_names(job.message)
     listed = ", ".join(names) if names else "?"
-    text = phrase("contacts_received", _language(ctx, job)).format(count=len(cards), names=listed)
+    text = phrase("contacts_received", _language(ctx, job)).format(count=len(names), names=listed)
     _fixed_reply(ctx, job, text, remember_as=f"(shared contacts: {listed})")
 
 
-def contact_name(card: dict[str, Any]) -> str:
-    name = card.get("name") or {}
-    formatted = name.get("formatted_name") or " ".join(str(name[k]) for k in ("first_name", "last_name") if name.get(k))
-    return str(formatted) or "?"
-
-
 def acknowledge_order(ctx: WorkerContext, job: InboundJob) -> None:
-    order = job.message.get("order") or {}
-    items = [i for i in order.get("product_items") or () if isinstance(i, dict)]
-    listed = ", ".join(f"{i.get('quantity', 1)}x {i.get('product_retailer_id', '?')}" for i in items) or "-"
-    note = str(order.get("text") or "")
+    listed, note = order_summary(job.message)
     text = phrase("order_received", _language(ctx, job, note)).format(items=listed)
     _fixed_reply(ctx, job, text, remember_as=f"(sent an order: {listed}) {note}".strip())
 
 
 def explain_media_not_supported(ctx: WorkerContext, job: InboundJob) -> None:
-    kind = job.message_type
-    media = job.message.get(kind) or {}
-    caption = str(media.get("caption") or "") if isinstance(media, dict) else ""
+    caption = media_caption(job.message)
     text = phrase("media_not_supported", _language(ctx, job, caption))
-    _fixed_reply(
-        ctx, job, text, remember_as=f"{context_notes(job.message)}(sent a {kind} the bot cannot open) {caption}"
-    )
+    notes = context_notes(job.message)
+    _fixed_reply(ctx, job, text, remember_as=f"{notes}(sent a {job.message_type} the bot cannot open) {caption}")
 
 
 def explain_message_not_supported(ctx: WorkerContext, job: InboundJob) -> None:
-    errors = job.message.get("errors") or ()
-    codes = [e.get("code") for e in errors if isinstance(e, dict)]
-    unsupported = job.message.get("unsupported") or {}
+    unsupported = as_dict(job.message.get("unsupported")).get("type")
     log.info(
         "message.unsupported",
         correlation_id=correlation_id(job.message_id),
-        codes=codes,
-        what=unsupported.get("type") if isinstance(unsupported, dict) else None,
+        codes=error_codes(job.message),
+        what=unsupported if isinstance(unsupported, str) else None,
     )
     _fixed_reply(ctx, job, phrase("message_not_supported", _language(ctx, job)))
 
@@ -168,10 +129,9 @@ def stay_silent(ctx: WorkerContext, job: InboundJob) -> None:
     """No reply, no typing indicator (Meta: only show typing if you will reply). Logged so it is visible."""
     detail: dict[str, Any] = {}
     if job.message_type == "system":
-        system = job.message.get("system") or {}
-        detail["system_type"] = system.get("type") if isinstance(system, dict) else None
-    if job.message.get("errors"):
-        detail["codes"] = [e.get("code") for e in job.message["errors"] if isinstance(e, dict)]
+        detail["system_type"] = as_dict(job.message.get("system")).get("type")
+    if codes := error_codes(job.message):
+        detail["codes"] = codes
     log.info("message.no_reply", correlation_id=correlation_id(job.message_id), type=job.message_type, **detail)
 
 
@@ -210,9 +170,7 @@ def route_for(message: dict[str, Any]) -> Route:
     kind = message.get("type")
     if kind == "interactive":
         # Without a body the payload is Meta's error case (`value.errors`, 131000): nothing the user can read.
-        interactive = message.get("interactive")
-        subtype = interactive.get("type") if isinstance(interactive, dict) else None
-        return INTERACTIVE_ROUTES.get(str(subtype), SILENT)
+        return INTERACTIVE_ROUTES.get(interactive_type(message) or "", SILENT)
     if kind == "text" and user_text(message) is None:
         return SILENT
     return ROUTES.get(str(kind), SILENT)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from shared.jobs import InboundJob
 from workers.context import WorkerContext
 from workers.pipelines.chat_turn import answer_text
-from workers.pipelines.message_types import dispatch, user_text
+from workers.pipelines.message_types import dispatch
+from workers.pipelines.payloads import user_text
 
 __all__ = ["answer_text", "handle_text_queue", "user_text"]
 

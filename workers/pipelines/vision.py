@@ -7,10 +7,11 @@ it?") is answered from that text, the image itself is never stored.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
-from shared.errors import UserInputError
+from shared.errors import PermanentError, UserInputError
 from shared.jobs import InboundJob
 from shared.logging import correlation_id, get_logger
 from shared.memory import MemoryEntry, entry
@@ -25,6 +26,16 @@ from workers.replies import acknowledge, generate_once, send_text_reply
 log = get_logger("workers.vision")
 
 _TOO_LARGE = frozenset({"image_too_large", "media_too_large"})
+# Qwen3 writes its reasoning into the content as <think>...</think> unless reasoning is off (VISION_REASONING_EFFORT
+# may turn it on): never send that to the user.
+_THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)
+
+
+def without_reasoning(text: str) -> str:
+    answer = _THINK.sub("", text).strip()
+    if not answer:  # cut off while still thinking: there is no answer to send
+        raise PermanentError("groq_empty_reply", "only reasoning in the reply")
+    return answer
 
 
 def image_prompt(caption: str, notes: str, language: str) -> str:
@@ -54,12 +65,13 @@ def _describe(ctx: WorkerContext, job: InboundJob, media_id: str, prompt: str, h
         reencoded=image.reencoded,
     )
     recent = history[-settings.vision_history_messages :] if settings.vision_history_messages > 0 else []
-    return ctx.groq.chat(
+    reply = ctx.groq.chat(
         settings.vision_model,
         vision_request(ctx.system_prompt, recent, prompt, image.data_url()),
         settings.vision_max_completion_tokens,
         settings.vision_reasoning_effort,
     )
+    return without_reasoning(reply)
 
 
 def handle_image(ctx: WorkerContext, job: InboundJob) -> None:
