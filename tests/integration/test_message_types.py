@@ -83,6 +83,15 @@ IN_REPLY = {
     "flow_completion/completion": [PHRASES["form_received"]["en"]],
 }
 NOT_IN_REPLY = {"message/contacts": ["555", "+1"]}
+# What the next turn (the ping) sees of the message in memory.
+REMEMBERED = {
+    "message/chosen_location": "(forwarded) (shared a location) Facebook HQ; 1 Hacker Way, Menlo Park, CA 94025; "
+    "coordinates 37.4611978, -122.2164385; https://maps.google.com/?cid=2000000000000000000",
+    "message/contacts": "(shared contacts: Chandler Bing, Monica, Rachel Green)",
+    "message/image": "(sent an image) ",
+    "message/forwarded": "(forwarded) forwarded text",
+    "message/video": "(forwarded) (sent a video the bot cannot open) caption",
+}
 
 
 def test_readme_table_covers_every_fixture_message_type() -> None:
@@ -140,6 +149,12 @@ def test_fixture_message_gets_the_promised_reply(
     model_calls = [c for c in calls if request_text(c) != "ping"]
     receipts = [r for r in graph_fake.read_receipts() if r["message_id"] == message["id"]]
     assert replies_quoting(graph_fake, ping["id"])[0]["text"]["body"] == "You said: ping"
+    ping_call = next(c for c in calls if request_text(c) == "ping")
+    remembered = [m["content"] for m in ping_call.body["messages"] if m["role"] == "user"]
+    if name in REMEMBERED:
+        assert remembered[:-1] == [REMEMBERED[name]]
+    if promised == "none":
+        assert remembered == ["ping"]  # a silent message leaves no trace in the conversation
 
     if promised == "ai":
         assert len(replies) == 1

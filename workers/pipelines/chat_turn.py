@@ -30,9 +30,12 @@ def context_notes(message: dict[str, Any]) -> str:
     return f"({'; '.join(notes)}) " if notes else ""
 
 
-def answer_text(ctx: WorkerContext, job: InboundJob, text: str, *, kind: TurnKind = "text") -> str:
-    """Answer `text` with the chat model and remember the turn. The context notes are stored with it, so later
-    turns still know that it was, say, a forwarded message. Returns the reply."""
+def answer_text(
+    ctx: WorkerContext, job: InboundJob, text: str, *, kind: TurnKind = "text", remember_as: str | None = None
+) -> str:
+    """Answer `text` with the chat model and remember the turn (as `remember_as` when the request carried an
+    instruction not worth keeping). The context notes are stored with it, so later turns still know that it was,
+    say, a forwarded message. Returns the reply."""
     acknowledge(ctx, job)
     user_content = context_notes(job.message) + text
     history = ctx.memory.load(job.conversation)
@@ -50,6 +53,9 @@ def answer_text(ctx: WorkerContext, job: InboundJob, text: str, *, kind: TurnKin
     )
     send_text_reply(ctx, job, reply)
     ctx.memory.append(
-        job.conversation, entry("user", user_content, kind), entry("assistant", reply), once_for=job.message_id
+        job.conversation,
+        entry("user", context_notes(job.message) + remember_as if remember_as else user_content, kind),
+        entry("assistant", reply),
+        once_for=job.message_id,
     )
     return reply

@@ -76,13 +76,9 @@ def answer_words(ctx: WorkerContext, job: InboundJob) -> None:
 
 
 def answer_location(ctx: WorkerContext, job: InboundJob) -> None:
-    answer_text(
-        ctx,
-        job,
-        f"(shared a location) {describe_location(job.message)}. Briefly tell me what is at or near this place and "
-        "ask how you can help with it.",
-        kind="other",
-    )
+    shared = f"(shared a location) {describe_location(job.message)}"
+    ask = ". Briefly tell me what is at or near this place and ask how you can help with it."
+    answer_text(ctx, job, shared + ask, kind="other", remember_as=shared)
 
 
 def acknowledge_contacts(ctx: WorkerContext, job: InboundJob) -> None:
