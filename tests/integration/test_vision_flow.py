@@ -14,7 +14,7 @@ import pytest
 import redis
 from PIL import Image
 
-from tests.fakes.graph_fake import GraphFake
+from tests.fakes.graph_fake import GraphFake, graph_error
 from tests.fakes.groq_fake import GroqFake
 from tests.fakes.server import Fault, wait_for
 from tests.processes import ServiceProcess
@@ -198,3 +198,17 @@ def test_token_is_never_sent_to_a_media_url_on_another_host(
     assert replies == [PHRASES["image_unreadable"]["en"]]
     assert [r for r in graph_fake.requests if r.path.startswith("/download/")] == []
     assert groq_fake.calls_to("chat/completions") == []
+
+
+def test_a_retried_job_reuses_the_vision_answer(
+    webhooks, worker_service: ServiceProcess, graph_fake: GraphFake, groq_fake: GroqFake
+) -> None:
+    user = "15550100009"
+    graph_fake.add_media("media-photo-9", PHOTO, "image/jpeg")
+    # The read receipt and then the reply fail with a transient Graph error: the job is retried.
+    graph_fake.faults.add("messages", graph_error(2, "Service temporarily unavailable", 503), times=2)
+    webhooks.post(message_body([image_message(user, "media-photo-9", "Once only")], sender=user))
+
+    assert wait_for(lambda: graph_fake.texts_to(user), timeout=30, what="the retried reply") == ["You said: Once only"]
+    assert len(groq_fake.image_requests()) == 1  # the retry sent the stored answer, it did not ask again
+    assert len([r for r in graph_fake.requests if (r.json or {}).get("failed")]) == 2
