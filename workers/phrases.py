@@ -14,15 +14,6 @@ PHRASES: dict[str, dict[str, str]] = {
         "it": "Scusa, qualcosa è andato storto e non sono riuscito a rispondere. Riprova tra poco.",
         "ar": "عذرًا، حدث خطأ من جهتي ولم أتمكن من الرد. حاول مرة أخرى بعد قليل.",
     },
-    "not_yet": {
-        "en": "Thanks! I can't handle this kind of message yet. Please send it as text.",
-        "es": "¡Gracias! Todavía no puedo procesar este tipo de mensaje. Por favor, envíalo como texto.",
-        "pt": "Obrigado! Ainda não consigo processar este tipo de mensagem. Envie como texto, por favor.",
-        "fr": "Merci ! Je ne sais pas encore traiter ce type de message. Envoyez-le en texte, s'il vous plaît.",
-        "de": "Danke! Diese Art von Nachricht kann ich noch nicht verarbeiten. Bitte schick sie als Text.",
-        "it": "Grazie! Non posso ancora gestire questo tipo di messaggio. Invialo come testo, per favore.",
-        "ar": "شكرًا! لا أستطيع التعامل مع هذا النوع من الرسائل بعد. أرسلها نصًا من فضلك.",
-    },
     # --- vision and the other message types (see docs/readme/message-types.md) ---
     # Sent to the vision model (not to the user) when an image has no caption.
     "image_no_caption": {
@@ -129,6 +120,15 @@ PHRASES: dict[str, dict[str, str]] = {
         "brauchst, schick sie bitte noch einmal.",
         "it": "Scusa il ritardo: il tuo messaggio mi è arrivato solo ora. Se hai ancora bisogno, rimandalo.",
         "ar": "عذرًا على التأخير: وصلتني رسالتك الآن فقط. إن كنت لا تزال بحاجة إلى مساعدة، أرسلها مرة أخرى.",
+    },
+    "not_yet": {
+        "en": "Thanks! I can't handle this kind of message yet. Please send it as text.",
+        "es": "¡Gracias! Todavía no puedo procesar este tipo de mensaje. Por favor, envíalo como texto.",
+        "pt": "Obrigado! Ainda não consigo processar este tipo de mensagem. Envie como texto, por favor.",
+        "fr": "Merci ! Je ne sais pas encore traiter ce type de message. Envoyez-le en texte, s'il vous plaît.",
+        "de": "Danke! Diese Art von Nachricht kann ich noch nicht verarbeiten. Bitte schick sie als Text.",
+        "it": "Grazie! Non posso ancora gestire questo tipo di messaggio. Invialo come testo, per favore.",
+        "ar": "شكرًا! لا أستطيع التعامل مع هذا النوع من الرسائل بعد. أرسلها نصًا من فضلك.",
     },
 }
 
