@@ -210,3 +210,38 @@ def test_users_without_a_phone_number_are_answered_by_recipient(
     sent = graph_fake.sent_messages()
     assert sent and all(m.get("recipient") == user_id and "to" not in m for m in sent)
     assert len(replies_quoting(graph_fake, message["id"])) == (0 if promised == "none" else 1)
+
+
+@pytest.mark.parametrize(
+    ("message", "promised"),
+    [
+        ({"type": "hologram", "hologram": {"id": "1"}}, "none"),  # a type Meta may add one day
+        ({"type": "location", "location": "not an object"}, "ai"),
+        ({"type": "contacts", "contacts": "not a list"}, "fixed"),
+        ({"type": "order", "order": ["x"]}, "fixed"),
+        ({"type": "interactive", "interactive": {"type": "button_reply", "button_reply": 7}}, "none"),
+        ({"type": "text", "text": "not an object"}, "none"),
+        ({"type": "image", "image": None}, "fixed"),
+    ],
+    ids=["unknown-type", "location", "contacts", "order", "interactive", "text", "image"],
+)
+def test_odd_payloads_never_crash_a_job(
+    webhooks,
+    worker_service: ServiceProcess,
+    graph_fake: GraphFake,
+    groq_fake: GroqFake,
+    redis_client,
+    message: dict[str, Any],
+    promised: str,
+) -> None:
+    sender = f"1555{uuid.uuid4().int % 10**8:08d}"
+    envelope = {k: v for k, v in text_message("x", sender=sender).items() if k in ("from", "id", "timestamp")}
+    odd = {**envelope, **message}
+    send_then_ping(webhooks, graph_fake, message_body([odd], sender=sender), sender)
+
+    assert redis_client.llen("lp:dlq") == 0  # no job gave up
+    replies = replies_quoting(graph_fake, odd["id"])
+    assert len(replies) == (0 if promised == "none" else 1)
+    if replies:
+        apology = PHRASES["apology"]["en"]
+        assert replies[0]["text"]["body"] != apology
