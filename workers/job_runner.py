@@ -22,6 +22,7 @@ from workers.conversation_lease import CLAIMED, HELD_ELSEWHERE, Heartbeat
 from workers.phrases import guess_language, phrase
 from workers.prompting import last_user_text
 from workers.replies import send_text_reply
+from workers.staleness import handled_as_stale
 
 log = get_logger("workers.job")
 
@@ -70,7 +71,8 @@ def run_job(task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], pi
     interval = max(1.0, ctx.leases.lease_ms / 3000)
     try:
         with Heartbeat(interval, lambda: ctx.leases.renew(job.conversation, job.job_id, token)):
-            pipeline(ctx, job)
+            if not handled_as_stale(ctx, job):  # the one stale check, for every pipeline
+                pipeline(ctx, job)
     except TransientError as exc:
         attempt = int(task.request.retries or 0)
         countdown = backoff_seconds(attempt, exc.retry_after)
