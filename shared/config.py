@@ -96,8 +96,22 @@ class Settings(BaseSettings):
     # --- conversation ---------------------------------------------------------------------------------------
     memory_max_messages: int = 20
     memory_ttl_seconds: int = 24 * 3600
-    # Messages older than this (Meta's outage backlog) get a short apology instead of an AI answer.
+    # Messages older than this (Meta's outage backlog) get no AI answer: one short "sorry for the delay" notice per
+    # conversation per backlog, and nothing for messages that would not get a reply anyway (see message-types.md).
     stale_message_seconds: int = 3600
+
+    # --- vision / message types -----------------------------------------------------------------------------
+    # WhatsApp images are at most 5 MB; refuse to download more than this (a wrong mime type or a forged payload).
+    image_max_download_bytes: int = 8 * 1024 * 1024
+    # Groq takes base64 images up to ~4 MB: larger ones are downscaled / re-encoded as JPEG first.
+    vision_max_base64_bytes: int = 4 * 1000 * 1000
+    # Longer sides are downscaled too: image tokens count against the 8K tokens-per-minute free-tier budget.
+    vision_max_image_side: int = 2048
+    # Qwen3 takes `none|default`; "" sends nothing. `none` keeps the reasoning out of a short image answer.
+    vision_reasoning_effort: str = "none"
+    vision_max_completion_tokens: int = 1024
+    # Remembered messages sent along with an image (the image itself is never stored).
+    vision_history_messages: int = 6
 
     # --- workers --------------------------------------------------------------------------------------------
     worker_concurrency: int = 4

@@ -38,11 +38,14 @@ def sign(body: bytes, secret: str = APP_SECRET) -> str:
 
 
 def fresh_ids(body: dict[str, Any], sender: str | None = None) -> dict[str, Any]:
-    """A copy with unique message ids and a current timestamp (fixtures all share `wamid.xyzxyz`)."""
+    """A copy with unique message ids, a current timestamp (fixtures all share `wamid.xyzxyz`) and our phone
+    number id (some fixtures carry `<BUSINESS_PHONE_NUMBER_ID>` placeholders)."""
     body = copy.deepcopy(body)
     for entry in body.get("entry", []):
         for change in entry.get("changes", []):
             value = change.get("value", {})
+            if isinstance(value.get("metadata"), dict):
+                value["metadata"]["phone_number_id"] = PHONE_NUMBER_ID
             for message in value.get("messages", []) or []:
                 message["id"] = f"wamid.{uuid.uuid4().hex}"
                 message["timestamp"] = str(int(time.time()))

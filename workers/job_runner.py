@@ -23,6 +23,7 @@ from workers.conversation_lease import CLAIMED, HELD_ELSEWHERE, Heartbeat
 from workers.phrases import guess_language, phrase
 from workers.prompting import last_user_text
 from workers.replies import send_text_reply
+from workers.staleness import handled_as_stale
 
 log = get_logger("workers.job")
 
@@ -95,7 +96,8 @@ def _run_job(
             Heartbeat(interval, lambda: ctx.leases.renew(job.conversation, job.job_id, token)),
             metrics.stage(queue, "pipeline"),
         ):
-            pipeline(ctx, job)
+            if not handled_as_stale(ctx, job):  # the one stale check, for every pipeline
+                pipeline(ctx, job)
     except TransientError as exc:
         attempt = int(task.request.retries or 0)
         countdown = backoff_seconds(attempt, exc.retry_after)

@@ -14,6 +14,113 @@ PHRASES: dict[str, dict[str, str]] = {
         "it": "Scusa, qualcosa è andato storto e non sono riuscito a rispondere. Riprova tra poco.",
         "ar": "عذرًا، حدث خطأ من جهتي ولم أتمكن من الرد. حاول مرة أخرى بعد قليل.",
     },
+    # --- vision and the other message types (see docs/readme/message-types.md) ---
+    # Sent to the vision model (not to the user) when an image has no caption.
+    "image_no_caption": {
+        "en": "I'm sending you this image without a caption. Describe briefly what you see, then ask me what I "
+        "would like to know about it. Answer in English.",
+        "es": "Te envío esta imagen sin texto. Describe brevemente lo que ves y luego pregúntame qué quiero saber "
+        "de ella. Responde en español.",
+        "pt": "Estou enviando esta imagem sem legenda. Descreva brevemente o que você vê e depois pergunte o que "
+        "eu gostaria de saber sobre ela. Responda em português.",
+        "fr": "Je t'envoie cette image sans légende. Décris brièvement ce que tu vois, puis demande-moi ce que je "
+        "veux savoir à son sujet. Réponds en français.",
+        "de": "Ich schicke dir dieses Bild ohne Text. Beschreibe kurz, was du siehst, und frag mich dann, was ich "
+        "darüber wissen möchte. Antworte auf Deutsch.",
+        "it": "Ti mando questa immagine senza didascalia. Descrivi brevemente cosa vedi, poi chiedimi cosa vorrei "
+        "sapere. Rispondi in italiano.",
+        "ar": "أرسل لك هذه الصورة بدون تعليق. صف باختصار ما تراه، ثم اسألني ماذا أريد أن أعرف عنها. أجب بالعربية.",
+    },
+    "image_too_large": {
+        "en": "Sorry, that image is too large for me. Could you send a smaller photo or a screenshot?",
+        "es": "Lo siento, esa imagen es demasiado grande para mí. ¿Puedes enviar una foto más pequeña o una captura?",
+        "pt": "Desculpe, essa imagem é grande demais para mim. Pode enviar uma foto menor ou uma captura de tela?",
+        "fr": "Désolé, cette image est trop grande pour moi. Pouvez-vous envoyer une photo plus petite ?",
+        "de": "Entschuldigung, das Bild ist zu groß für mich. Kannst du ein kleineres Foto schicken?",
+        "it": "Scusa, l'immagine è troppo grande per me. Puoi inviare una foto più piccola?",
+        "ar": "عذرًا، هذه الصورة كبيرة جدًا. هل يمكنك إرسال صورة أصغر؟",
+    },
+    "image_unreadable": {
+        "en": "Sorry, I couldn't open that image. Could you send it again as a photo (JPEG or PNG)?",
+        "es": "Lo siento, no pude abrir esa imagen. ¿Puedes enviarla de nuevo como foto (JPEG o PNG)?",
+        "pt": "Desculpe, não consegui abrir essa imagem. Pode enviá-la de novo como foto (JPEG ou PNG)?",
+        "fr": "Désolé, je n'ai pas pu ouvrir cette image. Pouvez-vous la renvoyer en photo (JPEG ou PNG) ?",
+        "de": "Entschuldigung, ich konnte das Bild nicht öffnen. Kannst du es noch einmal als Foto (JPEG oder PNG) "
+        "schicken?",
+        "it": "Scusa, non sono riuscito ad aprire l'immagine. Puoi rimandarla come foto (JPEG o PNG)?",
+        "ar": "عذرًا، لم أتمكن من فتح هذه الصورة. هل يمكنك إرسالها مرة أخرى كصورة (JPEG أو PNG)؟",
+    },
+    "media_not_supported": {
+        "en": "Thanks! I can't open videos or documents yet. I can read text messages, listen to voice notes and "
+        "look at photos, so feel free to send one of those.",
+        "es": "¡Gracias! Todavía no puedo abrir videos ni documentos. Puedo leer mensajes de texto, escuchar notas de "
+        "voz y ver fotos: envíame uno de esos.",
+        "pt": "Obrigado! Ainda não consigo abrir vídeos nem documentos. Consigo ler mensagens de texto, ouvir "
+        "mensagens de voz e ver fotos: envie um desses.",
+        "fr": "Merci ! Je ne peux pas encore ouvrir les vidéos ni les documents. Je lis les messages texte, j'écoute "
+        "les messages vocaux et je regarde les photos : envoyez-moi l'un de ceux-là.",
+        "de": "Danke! Videos und Dokumente kann ich noch nicht öffnen. Ich lese Textnachrichten, höre "
+        "Sprachnachrichten und sehe mir Fotos an: schick mir gern eines davon.",
+        "it": "Grazie! Non posso ancora aprire video o documenti. Leggo messaggi di testo, ascolto messaggi vocali "
+        "e guardo foto: mandami uno di questi.",
+        "ar": "شكرًا! لا أستطيع فتح الفيديوهات أو المستندات بعد. أستطيع قراءة الرسائل النصية والاستماع إلى "
+        "الرسائل الصوتية ورؤية الصور.",
+    },
+    "message_not_supported": {
+        "en": "Sorry, I can't see this kind of message here. Could you send it as text, a voice note or a photo?",
+        "es": "Lo siento, no puedo ver este tipo de mensaje. ¿Puedes enviarlo como texto, nota de voz o foto?",
+        "pt": "Desculpe, não consigo ver este tipo de mensagem. Pode enviar como texto, mensagem de voz ou foto?",
+        "fr": "Désolé, je ne peux pas voir ce type de message. Pouvez-vous l'envoyer en texte, en vocal ou en photo ?",
+        "de": "Entschuldigung, diese Art von Nachricht kann ich nicht sehen. Kannst du sie als Text, "
+        "Sprachnachricht oder Foto schicken?",
+        "it": "Scusa, non riesco a vedere questo tipo di messaggio. Puoi inviarlo come testo, vocale o foto?",
+        "ar": "عذرًا، لا أستطيع رؤية هذا النوع من الرسائل. هل يمكنك إرساله كنص أو رسالة صوتية أو صورة؟",
+    },
+    # {names} and {count} are filled in by the caller.
+    "contacts_received": {
+        "en": "Thanks, I got {count} contact(s): {names}. I don't save contacts, but tell me if I can help with them.",
+        "es": "Gracias, recibí {count} contacto(s): {names}. No guardo contactos, pero dime si puedo ayudarte con "
+        "ellos.",
+        "pt": "Obrigado, recebi {count} contato(s): {names}. Não salvo contatos, mas diga se posso ajudar com eles.",
+        "fr": "Merci, j'ai reçu {count} contact(s) : {names}. Je n'enregistre pas les contacts, mais dites-moi si je "
+        "peux vous aider.",
+        "de": "Danke, ich habe {count} Kontakt(e) bekommen: {names}. Ich speichere keine Kontakte, aber sag mir, ob "
+        "ich helfen kann.",
+        "it": "Grazie, ho ricevuto {count} contatto/i: {names}. Non salvo i contatti, ma dimmi se posso aiutarti.",
+        "ar": "شكرًا، وصلتني {count} جهة اتصال: {names}. لا أحفظ جهات الاتصال، لكن أخبرني إن كان بإمكاني المساعدة.",
+    },
+    # {items} is filled in by the caller.
+    "order_received": {
+        "en": "Thanks for your order ({items})! I'm an assistant and can't process orders in this chat, though.",
+        "es": "¡Gracias por tu pedido ({items})! Pero soy un asistente y no puedo procesar pedidos en este chat.",
+        "pt": "Obrigado pelo pedido ({items})! Mas sou um assistente e não consigo processar pedidos neste chat.",
+        "fr": "Merci pour votre commande ({items}) ! Je suis un assistant et ne peux pas traiter de commandes ici.",
+        "de": "Danke für deine Bestellung ({items})! Ich bin aber ein Assistent und kann hier keine Bestellungen "
+        "bearbeiten.",
+        "it": "Grazie per l'ordine ({items})! Sono un assistente e non posso gestire ordini in questa chat.",
+        "ar": "شكرًا على طلبك ({items})! لكنني مساعد ولا أستطيع معالجة الطلبات في هذه المحادثة.",
+    },
+    "form_received": {
+        "en": "Thanks, I received your answers.",
+        "es": "Gracias, recibí tus respuestas.",
+        "pt": "Obrigado, recebi suas respostas.",
+        "fr": "Merci, j'ai bien reçu vos réponses.",
+        "de": "Danke, ich habe deine Antworten erhalten.",
+        "it": "Grazie, ho ricevuto le tue risposte.",
+        "ar": "شكرًا، وصلتني إجاباتك.",
+    },
+    "stale_notice": {
+        "en": "Sorry for the late reply: your message only reached me now. If you still need help, please send it "
+        "again.",
+        "es": "Perdón por la demora: tu mensaje me llegó recién ahora. Si todavía necesitas ayuda, envíalo de nuevo.",
+        "pt": "Desculpe a demora: sua mensagem só chegou agora. Se ainda precisar de ajuda, envie de novo.",
+        "fr": "Désolé pour le retard : votre message vient seulement de m'arriver. Si vous avez encore besoin d'aide, "
+        "renvoyez-le.",
+        "de": "Entschuldige die späte Antwort: Deine Nachricht ist erst jetzt bei mir angekommen. Wenn du noch Hilfe "
+        "brauchst, schick sie bitte noch einmal.",
+        "it": "Scusa il ritardo: il tuo messaggio mi è arrivato solo ora. Se hai ancora bisogno, rimandalo.",
+        "ar": "عذرًا على التأخير: وصلتني رسالتك الآن فقط. إن كنت لا تزال بحاجة إلى مساعدة، أرسلها مرة أخرى.",
+    },
     "not_yet": {
         "en": "Thanks! I can't handle this kind of message yet. Please send it as text.",
         "es": "¡Gracias! Todavía no puedo procesar este tipo de mensaje. Por favor, envíalo como texto.",

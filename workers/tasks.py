@@ -11,6 +11,7 @@ from workers.celery_app import app
 from workers.context import get_context
 from workers.job_runner import run_job
 from workers.pipelines.text import handle_text_queue
+from workers.pipelines.vision import handle_image
 
 
 @app.task(name=TaskName.TEXT.value, bind=True)
@@ -25,4 +26,4 @@ def handle_audio_message(self: Task, payload: dict[str, Any]) -> None:
 
 @app.task(name=TaskName.VISION.value, bind=True)
 def handle_vision_message(self: Task, payload: dict[str, Any]) -> None:
-    run_job(self, get_context(), payload, handle_text_queue)
+    run_job(self, get_context(), payload, handle_image)

@@ -49,6 +49,8 @@ class GraphFake:
         self.requests: list[Recorded] = []
         self.media: dict[str, tuple[bytes, str]] = {}
         self.expired_media_urls: set[str] = set()
+        # Serve media URLs under another host name (e.g. "localhost") to test where the token may go.
+        self.media_host: str | None = None
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._init_account()
@@ -108,6 +110,7 @@ class GraphFake:
             self.requests.clear()
             self.media.clear()
             self.expired_media_urls.clear()
+        self.media_host = None
         self.faults.clear()
         self._init_account()
 
@@ -121,6 +124,14 @@ class GraphFake:
 
     def texts_to(self, to: str) -> list[str]:
         return [m["text"]["body"] for m in self.sent_messages() if m.get("to") == to and m["type"] == "text"]
+
+    def texts_for(self, address: str) -> list[str]:
+        """Text bodies sent to `address`, whether addressed by `to` (wa_id) or `recipient` (business-scoped id)."""
+        return [
+            m["text"]["body"]
+            for m in self.sent_messages()
+            if address in (m.get("to"), m.get("recipient")) and m["type"] == "text"
+        ]
 
     def read_receipts(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -286,13 +297,16 @@ class GraphFake:
         return JSONResponse(
             {
                 "messaging_product": "whatsapp",
-                "url": f"{self.url}/download/{url_id}",
+                "url": f"{self._media_base()}/download/{url_id}",
                 "mime_type": mime,
                 "sha256": hashlib.sha256(data).hexdigest(),
                 "file_size": len(data),
                 "id": media_id,
             }
         )
+
+    def _media_base(self) -> str:
+        return f"http://{self.media_host}:{self.server.port}" if self.media_host else self.url
 
     async def _download(self, request: Request) -> Response:
         url_id = request.path_params["media_id"]

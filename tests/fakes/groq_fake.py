@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import io
 import itertools
 import math
@@ -24,6 +26,11 @@ from tests.fakes.server import Fault, FaultPlan, LoopbackServer
 API_KEY = "gsk_test_key"
 AUDIO_EXTENSIONS = ("flac", "mp3", "mp4", "mpeg", "mpga", "m4a", "ogg", "opus", "wav", "webm")
 TTS_MAX_CHARS = 200
+# groq-api.md section 2: base64 images up to 4 MB, JPEG/PNG/GIF/WebP, at most 5 images per request.
+IMAGE_BASE64_MAX = 4 * 1024 * 1024
+IMAGE_MAX_COUNT = 5
+IMAGE_MAGIC = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG": "image/png", b"GIF8": "image/gif", b"RIFF": "image/webp"}
+VISION_MODELS = frozenset({"qwen/qwen3.8-27b"})
 
 
 def groq_error(status: int, code: str, message: str = "error", type_: str = "invalid_request_error", **headers: str):
@@ -48,6 +55,56 @@ def default_chat_reply(request: dict[str, Any]) -> str:
     if isinstance(last, list):
         last = " ".join(part.get("text", "") for part in last if part.get("type") == "text")
     return f"You said: {last}"
+
+
+@dataclass
+class ImagePart:
+    """One image a chat request carried, decoded, with the text parts of the same message."""
+
+    url: str
+    mime_type: str
+    data: bytes
+    texts: list[str]
+
+
+def image_parts(body: dict[str, Any]) -> list[ImagePart]:
+    found: list[ImagePart] = []
+    for message in body.get("messages", []):
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        texts = [p.get("text", "") for p in content if p.get("type") == "text"]
+        for part in content:
+            if part.get("type") != "image_url":
+                continue
+            url = part.get("image_url", {}).get("url", "")
+            header, _, payload = url.partition(",")
+            data = b""
+            if header.startswith("data:") and header.endswith(";base64"):
+                try:
+                    data = base64.b64decode(payload, validate=True)
+                except (binascii.Error, ValueError):
+                    data = b""
+            found.append(ImagePart(url, header[5:].removesuffix(";base64"), data, texts))
+    return found
+
+
+def image_problem(body: dict[str, Any]) -> str | None:
+    """Why Groq would refuse this request's images (None if it would take them)."""
+    images = image_parts(body)
+    if not images:
+        return None
+    if body.get("model") not in VISION_MODELS:
+        return f"model `{body.get('model')}` does not support image input"
+    if len(images) > IMAGE_MAX_COUNT:
+        return f"too many images: at most {IMAGE_MAX_COUNT}"
+    for image in images:
+        if image.url.startswith("data:"):
+            if len(image.url.partition(",")[2]) > IMAGE_BASE64_MAX:
+                return "base64 image exceeds the 4MB limit"
+            if not image.data or not any(image.data.startswith(magic) for magic in IMAGE_MAGIC):
+                return "invalid image data"
+    return None
 
 
 @dataclass
@@ -106,6 +163,10 @@ class GroqFake:
         self.hold_chat.clear()
         self.release_chat.clear()
 
+    def image_requests(self) -> list[tuple[CallLog, list[ImagePart]]]:
+        """Chat requests that carried images, with their decoded image parts."""
+        return [(c, parts) for c in self.calls_to("chat/completions") if (parts := image_parts(c.body))]
+
     def calls_to(self, endpoint: str) -> list[CallLog]:
         with self._lock:
             return [c for c in self.calls if c.path.endswith(endpoint)]
@@ -130,6 +191,8 @@ class GroqFake:
             return fault.response()
         if body.get("n", 1) != 1:
             return groq_error(400, "invalid_request", "'n' : number must be at most 1").response()
+        if problem := image_problem(body):
+            return groq_error(400, "invalid_request", problem).response()
         content = self.chat_reply(body)
         return JSONResponse(
             {

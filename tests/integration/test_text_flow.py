@@ -49,3 +49,45 @@ def test_second_turn_carries_the_first_in_its_llm_request(
     assert second[1]["content"] == "My name is Ada."
     assert second[2]["content"] == "You said: My name is Ada."
     assert second[3]["content"] == "What is my name?"
+
+
+def test_duplicate_deliveries_give_exactly_one_reply(
+    webhooks, worker_service: ServiceProcess, graph_fake: GraphFake, groq_fake: GroqFake
+) -> None:
+    user = "15550000003"
+    body = message_body([text_message("Only once, please", sender=user)], sender=user)
+    assert [webhooks.post(body).status_code for _ in range(3)] == [200, 200, 200]
+    # A later message from the same user is answered after any earlier job of that conversation, so once its
+    # reply is here, a duplicate reply would already have been sent too.
+    webhooks.post(message_body([text_message("sentinel", sender=user)], sender=user))
+    wait_for(lambda: "You said: sentinel" in graph_fake.texts_to(user), what="the sentinel reply")
+    assert graph_fake.texts_to(user) == ["You said: Only once, please", "You said: sentinel"]
+    assert len(groq_fake.calls_to("chat/completions")) == 2
+
+
+def test_a_batched_webhook_answers_every_message(
+    webhooks, worker_service: ServiceProcess, graph_fake: GraphFake
+) -> None:
+    users = ["15550000004", "15550000005"]
+    body = message_body(
+        [text_message(f"first {users[0]}", sender=users[0]), text_message(f"second {users[0]}", sender=users[0])],
+        sender=users[0],
+    )
+    body["entry"].append(message_body([text_message(f"only {users[1]}", sender=users[1])], sender=users[1])["entry"][0])
+    assert webhooks.post(body).status_code == 200
+    wait_for(lambda: len(graph_fake.texts_to(users[0])) == 2 and graph_fake.texts_to(users[1]), what="3 replies")
+    assert graph_fake.texts_to(users[0]) == [f"You said: first {users[0]}", f"You said: second {users[0]}"]
+    assert graph_fake.texts_to(users[1]) == [f"You said: only {users[1]}"]
+
+
+def test_button_and_list_replies_count_as_text(webhooks, worker_service: ServiceProcess, graph_fake: GraphFake) -> None:
+    from tests.webhooks import fixture_file, fresh_ids
+
+    user = "15550000006"
+    buttons = fixture_file("callback_button")
+    selections = fixture_file("callback_selection")
+    for body in [*buttons.values(), *selections.values()]:
+        assert webhooks.post(fresh_ids(body, sender=user)).status_code == 200
+    expected = len(buttons) + len(selections)
+    wait_for(lambda: len(graph_fake.texts_to(user)) == expected, what=f"{expected} replies")
+    assert all(text.startswith("You said: ") and len(text) > len("You said: ") for text in graph_fake.texts_to(user))

@@ -1,0 +1,132 @@
+"""The late-message policy with in-memory fakes: one notice per backlog, silence for silent types, a sticky verdict."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from shared.config import Settings
+from shared.jobs import InboundJob
+from workers import staleness
+from workers.outbox import Outbox
+from workers.phrases import PHRASES
+
+
+class FakeRedis:
+    """The handful of string commands the outbox, generate_once and the notice claim use."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    def get(self, key: str) -> bytes | None:
+        return self.data.get(key)
+
+    def set(self, key: str, value: Any, nx: bool = False, ex: int | None = None, px: int | None = None) -> bool:
+        if nx and key in self.data:
+            return False
+        self.data[key] = value if isinstance(value, bytes) else str(value).encode()
+        return True
+
+    def delete(self, key: str) -> int:
+        return int(self.data.pop(key, None) is not None)
+
+
+@dataclass
+class FakeGraph:
+    sent: list[tuple[str | None, str, str | None]] = field(default_factory=list)
+
+    def send_text(self, to: str | None, recipient: str | None, text: str, reply_to: str | None = None) -> str:
+        self.sent.append((to, text, reply_to))
+        return f"wamid.out.{len(self.sent)}"
+
+
+class FakeMemory:
+    def load(self, conversation: str) -> list[Any]:
+        return []
+
+
+@dataclass
+class FakeContext:
+    settings: Settings
+    redis: FakeRedis
+    graph: FakeGraph
+    memory: FakeMemory
+    outbox: Outbox
+
+
+@pytest.fixture
+def ctx() -> FakeContext:
+    client = FakeRedis()
+    return FakeContext(
+        Settings(stale_message_seconds=3600),
+        client,
+        FakeGraph(),
+        FakeMemory(),
+        Outbox(client, 3600),  # type: ignore[arg-type]
+    )
+
+
+def job(message_type: str = "text", age: float = 0.0, conversation: str = "15550001111", **body: Any) -> InboundJob:
+    message_id = f"wamid.{uuid.uuid4().hex}"
+    message = {"id": message_id, "type": message_type, "timestamp": str(int(time.time() - age)), **body}
+    if message_type == "text" and "text" not in body:
+        message["text"] = {"body": "Where is my parcel?"}
+    return InboundJob(
+        job_id=uuid.uuid4().hex,
+        message_id=message_id,
+        message_type=message_type,
+        conversation=conversation,
+        phone_number_id="1",
+        received_at=time.time(),
+        message=message,
+        to=conversation,
+    )
+
+
+def test_fresh_message_goes_to_its_pipeline(ctx: FakeContext) -> None:
+    assert not staleness.handled_as_stale(ctx, job(age=60))  # type: ignore[arg-type]
+    assert ctx.graph.sent == []
+
+
+def test_one_notice_per_conversation_per_backlog(ctx: FakeContext) -> None:
+    first, second = job(age=7200), job(age=5000)
+    assert staleness.handled_as_stale(ctx, first)  # type: ignore[arg-type]
+    assert staleness.handled_as_stale(ctx, second)  # type: ignore[arg-type]
+    assert ctx.graph.sent == [("15550001111", PHRASES["stale_notice"]["en"], first.message_id)]
+    # A redelivered copy of the first message does not send the notice twice (send-once marker).
+    assert staleness.handled_as_stale(ctx, first)  # type: ignore[arg-type]
+    assert len(ctx.graph.sent) == 1
+    # Another conversation gets its own notice.
+    other = job(age=7200, conversation="15550002222")
+    assert staleness.handled_as_stale(ctx, other)  # type: ignore[arg-type]
+    assert len(ctx.graph.sent) == 2
+
+
+def test_silent_types_never_trigger_the_notice(ctx: FakeContext) -> None:
+    reaction = job("reaction", age=7200, reaction={"message_id": "wamid.x", "emoji": "👍"})
+    assert staleness.handled_as_stale(ctx, reaction)  # type: ignore[arg-type]
+    assert ctx.graph.sent == []
+    # ...and do not use up the conversation's one notice.
+    assert staleness.handled_as_stale(ctx, job(age=7200))  # type: ignore[arg-type]
+    assert len(ctx.graph.sent) == 1
+
+
+def test_the_verdict_is_taken_once_per_message(ctx: FakeContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    retried, unseen = job(age=3500), job(age=3500)
+    assert not staleness.handled_as_stale(ctx, retried)  # type: ignore[arg-type]
+    later = time.time() + 600
+    monkeypatch.setattr(time, "time", lambda: later)  # the retry runs after the limit has passed
+    assert not staleness.handled_as_stale(ctx, retried)  # type: ignore[arg-type]
+    # A message judged for the first time now is late.
+    assert staleness.handled_as_stale(ctx, unseen)  # type: ignore[arg-type]
+
+
+def test_missing_or_odd_timestamps_count_as_fresh(ctx: FakeContext) -> None:
+    odd = job()
+    odd.message.pop("timestamp")
+    assert not staleness.handled_as_stale(ctx, odd)  # type: ignore[arg-type]
+    assert staleness.message_age({"timestamp": "not-a-number"}, time.time()) is None

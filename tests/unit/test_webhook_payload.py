@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from api.webhook_payload import parse_webhook
+from shared.jobs import InboundJob
+from tests.webhooks import all_fixture_bodies, fixture_file, message_body, text_message
+
+OURS = "1122334455667"
+
+
+def decode_job(envelope: bytes) -> dict[str, Any]:
+    message = json.loads(envelope)
+    args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+    assert kwargs == {}
+    job: dict[str, Any] = args[0]
+    return job
+
+
+def test_text_message_becomes_a_valid_job_on_the_text_queue() -> None:
+    body = fixture_file("message")["text"]
+    contents = parse_webhook(body, OURS)
+    assert len(contents.jobs) == 1
+    prepared = contents.jobs[0]
+    assert prepared.queue == "text"
+    job = InboundJob.model_validate(decode_job(prepared.envelope))
+    assert job.message_id == "wamid.xyzxyz"
+    assert job.conversation == "972987654321" == job.to
+    assert job.contact_name == "Test Name"
+    assert job.message["text"]["body"] == "Body Text"
+    assert job.job_id == prepared.task_id
+
+
+@pytest.mark.parametrize(
+    ("scenario", "queue"),
+    [
+        ("voice", "audio"),
+        ("audio", "audio"),
+        ("image", "vision"),
+        ("video", "text"),
+        ("reaction", "text"),
+        ("contacts", "text"),
+    ],
+)
+def test_routing_by_type(scenario: str, queue: str) -> None:
+    contents = parse_webhook(fixture_file("message")[scenario], OURS)
+    assert [job.queue for job in contents.jobs] == [queue]
+
+
+def test_every_entry_change_and_message_of_a_batch_is_walked() -> None:
+    body = message_body([text_message(f"m{i}", sender="1555") for i in range(3)], sender="1555")
+    body["entry"].append(message_body([text_message("other", sender="1666")], sender="1666")["entry"][0])
+    body["entry"][0]["changes"].append(
+        message_body([text_message("x", sender="1777")], sender="1777")["entry"][0]["changes"][0]
+    )
+    contents = parse_webhook(body, OURS)
+    assert [job.conversation for job in contents.jobs] == ["1555", "1555", "1555", "1777", "1666"]
+    assert len({job.task_id for job in contents.jobs}) == 5
+
+
+def test_other_phone_numbers_and_other_fields_are_ignored() -> None:
+    body = message_body([text_message("hi")])
+    body["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = "999"
+    contents = parse_webhook(body, OURS)
+    assert contents.jobs == [] and contents.foreign_number == 1
+    contents = parse_webhook(fixture_file("account_update")[next(iter(fixture_file("account_update")))], OURS)
+    assert contents.jobs == [] and contents.ignored >= 1
+
+
+def test_statuses_are_counted_and_failed_codes_kept() -> None:
+    statuses = fixture_file("message_status")
+    contents = parse_webhook(statuses["failed"], OURS)
+    assert contents.jobs == [] and contents.statuses == 1
+    assert contents.failed_statuses and contents.failed_statuses[0].codes
+    assert parse_webhook(statuses["delivered"], OURS).failed_statuses == []
+
+
+def test_message_without_from_uses_the_business_scoped_user_id() -> None:
+    message = text_message("hello")
+    del message["from"]
+    message["from_user_id"] = "US.13491208655302741918"
+    body = message_body([message])
+    body["entry"][0]["changes"][0]["value"]["contacts"] = [
+        {"profile": {"name": "U"}, "user_id": "US.13491208655302741918"}
+    ]
+    job = InboundJob.model_validate(decode_job(parse_webhook(body, OURS).jobs[0].envelope))
+    assert job.to is None
+    assert job.recipient == job.conversation == "US.13491208655302741918"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        None,
+        [],
+        "x",
+        1,
+        {},
+        {"entry": "nope"},
+        {"entry": [None, 1, {"changes": "x"}]},
+        {"entry": [{"changes": [{"field": "messages", "value": {"messages": [1, {"id": 5}, {"type": "text"}]}}]}]},
+    ],
+)
+def test_odd_shapes_never_raise(payload: Any) -> None:
+    contents = parse_webhook(payload, "")
+    assert contents.jobs == []
+
+
+@pytest.mark.parametrize(("name", "body"), all_fixture_bodies(), ids=[n for n, _ in all_fixture_bodies()])
+def test_every_fixture_parses_into_valid_jobs(name: str, body: dict[str, Any]) -> None:
+    contents = parse_webhook(body, "")
+    for prepared in contents.jobs:
+        InboundJob.model_validate(decode_job(prepared.envelope))
+    expect_jobs = any(
+        change.get("field") == "messages" and change.get("value", {}).get("messages")
+        for entry in body["entry"]
+        for change in entry["changes"]
+    )
+    assert bool(contents.jobs) == expect_jobs, name

@@ -1,0 +1,182 @@
+"""What the bot does with each WhatsApp message type: one table, one handler per type.
+
+The table is the code behind docs/readme/message-types.md; every row is covered by a test over Meta's sample
+payloads. The rule for replies: answer where a person would (a question, a place, a shared contact, a file we
+cannot open), stay silent where a person would (a reaction, a sticker, an edit, a system notice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from shared.jobs import InboundJob
+from shared.logging import correlation_id, get_logger
+from shared.memory import entry
+from workers.context import WorkerContext
+from workers.phrases import guess_language, phrase
+from workers.pipelines.chat_turn import answer_text, context_notes
+from workers.pipelines.payloads import (
+    as_dict,
+    contact_names,
+    describe_location,
+    error_codes,
+    interactive_type,
+    media_caption,
+    order_summary,
+    user_text,
+)
+from workers.pipelines.vision import handle_image
+from workers.prompting import last_user_text
+from workers.replies import acknowledge, send_text_reply
+
+log = get_logger("workers.message_types")
+
+Handler = Callable[[WorkerContext, InboundJob], None]
+
+
+class Reply(StrEnum):
+    AI = "ai"  # the chat or vision model answers
+    FIXED = "fixed"  # a short fixed sentence in the user's language, no model call
+    NONE = "none"  # no reply at all
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    reply: Reply
+    handle: Handler
+
+
+def _language(ctx: WorkerContext, job: InboundJob, hint: str = "") -> str:
+    """The user's language for a fixed sentence: from their own words in this message, else from memory."""
+    return guess_language(hint or last_user_text(ctx.memory.load(job.conversation)))
+
+
+def _fixed_reply(ctx: WorkerContext, job: InboundJob, text: str, remember_as: str | None = None) -> None:
+    acknowledge(ctx, job)
+    send_text_reply(ctx, job, text, part="notice")
+    if remember_as is not None:
+        # So a follow-up ("call Monica?") has the context; the fixed answer is remembered with it.
+        ctx.memory.append(
+            job.conversation, entry("user", remember_as, "other"), entry("assistant", text), once_for=job.message_id
+        )
+
+
+# --- handlers ---------------------------------------------------------------------------------------------
+
+
+def answer_words(ctx: WorkerContext, job: InboundJob) -> None:
+    text = user_text(job.message)
+    if text is None:  # an empty text body: nothing to answer
+        stay_silent(ctx, job)
+        return
+    answer_text(ctx, job, text)
+
+
+def answer_location(ctx: WorkerContext, job: InboundJob) -> None:
+    shared = f"(shared a location) {describe_location(job.message)}"
+    ask = ". Briefly tell me what is at or near this place and ask how you can help with it."
+    answer_text(ctx, job, shared + ask, kind="other", remember_as=shared)
+
+
+def acknowledge_contacts(ctx: WorkerContext, job: InboundJob) -> None:
+    names = contact_names(job.message)
+    listed = ", ".join(names) if names else "?"
+    text = phrase("contacts_received", _language(ctx, job)).format(count=len(names), names=listed)
+    _fixed_reply(ctx, job, text, remember_as=f"(shared contacts: {listed})")
+
+
+def acknowledge_order(ctx: WorkerContext, job: InboundJob) -> None:
+    listed, note = order_summary(job.message)
+    text = phrase("order_received", _language(ctx, job, note)).format(items=listed)
+    _fixed_reply(ctx, job, text, remember_as=f"(sent an order: {listed}) {note}".strip())
+
+
+def explain_media_not_supported(ctx: WorkerContext, job: InboundJob) -> None:
+    caption = media_caption(job.message)
+    text = phrase("media_not_supported", _language(ctx, job, caption))
+    notes = context_notes(job.message)
+    _fixed_reply(ctx, job, text, remember_as=f"{notes}(sent a {job.message_type} the bot cannot open) {caption}")
+
+
+def explain_message_not_supported(ctx: WorkerContext, job: InboundJob) -> None:
+    unsupported = as_dict(job.message.get("unsupported")).get("type")
+    log.info(
+        "message.unsupported",
+        correlation_id=correlation_id(job.message_id),
+        codes=error_codes(job.message),
+        what=unsupported if isinstance(unsupported, str) else None,
+    )
+    _fixed_reply(ctx, job, phrase("message_not_supported", _language(ctx, job)))
+
+
+def acknowledge_form(ctx: WorkerContext, job: InboundJob) -> None:
+    _fixed_reply(ctx, job, phrase("form_received", _language(ctx, job)))
+
+
+def answer_not_yet(ctx: WorkerContext, job: InboundJob) -> None:
+    """Audio is the voice pipeline's; this answers only if an audio job ever lands in a pool without it."""
+    _fixed_reply(ctx, job, phrase("not_yet", _language(ctx, job)))
+
+
+def stay_silent(ctx: WorkerContext, job: InboundJob) -> None:
+    """No reply, no typing indicator (Meta: only show typing if you will reply). Logged so it is visible."""
+    detail: dict[str, Any] = {}
+    if job.message_type == "system":
+        detail["system_type"] = as_dict(job.message.get("system")).get("type")
+    if codes := error_codes(job.message):
+        detail["codes"] = codes
+    log.info("message.no_reply", correlation_id=correlation_id(job.message_id), type=job.message_type, **detail)
+
+
+# --- the table --------------------------------------------------------------------------------------------
+
+AI_ANSWER = Route(Reply.AI, answer_words)
+SILENT = Route(Reply.NONE, stay_silent)
+
+ROUTES: dict[str, Route] = {
+    "text": AI_ANSWER,
+    "button": AI_ANSWER,  # template quick reply: its text is the user's answer
+    "image": Route(Reply.AI, handle_image),
+    "location": Route(Reply.AI, answer_location),
+    "contacts": Route(Reply.FIXED, acknowledge_contacts),
+    "order": Route(Reply.FIXED, acknowledge_order),
+    "video": Route(Reply.FIXED, explain_media_not_supported),
+    "document": Route(Reply.FIXED, explain_media_not_supported),
+    "unsupported": Route(Reply.FIXED, explain_message_not_supported),
+    "audio": Route(Reply.FIXED, answer_not_yet),
+    "sticker": SILENT,  # usually "ok"/"thanks": answering every sticker would be noise
+    "reaction": SILENT,  # reactions and their removal (empty emoji)
+    "edit": SILENT,  # the original was answered already; a second answer would confuse
+    "revoke": SILENT,  # the user deleted a message: nothing to say
+    "system": SILENT,  # number or identity changed: a notice, not a message to us
+}
+
+INTERACTIVE_ROUTES: dict[str, Route] = {
+    "button_reply": AI_ANSWER,
+    "list_reply": AI_ANSWER,
+    "nfm_reply": Route(Reply.FIXED, acknowledge_form),  # a submitted WhatsApp Flow
+    "call_permission_reply": SILENT,  # a yes/no to calling permission: nothing to answer
+}
+
+
+def route_for(message: dict[str, Any]) -> Route:
+    kind = message.get("type")
+    if kind == "interactive":
+        # Without a body the payload is Meta's error case (`value.errors`, 131000): nothing the user can read.
+        return INTERACTIVE_ROUTES.get(interactive_type(message) or "", SILENT)
+    if kind == "text" and user_text(message) is None:
+        return SILENT
+    return ROUTES.get(str(kind), SILENT)
+
+
+def expects_reply(message: dict[str, Any]) -> bool:
+    return route_for(message).reply is not Reply.NONE
+
+
+def dispatch(ctx: WorkerContext, job: InboundJob) -> None:
+    if job.message_type not in ROUTES and job.message_type != "interactive":
+        log.warning("message.unknown_type", correlation_id=correlation_id(job.message_id), type=job.message_type)
+    route_for(job.message).handle(ctx, job)
