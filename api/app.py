@@ -99,6 +99,9 @@ def create_app(settings: Settings | None = None) -> LooperaApp:
     configure_logging(settings.log_level, settings.log_json)
     check_api_settings(settings)
     ingestor = Ingestor(
-        async_redis(settings.redis_url), settings.dedupe_ttl_seconds, settings.conversation_lease_seconds
+        async_redis(settings.redis_url),
+        settings.dedupe_ttl_seconds,
+        settings.conversation_lease_seconds,
+        announce_to_flower=settings.announce_task_sent_events,
     )
     return LooperaApp(build_fastapi(settings, ingestor), WebhookEndpoint(settings, ingestor))

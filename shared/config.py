@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     # Flower's basic auth, "user:password" (comma-separated for several users). Required unless dev_flower_no_auth.
     flower_basic_auth: SecretStr = SecretStr("")
     dev_flower_no_auth: bool = False
+    # The API publishes a Celery `task-sent` event per dispatched job (it enqueues without Celery, so
+    # task_send_sent_event cannot do it), so Flower lists jobs before a worker picks them up.
+    announce_task_sent_events: bool = True
 
     @field_validator("graph_api_url", "groq_base_url")
     @classmethod
