@@ -31,6 +31,8 @@ class Snapshot:
     queues: dict[str, int] = field(default_factory=dict)
     # Conversations with a job in flight or waiting (their mailbox is in the lease set).
     conversations: int = 0
+    # Messages waiting in conversation mailboxes behind their conversation's current job (not yet in Celery).
+    backlog: int = 0
     taken_at: float = 0.0
 
 
@@ -52,6 +54,11 @@ class QueueDepthCollector(Collector):
             value=snap.conversations,
         )
         yield GaugeMetricFamily(
+            "loopera_mailbox_backlog",
+            "Messages waiting behind their conversation's current job (not yet handed to Celery)",
+            value=snap.backlog,
+        )
+        yield GaugeMetricFamily(
             "loopera_queue_depth_age_seconds", "Age of the queue depth snapshot", value=time.time() - snap.taken_at
         )
 
@@ -68,14 +75,30 @@ def collector() -> QueueDepthCollector:
     return _COLLECTOR
 
 
+# Sum of (mailbox length - 1) over the conversations in the lease set, in one server-side call. Bounded to the
+# first MAX_SCANNED conversations so a huge backlog cannot make the refresh expensive.
+_BACKLOG = """
+local total = 0
+for _, inbox in ipairs(redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)) do
+  local n = redis.call('LLEN', inbox)
+  if n > 1 then total = total + n - 1 end
+end
+return total
+"""
+MAX_SCANNED = 10000
+
+
 async def measure(client: aioredis.Redis) -> Snapshot:
     async with client.pipeline(transaction=False) as pipe:
         for queue in Queue:
             pipe.llen(queue.value)
         pipe.zcard(mailbox.LEASES_KEY)
         results = await pipe.execute()
+    # Read-only script: EVAL (not a cached script object) keeps this module stateless; it is tiny.
+    backlog = await client.eval(_BACKLOG, 1, mailbox.LEASES_KEY, str(MAX_SCANNED))
     names = [queue.value for queue in Queue]
-    return Snapshot(dict(zip(names, map(int, results[:-1]), strict=True)), int(results[-1]), time.time())
+    queues = dict(zip(names, map(int, results[:-1]), strict=True))
+    return Snapshot(queues, int(results[-1]), int(backlog), time.time())
 
 
 async def refresh_forever(client: aioredis.Redis, target: QueueDepthCollector, interval: float) -> None:

@@ -146,7 +146,7 @@ def test_api_image_serves_webhooks_and_queue_depth(
     check = api.healthcheck()
     assert check.returncode == 0, check.stdout + check.stderr
 
-    raw = encode(message_body([text_message("queued with no workers")], sender="15550009999"))
+    raw = encode(message_body([text_message("queued with no workers", sender="15550009999")], sender="15550009999"))
     response = httpx.post(f"{url}/webhook", content=raw, headers=signed_headers(raw), timeout=10)
     assert response.status_code == 200
 
@@ -156,10 +156,21 @@ def test_api_image_serves_webhooks_and_queue_depth(
         return metrics is not None and 'loopera_queue_depth{queue="text"} 1.0' in metrics.text
 
     wait_for(depth, 20, what="queue depth 1 on the text queue")
+    # A second message of the same conversation waits in its mailbox behind the first: backlog, not queue depth.
+    raw = encode(message_body([text_message("second", sender="15550009999")], sender="15550009999"))
+    assert httpx.post(f"{url}/webhook", content=raw, headers=signed_headers(raw), timeout=10).status_code == 200
+
+    def backlog() -> bool:
+        metrics = _get(f"{url}/metrics")
+        return metrics is not None and "loopera_mailbox_backlog 1.0" in metrics.text
+
+    wait_for(backlog, 20, what="mailbox backlog 1")
     metrics_text = httpx.get(f"{url}/metrics", timeout=5).text
     assert 'loopera_queue_depth{queue="audio"} 0.0' in metrics_text
-    assert 'loopera_webhooks_total{outcome="ok"} 1.0' in metrics_text
-    assert "loopera_enqueue_seconds_count 1.0" in metrics_text
+    assert 'loopera_queue_depth{queue="text"} 1.0' in metrics_text
+    assert "loopera_conversations_active 1.0" in metrics_text
+    assert 'loopera_webhooks_total{outcome="ok"} 2.0' in metrics_text
+    assert "loopera_enqueue_seconds_count 2.0" in metrics_text
     # SIGTERM reaches uvicorn directly (exec form); after its graceful shutdown uvicorn re-raises the signal, so
     # -SIGTERM (not -SIGKILL from stop()'s timeout) is the clean outcome.
     assert api.stop() in (0, -signal.SIGTERM)
