@@ -201,6 +201,9 @@ def test_worker_image_consumes_reports_health_and_metrics(
     wait_for(lambda: worker.alive() and "worker.ready" in worker.output(), 60, what="worker.ready")
     check = worker.healthcheck()
     assert check.returncode == 0, check.stdout + check.stderr
+    # The consumer loop keeps beating (Celery heartbeat every 2 s), not just once at start-up.
+    first = heartbeat.stat().st_mtime
+    wait_for(lambda: heartbeat.stat().st_mtime > first, 20, what="a later heartbeat")
 
     sender = "15550007777"
     raw = encode(message_body([text_message("hello from the image test", sender=sender)], sender=sender))
