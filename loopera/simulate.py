@@ -245,6 +245,8 @@ def _await_replies(stand_in: GraphStandIn, wait: float, echo: Callable[[str], An
         time.sleep(0.2)
     time.sleep(1.0)  # a reply split into parts arrives as several sends close together
     replies = stand_in.replies()
+    if stand_in.media:
+        echo(f"media downloads by the worker: {stand_in.downloads}")
     for reply in replies:
         echo(f"reply <- {describe_reply(reply)}")
     if not replies:

@@ -78,6 +78,21 @@ def test_simulate_round_trip_through_the_graph_stand_in(
     assert "reply <- text: You said: ping" in result.stdout
 
 
+def test_simulate_image_is_downloaded_from_the_stand_in_and_answered(
+    service_env: dict[str, str], stand_in_stack: tuple[str, int]
+) -> None:
+    api_url, port = stand_in_stack
+    image = str(MEDIA_FIXTURES / "photo.jpg")
+    result = _cli(
+        service_env,
+        *("simulate", "--image", image, "--caption", "what is this?", "--api", api_url),
+        *("--graph-port", str(port), "--wait", "40"),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "media downloads by the worker: 1" in result.stdout
+    assert "reply <- text:" in result.stdout
+
+
 def test_graph_stand_in_serves_media_like_graph(tmp_path: Path) -> None:
     stand_in = GraphStandIn("v25.0")
     stand_in.start()
