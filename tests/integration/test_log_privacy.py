@@ -16,7 +16,7 @@ from tests.fakes.groq_fake import API_KEY
 from tests.fakes.server import wait_for
 from tests.integration.conftest import Webhooks
 from tests.processes import ServiceProcess
-from tests.webhooks import APP_SECRET, VERIFY_TOKEN, message_body, text_message
+from tests.webhooks import APP_SECRET, MEDIA_FIXTURES, VERIFY_TOKEN, message_body, text_message
 
 pytestmark = pytest.mark.integration
 
@@ -45,18 +45,38 @@ def parse(output: str) -> list[tuple[str, str, dict[str, Any] | None, str]]:
     return lines
 
 
+def image_message(caption: str, sender: str, media_id: str) -> dict[str, Any]:
+    message = text_message("", sender=sender)
+    message.pop("text")
+    message.update({"type": "image", "image": {"id": media_id, "mime_type": "image/jpeg", "caption": caption}})
+    return message
+
+
+@pytest.mark.parametrize("kind", ["text", "image"])
 def test_no_pii_or_secrets_at_info_and_one_correlation_id_per_journey(
+    kind: str,
     api_service: tuple[ServiceProcess, str],
     worker_service: ServiceProcess,
     webhooks: Webhooks,
     graph_fake: GraphFake,
 ) -> None:
     api, _ = api_service
-    message = text_message(TEXT, sender=SENDER)
+    if kind == "image":
+        graph_fake.add_media("media-pii-1", (MEDIA_FIXTURES / "photo.jpg").read_bytes(), "image/jpeg")
+        message = image_message(TEXT, SENDER, "media-pii-1")
+    else:
+        message = text_message(TEXT, sender=SENDER)
     assert webhooks.post(message_body([message], sender=SENDER, name=NAME)).status_code == 200
     wait_for(lambda: graph_fake.texts_to(SENDER), 30, what="the reply")
     cid = correlation_id(message["id"])
-    wait_for(lambda: cid in worker_service.output() and '"job.done"' in worker_service.output(), 20, what="job.done")
+
+    def done() -> bool:
+        return any(
+            e and e.get("event") == "job.done" and e.get("correlation_id") == cid
+            for _, _, e, _ in parse(worker_service.output())
+        )
+
+    wait_for(done, 20, what="job.done of this message")
 
     forbidden = [SENDER, NAME, TEXT, "pineapple", TOKEN, API_KEY, APP_SECRET, VERIFY_TOKEN, message["id"]]
     logs = {"api": parse(api.output()), "worker": parse(worker_service.output())}
