@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -18,6 +19,15 @@ def prepare_multiprocess_dir() -> Path:
     path = Path(configured) if configured else Path(tempfile.mkdtemp(prefix="loopera-metrics-"))
     if configured and path.exists():
         shutil.rmtree(path)
+    if not configured:
+        owner = os.getpid()
+        # Remove our own temp dir at exit; forked pool children inherit atexit handlers, hence the pid check.
+        atexit.register(_remove_if_owner, path, owner)
     path.mkdir(parents=True, exist_ok=True)
     os.environ[MULTIPROC_ENV] = str(path)
     return path
+
+
+def _remove_if_owner(path: Path, owner: int) -> None:
+    if os.getpid() == owner:
+        shutil.rmtree(path, ignore_errors=True)

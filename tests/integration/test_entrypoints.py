@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from tests.deploy.dockerfiles import IMAGES, REPO, cmd, env, healthcheck
 from tests.fakes.graph_fake import GraphFake
@@ -115,6 +116,22 @@ def containers() -> Iterator[list[Container]]:
         container.stop()
 
 
+def own_db(redis_server: RedisServer, db: int) -> str:
+    """A Redis database of the test's own: the session's worker (if another test started it) consumes db 0."""
+    url = redis_server.url.rsplit("/", 1)[0] + f"/{db}"
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+def start_api_container(venv: Path, env: dict[str, str], workdir: Path, **overrides: str) -> tuple[Container, str]:
+    port = free_port()
+    api = Container("api", venv, env, workdir, PORT=str(port), **overrides)
+    api.start()
+    url = f"http://127.0.0.1:{port}"
+    wait_for(lambda: api.alive() and (r := _get(f"{url}/health")) is not None and r.status_code == 200, 30, what="API")
+    return api, url
+
+
 def _get(url: str, **kwargs: Any) -> httpx.Response | None:
     try:
         return httpx.get(url, timeout=2, **kwargs)
@@ -125,9 +142,9 @@ def _get(url: str, **kwargs: Any) -> httpx.Response | None:
 def test_api_image_has_no_worker_stack(image_venvs: dict[str, Path]) -> None:
     python = image_venvs["api"] / "bin" / "python"
     for module in ("celery", "groq", "ffmpeg", "PIL"):
-        result = subprocess.run([python, "-c", f"import {module}"], capture_output=True, check=False)
+        result = subprocess.run([python, "-c", f"import {module}"], cwd=python.parent, capture_output=True, check=False)
         assert result.returncode != 0, f"{module} is importable in the API image"
-    assert subprocess.run([python, "-c", "import api.app, fastapi"], check=False).returncode == 0
+    assert subprocess.run([python, "-c", "import api.app, fastapi"], cwd=python.parent, check=False).returncode == 0
 
 
 def test_api_image_serves_webhooks_and_queue_depth(
@@ -137,12 +154,11 @@ def test_api_image_serves_webhooks_and_queue_depth(
     redis_server: RedisServer,
     containers: list[Container],
 ) -> None:
-    port = free_port()
-    api = Container("api", image_venvs["api"], service_env, workdir, PORT=str(port), QUEUE_DEPTH_REFRESH_SECONDS="0.2")
-    assert api.healthcheck().returncode == 1  # nothing listening yet: the check can fail
-    containers.append(api.start())
-    url = f"http://127.0.0.1:{port}"
-    wait_for(lambda: api.alive() and (r := _get(f"{url}/health")) is not None and r.status_code == 200, 30, what="API")
+    idle = Container("api", image_venvs["api"], service_env, workdir, PORT=str(free_port()))
+    assert idle.healthcheck().returncode == 1  # nothing listening: the check can fail
+    env = {**service_env, "REDIS_URL": own_db(redis_server, 2)}
+    api, url = start_api_container(image_venvs["api"], env, workdir, QUEUE_DEPTH_REFRESH_SECONDS="0.2")
+    containers.append(api)
     check = api.healthcheck()
     assert check.returncode == 0, check.stdout + check.stderr
 
@@ -181,15 +197,18 @@ def test_worker_image_consumes_reports_health_and_metrics(
     service_env: dict[str, str],
     workdir: Path,
     graph_fake: GraphFake,
-    api_url: str,
+    redis_server: RedisServer,
     containers: list[Container],
 ) -> None:
+    env = {**service_env, "REDIS_URL": own_db(redis_server, 3)}
+    api, api_url = start_api_container(image_venvs["api"], env, workdir)
+    containers.append(api)
     metrics_port = free_port()
     heartbeat = workdir / f"heartbeat-{metrics_port}"
     worker = Container(
         "worker",
         image_venvs["worker"],
-        service_env,
+        env,
         workdir,
         WORKER_CONCURRENCY="2",
         WORKER_METRICS_PORT=str(metrics_port),
