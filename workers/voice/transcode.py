@@ -1,0 +1,122 @@
+"""ffmpeg through pipes (ffmpeg-python builds the argv): WAV in, WhatsApp voice note (mono OGG/Opus) out.
+
+No temp files: audio goes in on stdin and comes back on stdout, so nothing is left on disk when a job is killed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import ffmpeg
+
+from workers.voice.ogg import ogg_duration
+
+
+class VoiceSetupError(RuntimeError):
+    """The host cannot encode voice notes; the message says how to fix it."""
+
+
+class TranscodeError(RuntimeError):
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+def check_ffmpeg(ffmpeg_binary: str = "ffmpeg", ffprobe_binary: str = "ffprobe") -> str:
+    """Fail at worker start, not on the first voice note. Returns ffmpeg's version line."""
+    path = shutil.which(ffmpeg_binary)
+    if path is None:
+        raise VoiceSetupError(
+            f"ffmpeg not found ({ffmpeg_binary!r} is not on PATH). The audio pool needs it to send voice notes: "
+            "install it (Debian/Ubuntu: apt-get install ffmpeg) or point FFMPEG_BINARY at it."
+        )
+    if shutil.which(ffprobe_binary) is None:
+        raise VoiceSetupError(
+            f"ffprobe not found ({ffprobe_binary!r} is not on PATH). It ships with ffmpeg; set FFPROBE_BINARY if "
+            "it lives elsewhere."
+        )
+    try:
+        encoders = subprocess.run(
+            [path, "-hide_banner", "-encoders"], capture_output=True, check=True, timeout=30
+        ).stdout.decode(errors="replace")
+        version = subprocess.run([path, "-version"], capture_output=True, check=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise VoiceSetupError(f"ffmpeg at {path} does not run: {exc}") from exc
+    if " libopus " not in encoders:
+        raise VoiceSetupError(
+            f"ffmpeg at {path} has no libopus encoder, which WhatsApp voice notes need. Install a build with "
+            "libopus (the Debian `ffmpeg` package has it)."
+        )
+    return version.decode(errors="replace").splitlines()[0] if version else path
+
+
+def _run(args: list[str], data: bytes, timeout: float) -> bytes:
+    try:
+        process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as exc:
+        raise TranscodeError("ffmpeg_missing", str(exc)) from exc
+    try:
+        out, err = process.communicate(data, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        process.kill()
+        process.communicate()
+        raise TranscodeError("ffmpeg_timeout", f"no result after {timeout:.0f}s") from exc
+    if process.returncode != 0:
+        raise TranscodeError("ffmpeg_failed", err.decode(errors="replace").strip()[-300:])
+    return out
+
+
+def opus_args(input_format: str | None = "wav", bitrate: str = "24k", ffmpeg_binary: str = "ffmpeg") -> list[str]:
+    """The ffmpeg argv for any audio -> mono OGG/Opus tuned for speech (`-application voip`), stdin to stdout."""
+    source = ffmpeg.input("pipe:0", **({"format": input_format} if input_format else {}))
+    stream = source.output(
+        "pipe:1",
+        format="ogg",
+        acodec="libopus",
+        ac=1,
+        audio_bitrate=bitrate,
+        application="voip",
+        vn=None,
+        map_metadata=-1,
+    )
+    # Global options first: ffmpeg-python's global_args() would append them after the output.
+    return [ffmpeg_binary, "-hide_banner", "-loglevel", "error", *ffmpeg.get_args(stream)]
+
+
+def encode_opus(
+    data: bytes,
+    input_format: str | None = "wav",
+    bitrate: str = "24k",
+    ffmpeg_binary: str = "ffmpeg",
+    timeout: float = 60.0,
+) -> bytes:
+    out = _run(opus_args(input_format, bitrate, ffmpeg_binary), data, timeout)
+    if not out.startswith(b"OggS"):
+        raise TranscodeError("ffmpeg_failed", "no Ogg output")
+    return out
+
+
+def transcode_to_voice_note(
+    wav_bytes: bytes, bitrate: str = "24k", ffmpeg_binary: str = "ffmpeg", timeout: float = 60.0
+) -> bytes:
+    """WAV -> mono OGG/Opus, the only format WhatsApp plays as a voice note (with `voice: true`)."""
+    return encode_opus(wav_bytes, "wav", bitrate, ffmpeg_binary, timeout)
+
+
+def audio_duration(data: bytes, ffprobe_binary: str = "ffprobe", timeout: float = 30.0) -> float | None:
+    """Seconds of audio: read from the Ogg pages when it is Ogg (WhatsApp voice notes), else ffprobe on stdin."""
+    if data.startswith(b"OggS"):
+        seconds = ogg_duration(data)
+        if seconds is not None:
+            return seconds
+    args = [ffprobe_binary, "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", "-i", "pipe:0"]
+    try:
+        out = _run(args, data, timeout)
+    except TranscodeError:
+        return None
+    try:
+        return float(out.decode().strip())
+    except ValueError:
+        return None  # "N/A": the container does not say without reading to the end
