@@ -128,6 +128,7 @@ class GraphFake:
         if upload is None or isinstance(upload, str):
             return graph_error(100, "file is required").response()
         data = await upload.read()
+        await form.close()  # uploads are spooled to temporary files; close them (filterwarnings=error)
         self._record(
             Recorded(
                 "POST",

@@ -8,7 +8,7 @@ Any failure to *speak* falls back to the same reply as text: the user always get
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from shared.errors import PermanentError, UserInputError
 from shared.jobs import InboundJob
@@ -99,7 +99,7 @@ def listen(ctx: WorkerContext, job: InboundJob, media_id: str) -> Heard:
 
 def listen_once(ctx: WorkerContext, job: InboundJob, media_id: str) -> Heard:
     """A retried job reuses its transcript (Whisper bills per audio second, and the words must stay the same)."""
-    cached = generate_once(ctx, job, "transcript", lambda: json.dumps(listen(ctx, job, media_id).__dict__))
+    cached = generate_once(ctx, job, "transcript", lambda: json.dumps(asdict(listen(ctx, job, media_id))))
     if not cached.startswith("{"):
         return Heard(notice="voice_not_understood")
     return Heard(**json.loads(cached))
