@@ -102,7 +102,6 @@ class Settings(BaseSettings):
     # A TTS 429 that asks to wait at most this long is waited out inline once; longer (a daily limit) -> text.
     tts_max_wait_seconds: float = 10.0
     ffmpeg_binary: str = "ffmpeg"
-    ffprobe_binary: str = "ffprobe"
     ffmpeg_timeout_seconds: float = 60.0
 
     # --- webhook ingress ------------------------------------------------------------------------------------

@@ -79,7 +79,7 @@ def _check_voice_tools(settings: Settings) -> None:
         return
     from workers.voice.transcode import check_ffmpeg
 
-    version = check_ffmpeg(settings.ffmpeg_binary, settings.ffprobe_binary)
+    version = check_ffmpeg(settings.ffmpeg_binary)
     log.info("worker.ffmpeg_ok", version=version)
 
 

@@ -76,7 +76,7 @@ def listen(ctx: WorkerContext, job: InboundJob, media_id: str) -> Heard:
     except UserInputError as exc:
         log.info("voice.too_large", correlation_id=cid, detail=exc.detail)
         return Heard(notice="voice_too_large")
-    seconds = audio_duration(data, settings.ffprobe_binary)
+    seconds = audio_duration(data, settings.max_voice_seconds, settings.ffmpeg_binary, settings.ffmpeg_timeout_seconds)
     if seconds is not None and seconds > settings.max_voice_seconds:
         log.info("voice.too_long", correlation_id=cid, seconds=round(seconds, 1))
         return Heard(notice="voice_too_long")

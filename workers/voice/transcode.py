@@ -24,18 +24,13 @@ class TranscodeError(RuntimeError):
         self.detail = detail
 
 
-def check_ffmpeg(ffmpeg_binary: str = "ffmpeg", ffprobe_binary: str = "ffprobe") -> str:
+def check_ffmpeg(ffmpeg_binary: str = "ffmpeg") -> str:
     """Fail at worker start, not on the first voice note. Returns ffmpeg's version line."""
     path = shutil.which(ffmpeg_binary)
     if path is None:
         raise VoiceSetupError(
             f"ffmpeg not found ({ffmpeg_binary!r} is not on PATH). The audio pool needs it to send voice notes: "
             "install it (Debian/Ubuntu: apt-get install ffmpeg) or point FFMPEG_BINARY at it."
-        )
-    if shutil.which(ffprobe_binary) is None:
-        raise VoiceSetupError(
-            f"ffprobe not found ({ffprobe_binary!r} is not on PATH). It ships with ffmpeg; set FFPROBE_BINARY if "
-            "it lives elsewhere."
         )
     try:
         encoders = subprocess.run(
@@ -105,18 +100,25 @@ def transcode_to_voice_note(
     return encode_opus(wav_bytes, "wav", bitrate, ffmpeg_binary, timeout)
 
 
-def audio_duration(data: bytes, ffprobe_binary: str = "ffprobe", timeout: float = 30.0) -> float | None:
-    """Seconds of audio: read from the Ogg pages when it is Ogg (WhatsApp voice notes), else ffprobe on stdin."""
+def audio_duration(
+    data: bytes, limit_seconds: float, ffmpeg_binary: str = "ffmpeg", timeout: float = 60.0
+) -> float | None:
+    """Seconds of audio, counted up to `limit_seconds` + 1 (enough to say "too long"); None when undecodable.
+
+    Ogg (every WhatsApp voice note) is read from its pages. Anything else is decoded to 8 kHz mono PCM on a pipe and
+    the samples counted: ffprobe cannot tell the duration of piped input, and `-t` bounds the work and the memory
+    for a small file that decodes to hours of audio.
+    """
     if data.startswith(b"OggS"):
         seconds = ogg_duration(data)
         if seconds is not None:
             return seconds
-    args = [ffprobe_binary, "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", "-i", "pipe:0"]
+    stream = ffmpeg.input("pipe:0").output(
+        "pipe:1", format="s16le", acodec="pcm_s16le", ac=1, ar=8000, t=limit_seconds + 1
+    )
+    args = [ffmpeg_binary, "-hide_banner", "-loglevel", "error", *ffmpeg.get_args(stream)]
     try:
-        out = _run(args, data, timeout)
+        pcm = _run(args, data, timeout)
     except TranscodeError:
         return None
-    try:
-        return float(out.decode().strip())
-    except ValueError:
-        return None  # "N/A": the container does not say without reading to the end
+    return len(pcm) / 16000 if pcm else None
