@@ -294,6 +294,28 @@ def test_a_short_tts_rate_limit_is_waited_out_and_the_reply_is_spoken(stack: Voi
     assert len(audio_sends(graph_fake, user)) == 1
 
 
+def test_a_retried_job_resends_the_same_note_without_synthesising_again(
+    stack: VoiceStack, graph_fake, groq_fake
+) -> None:
+    user = "15550100010"
+    groq_fake.chat_reply = lambda request: LONG_REPLY
+    # Graph fails the voice send once (131000: transient): the whole job is retried by the job runner.
+    graph_fake.faults.add("messages:audio", graph_error(131000, "Something went wrong", status=500))
+    message = send_voice_note(stack, graph_fake, VOICE_EN, user)
+
+    wait_for(lambda: audio_sends(graph_fake, user), timeout=30, what="the voice reply after a retry")
+    wait_done(stack, message)
+    assert len(log_events(stack, message, "job.retrying")) == 1
+    assert len(audio_sends(graph_fake, user)) == 1
+    assert graph_fake.texts_to(user) == []
+    # Transcript, reply, audio and upload were all reused by the retry.
+    assert len(groq_fake.calls_to("audio/transcriptions")) == 1
+    assert len(groq_fake.calls_to("chat/completions")) == 1
+    inputs = [call.body["input"] for call in groq_fake.calls_to("audio/speech")]
+    assert " ".join(inputs) == " ".join(LONG_REPLY.split())
+    assert len(graph_fake.uploads()) == 1
+
+
 # --- bad input: polite replies ---------------------------------------------------------------------------------
 
 

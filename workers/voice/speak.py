@@ -8,6 +8,9 @@ media id.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from functools import partial
+from typing import TypeVar
 
 from shared.config import Settings
 from shared.errors import LooperaError, PermanentError, TransientError
@@ -17,6 +20,7 @@ from workers.voice.chunking import TTS_MAX_CHARS, chunk_for_tts, speakable_text
 from workers.voice.transcode import TranscodeError, transcode_to_voice_note
 from workers.voice.wav import WavError, join_wavs
 
+T = TypeVar("T")
 VOICE_PREFIX = "lp:voice:"
 _AUDIO_TTL = 3600
 _MEDIA_TTL = 24 * 3600  # uploaded media lives 30 days at Meta; a day covers every retry
@@ -53,11 +57,12 @@ def _key(job: InboundJob, what: str) -> str:
     return f"{VOICE_PREFIX}{job.message_id}:{what}"
 
 
-def _speak_chunk(ctx: WorkerContext, model: str, voice: str, text: str) -> bytes:
-    """One TTS request. A short per-minute 429 (or a blip) is waited out once; a daily limit is not."""
+def _twice(ctx: WorkerContext, call: Callable[[], T]) -> T:
+    """Run `call`; a transient failure that asks for a short wait (a per-minute 429, a blip) is waited out once.
+    A long wait (a daily limit) is not: the reply then goes out as text now rather than hours later."""
     for attempt in (1, 2):
         try:
-            return ctx.groq.speak(model, voice, text)
+            return call()
         except TransientError as exc:
             wait = exc.retry_after if exc.retry_after is not None else 1.0
             if attempt == 2 or wait > ctx.settings.tts_max_wait_seconds:
@@ -74,7 +79,7 @@ def synthesize(ctx: WorkerContext, job: InboundJob, model: str, voice: str, chun
         if isinstance(cached, bytes):
             wavs.append(cached)
             continue
-        wav = _speak_chunk(ctx, model, voice, chunk)
+        wav = _twice(ctx, partial(ctx.groq.speak, model, voice, chunk))
         ctx.redis.set(key, wav, ex=_AUDIO_TTL)
         wavs.append(wav)
     return wavs
@@ -119,7 +124,7 @@ def prepare_voice_note(ctx: WorkerContext, job: InboundJob, reply: str, model: s
         note = _encode(ctx, job, reply, model, voice)
         ctx.redis.set(note_key, note, ex=_AUDIO_TTL)
     try:
-        media_id = ctx.graph.upload_media(note, VOICE_MIME, "reply.ogg")
+        media_id = _twice(ctx, lambda: ctx.graph.upload_media(note, VOICE_MIME, "reply.ogg"))
     except LooperaError as exc:
         raise SpeechFailedError.from_error(exc, cause="upload_failed") from exc
     ctx.redis.set(media_key, media_id.encode(), ex=_MEDIA_TTL)
