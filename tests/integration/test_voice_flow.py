@@ -207,8 +207,10 @@ def test_typing_indicator_is_resent_while_the_reply_is_slow(stack: VoiceStack, g
     receipts = [r for r in graph_fake.read_receipts() if r["message_id"] == message["id"]]
     assert all(r["typing_indicator"] == {"type": "text"} for r in receipts)
     # No indicator after the answer: it would show "typing..." under a finished reply.
-    requests = graph_fake.sent_messages()
-    assert requests[-1]["type"] == "audio"
+    bodies = [r.json or {} for r in graph_fake.requests if r.path.endswith("/messages")]
+    last_typing = max(i for i, body in enumerate(bodies) if body.get("message_id") == message["id"])
+    voice_send = next(i for i, body in enumerate(bodies) if body.get("type") == "audio")
+    assert last_typing < voice_send
 
 
 # --- language ---------------------------------------------------------------------------------------------------
@@ -251,6 +253,7 @@ FALLBACKS = {
     "decommissioned": ("speech", groq_error(400, "model_decommissioned", "retired"), "groq_model_decommissioned"),
     "upload": ("media", graph_error(100, "Invalid parameter"), "upload_failed"),
     "ffmpeg": ("", None, "ffmpeg_failed"),
+    "voice_send": ("messages:audio", graph_error(131053, "Media upload error"), "voice_send_failed"),
 }
 
 
@@ -261,7 +264,9 @@ def test_every_speech_failure_falls_back_to_exactly_one_text_answer(
     user = f"1555020{list(FALLBACKS).index(case):04d}"
     route, fault, cause = FALLBACKS[case]
     if fault is not None:
-        (groq_fake if route == "speech" else graph_fake).faults.add(route, fault, times=5)
+        (groq_fake if route == "speech" else graph_fake).faults.add(
+            route, fault, times=1 if case == "voice_send" else 5
+        )
     else:
         groq_fake.speech_audio = _bad_codec_wav
     message = send_voice_note(stack, graph_fake, VOICE_EN, user)
