@@ -94,7 +94,8 @@ def listen(ctx: WorkerContext, job: InboundJob, media_id: str) -> Heard:
     if not transcript.text:
         log.info("voice.empty_transcript", correlation_id=cid, language=transcript.language)
         return Heard(language=transcript.language, notice="voice_not_understood")
-    return Heard(transcript.text, transcript.language)
+    # Whisper normally names the language; if not, a stop-word vote on the words beats "unknown".
+    return Heard(transcript.text, transcript.language or guess_language(transcript.text))
 
 
 def listen_once(ctx: WorkerContext, job: InboundJob, media_id: str) -> Heard:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from typing import Any
 
 import ffmpeg
 
@@ -47,6 +48,20 @@ def check_ffmpeg(ffmpeg_binary: str = "ffmpeg") -> str:
     return version.decode(errors="replace").splitlines()[0] if version else path
 
 
+# Demuxers a user's audio may need. Autodetection over the whole list would let a crafted "audio" file pick e.g. the
+# HLS demuxer and make ffmpeg open other URLs or local files; `protocol_whitelist=pipe` forbids that in any case.
+_AUDIO_DEMUXERS = "ogg,mp3,mov,wav,amr,aac,flac,matroska"
+
+
+def _pipe_input(input_format: str | None) -> Any:
+    options: dict[str, str] = {"protocol_whitelist": "pipe"}
+    if input_format:
+        options["format"] = input_format
+    else:
+        options["format_whitelist"] = _AUDIO_DEMUXERS
+    return ffmpeg.input("pipe:0", **options)
+
+
 def _run(args: list[str], data: bytes, timeout: float) -> bytes:
     try:
         process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -65,7 +80,7 @@ def _run(args: list[str], data: bytes, timeout: float) -> bytes:
 
 def opus_args(input_format: str | None = "wav", bitrate: str = "24k", ffmpeg_binary: str = "ffmpeg") -> list[str]:
     """The ffmpeg argv for any audio -> mono OGG/Opus tuned for speech (`-application voip`), stdin to stdout."""
-    source = ffmpeg.input("pipe:0", **({"format": input_format} if input_format else {}))
+    source = _pipe_input(input_format)
     stream = source.output(
         "pipe:1",
         format="ogg",
@@ -113,9 +128,7 @@ def audio_duration(
         seconds = ogg_duration(data)
         if seconds is not None:
             return seconds
-    stream = ffmpeg.input("pipe:0").output(
-        "pipe:1", format="s16le", acodec="pcm_s16le", ac=1, ar=8000, t=limit_seconds + 1
-    )
+    stream = _pipe_input(None).output("pipe:1", format="s16le", acodec="pcm_s16le", ac=1, ar=8000, t=limit_seconds + 1)
     args = [ffmpeg_binary, "-hide_banner", "-loglevel", "error", *ffmpeg.get_args(stream)]
     try:
         pcm = _run(args, data, timeout)

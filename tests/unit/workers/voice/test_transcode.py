@@ -90,3 +90,29 @@ def test_check_ffmpeg_refuses_a_build_without_libopus(tmp_path: Path) -> None:
     with pytest.raises(VoiceSetupError, match="no libopus"):
         check_ffmpeg(str(fake))
     assert os.access(fake, os.X_OK)
+
+
+def test_a_crafted_playlist_cannot_make_ffmpeg_open_local_files() -> None:
+    from workers.voice.transcode import audio_duration, encode_opus
+
+    playlist = b"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n"
+    with pytest.raises(TranscodeError):
+        encode_opus(playlist, input_format=None)
+    assert audio_duration(playlist, limit_seconds=60) is None
+
+
+@pytest.mark.parametrize("extension", ["mp3", "aac", "m4a", "flac", "webm", "wav"])
+def test_other_audio_containers_are_recognised_on_a_pipe(extension: str, tmp_path: Path) -> None:
+    from workers.voice.transcode import audio_duration, encode_opus
+
+    # Written to a file (as a phone would): an m4a then has its index at the end, the hard case for a pipe.
+    target = tmp_path / f"note.{extension}"
+    made = subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=f=300:d=2", str(target)], capture_output=True, check=False
+    )
+    if made.returncode != 0:
+        pytest.skip(f"this ffmpeg cannot write .{extension}")
+    source = target.read_bytes()
+    seconds = audio_duration(source, limit_seconds=60)
+    assert seconds == pytest.approx(2.0, abs=0.1)
+    assert probe(encode_opus(source, input_format=None))["streams"][0]["codec_name"] == "opus"
