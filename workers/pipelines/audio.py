@@ -118,6 +118,9 @@ def decide_answer(ctx: WorkerContext, job: InboundJob, reply: str, language: str
     except SpeechFailedError as exc:
         _log_fallback(cid, exc.cause, exc.detail, exc.ops_alert)
         return "text"
+    except Exception as exc:  # a bug or an outage in the optional part must not cost the user the answer itself
+        log.exception("voice.fallback_to_text", correlation_id=cid, cause="speech_error", detail=type(exc).__name__)
+        return "text"
 
 
 def _log_fallback(cid: str, cause: str, detail: str, ops_alert: bool) -> None:
