@@ -254,6 +254,7 @@ FALLBACKS = {
     "upload": ("media", graph_error(100, "Invalid parameter"), "upload_failed"),
     "ffmpeg": ("", None, "ffmpeg_failed"),
     "voice_send": ("messages:audio", graph_error(131053, "Media upload error"), "voice_send_failed"),
+    "long_reply": ("", None, "reply_too_long_for_voice"),
 }
 
 
@@ -263,23 +264,29 @@ def test_every_speech_failure_falls_back_to_exactly_one_text_answer(
 ) -> None:
     user = f"1555020{list(FALLBACKS).index(case):04d}"
     route, fault, cause = FALLBACKS[case]
+    expected = f"You said: (voice note) {groq_fake.transcription.text}"
     if fault is not None:
         (groq_fake if route == "speech" else graph_fake).faults.add(
             route, fault, times=1 if case == "voice_send" else 5
         )
-    else:
+    elif case == "ffmpeg":
         groq_fake.speech_audio = _bad_codec_wav
+    else:  # over VOICE_REPLY_MAX_CHARS (600): too many TTS requests for one answer
+        expected = LONG_REPLY + " " + LONG_REPLY
+        groq_fake.chat_reply = lambda request: expected
     message = send_voice_note(stack, graph_fake, VOICE_EN, user)
 
     wait_for(lambda: graph_fake.texts_to(user), what="the fallback text reply")
     wait_done(stack, message)
-    assert graph_fake.texts_to(user) == [f"You said: (voice note) {groq_fake.transcription.text}"]
+    assert graph_fake.texts_to(user) == [expected]
     assert audio_sends(graph_fake, user) == []
     # One clear event naming the cause; ops alerts for what a human must fix.
     alerts = log_events(stack, message, "ops.alert")
     fallbacks = log_events(stack, message, "voice.fallback_to_text")
     assert len(alerts) + len(fallbacks) == 1
     event = (alerts or fallbacks)[0]
+    if case == "long_reply":
+        assert groq_fake.calls_to("audio/speech") == []
     assert event.get("reason", event.get("cause")) == cause
     if case in ("terms", "decommissioned"):
         assert alerts
