@@ -85,6 +85,26 @@ class Settings(BaseSettings):
     system_prompt: str = Field(default=DEFAULT_SYSTEM_PROMPT)
     system_prompt_file: Path | None = None
 
+    # --- voice notes (audio pool) -----------------------------------------------------------------------------
+    # Inbound caps, checked before any Groq call. WhatsApp itself allows audio up to 16 MB.
+    max_voice_bytes: int = 16 * 1024 * 1024
+    # Whisper bills per audio second and the free tier allows 7.2K s/hour: a long note is refused politely.
+    max_voice_seconds: int = 300
+    # Comma-separated ISO 639-1 codes answered with a voice note; every other language gets text. "ar" speaks only
+    # when TTS_ARABIC_MODEL is set (Orpheus English would mangle Arabic).
+    voice_reply_languages: str = "en"
+    # Longer replies go out as text: Orpheus takes 200 characters per request at 10 RPM on the free tier.
+    voice_reply_max_chars: int = 600
+    # WhatsApp shows the inline play button only up to 512 KB; above that the reply is sent as text.
+    voice_note_max_bytes: int = 512 * 1024
+    voice_bitrate: str = "24k"
+    # WhatsApp hides the typing indicator after ~25 s; re-send it this often while a voice note is worked on.
+    typing_refresh_seconds: float = 20.0
+    # A TTS 429 that asks to wait at most this long is waited out inline once; longer (a daily limit) -> text.
+    tts_max_wait_seconds: float = 10.0
+    ffmpeg_binary: str = "ffmpeg"
+    ffmpeg_timeout_seconds: float = 60.0
+
     # --- webhook ingress ------------------------------------------------------------------------------------
     # Meta documents payloads up to 3 MB; anything larger is not Meta.
     max_webhook_bytes: int = 3 * 1024 * 1024
@@ -157,6 +177,10 @@ class Settings(BaseSettings):
     @property
     def graph_base(self) -> str:
         return f"{self.graph_api_url}/{self.graph_api_version}"
+
+    @property
+    def voice_reply_language_set(self) -> frozenset[str]:
+        return frozenset(code.strip().lower() for code in self.voice_reply_languages.split(",") if code.strip())
 
     def resolved_system_prompt(self) -> str:
         if self.system_prompt_file is not None:

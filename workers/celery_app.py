@@ -14,6 +14,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import (
     heartbeat_sent,
+    worker_init,
     worker_process_init,
     worker_process_shutdown,
     worker_ready,
@@ -71,6 +72,39 @@ def create_celery(settings: Settings | None = None) -> Celery:
 
 
 app = create_celery()
+
+
+def _consumes_audio(celery: Celery) -> bool:
+    """True when this worker takes jobs from the `audio` queue (`--pool audio` or `all`)."""
+    selected = celery.amqp.queues.consume_from
+    return not selected or Queue.AUDIO.value in selected
+
+
+def _check_voice_tools(settings: Settings) -> None:
+    """Only the audio pool needs ffmpeg: text and vision workers start without it. An audio worker without
+    ffmpeg (or without libopus) refuses to start, instead of failing every voice reply over to text."""
+    if not _consumes_audio(app):
+        return
+    from workers.voice.transcode import check_ffmpeg
+
+    version = check_ffmpeg(settings.ffmpeg_binary)
+    log.info("worker.ffmpeg_ok", version=version)
+
+
+@worker_init.connect
+def _init_worker(**_: Any) -> None:
+    # In the parent, before any pool process forks. Celery logs and swallows exceptions raised by signal handlers
+    # (the worker would run on without ffmpeg), and a child that exits is simply respawned, so the check lives
+    # here and stops the whole worker with one clear error and a non-zero exit status.
+    from workers.voice.transcode import VoiceSetupError
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    try:
+        _check_voice_tools(settings)
+    except VoiceSetupError as exc:
+        log.error("worker.ffmpeg_unusable", error=str(exc))
+        raise SystemExit(f"loopera worker: {exc}") from exc
 
 
 @worker_process_init.connect

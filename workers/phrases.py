@@ -130,6 +130,33 @@ PHRASES: dict[str, dict[str, str]] = {
         "it": "Grazie! Non posso ancora gestire questo tipo di messaggio. Invialo come testo, per favore.",
         "ar": "شكرًا! لا أستطيع التعامل مع هذا النوع من الرسائل بعد. أرسلها نصًا من فضلك.",
     },
+    "voice_too_large": {
+        "en": "Sorry, that voice message is too large for me. Please send a shorter one (up to {limit}).",
+        "es": "Lo siento, ese mensaje de voz es demasiado grande para mí. Envía uno más corto (hasta {limit}).",
+        "pt": "Desculpe, essa mensagem de voz é grande demais para mim. Envie uma mais curta (até {limit}).",
+        "fr": "Désolé, ce message vocal est trop volumineux pour moi. Envoyez-en un plus court (jusqu'à {limit}).",
+        "de": "Entschuldigung, diese Sprachnachricht ist mir zu groß. Bitte schick eine kürzere (bis {limit}).",
+        "it": "Scusa, questo messaggio vocale è troppo grande per me. Inviane uno più breve (fino a {limit}).",
+        "ar": "عذرًا، هذه الرسالة الصوتية كبيرة جدًا بالنسبة لي. أرسل رسالة أقصر (حتى {limit}).",
+    },
+    "voice_too_long": {
+        "en": "Sorry, that voice message is too long for me. Please keep it under {limit}, or type your question.",
+        "es": "Lo siento, ese mensaje de voz es demasiado largo. Que dure menos de {limit}, o escribe tu pregunta.",
+        "pt": "Desculpe, essa mensagem de voz é longa demais. Mantenha abaixo de {limit} ou digite sua pergunta.",
+        "fr": "Désolé, ce message vocal est trop long. Restez sous {limit}, ou écrivez votre question.",
+        "de": "Entschuldigung, diese Sprachnachricht ist zu lang. Bitte unter {limit} bleiben oder die Frage tippen.",
+        "it": "Scusa, questo messaggio vocale è troppo lungo. Resta sotto {limit}, oppure scrivi la domanda.",
+        "ar": "عذرًا، هذه الرسالة الصوتية طويلة جدًا. اجعلها أقل من {limit} أو اكتب سؤالك.",
+    },
+    "voice_not_understood": {
+        "en": "Sorry, I couldn't understand that voice message. Could you say it again or type it?",
+        "es": "Lo siento, no pude entender ese mensaje de voz. ¿Puedes repetirlo o escribirlo?",
+        "pt": "Desculpe, não consegui entender essa mensagem de voz. Pode repetir ou digitar?",
+        "fr": "Désolé, je n'ai pas compris ce message vocal. Pouvez-vous le répéter ou l'écrire ?",
+        "de": "Entschuldigung, ich habe die Sprachnachricht nicht verstanden. Kannst du sie wiederholen oder tippen?",
+        "it": "Scusa, non ho capito questo messaggio vocale. Puoi ripeterlo o scriverlo?",
+        "ar": "عذرًا، لم أفهم هذه الرسالة الصوتية. هل يمكنك إعادتها أو كتابتها؟",
+    },
 }
 
 # Tiny stop-word vote: enough to pick the language of a canned sentence, not a general detector.

@@ -10,6 +10,7 @@ from shared.jobs import TaskName
 from workers.celery_app import app
 from workers.context import get_context
 from workers.job_runner import run_job
+from workers.pipelines.audio import handle_audio_queue
 from workers.pipelines.text import handle_text_queue
 from workers.pipelines.vision import handle_image
 
@@ -21,7 +22,7 @@ def handle_text_message(self: Task, payload: dict[str, Any]) -> None:
 
 @app.task(name=TaskName.AUDIO.value, bind=True)
 def handle_audio_message(self: Task, payload: dict[str, Any]) -> None:
-    run_job(self, get_context(), payload, handle_text_queue)
+    run_job(self, get_context(), payload, handle_audio_queue)
 
 
 @app.task(name=TaskName.VISION.value, bind=True)

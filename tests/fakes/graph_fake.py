@@ -153,7 +153,8 @@ class GraphFake:
         body = await request.json()
         if not self._authorized(request):
             return graph_error(190, "Error validating access token: Session has expired", 401).response()
-        if fault := self.faults.take("messages"):
+        # "messages:<type>" targets one kind of send (e.g. only voice notes); "messages" hits whatever comes next.
+        if fault := self.faults.take(f"messages:{body.get('type', 'status')}") or self.faults.take("messages"):
             self._record(Recorded("POST", request.url.path, request.headers.get("authorization"), {"failed": body}))
             return fault.response()
         self._record(Recorded("POST", request.url.path, request.headers.get("authorization"), body))
@@ -182,6 +183,7 @@ class GraphFake:
         if upload is None or isinstance(upload, str):
             return graph_error(100, "file is required").response()
         data = await upload.read()
+        await form.close()  # uploads are spooled to temporary files; close them (filterwarnings=error)
         self._record(
             Recorded(
                 "POST",

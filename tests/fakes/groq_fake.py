@@ -137,6 +137,8 @@ class GroqFake:
             "qwen/qwen3.8-27b",
         ]
         self.seconds_per_char = 0.02
+        # What /audio/speech answers with (a real WAV by default); tests swap it to inject bad audio.
+        self.speech_audio: Callable[[str], bytes] = self._default_speech_audio
         # Set to hold chat requests open (e.g. to SIGKILL the worker mid-request); cleared = pass.
         self.hold_chat = threading.Event()
         self.release_chat = threading.Event()
@@ -162,6 +164,10 @@ class GroqFake:
         self.transcription = Transcription("Hello! Can you recommend a good book about distributed systems?")
         self.hold_chat.clear()
         self.release_chat.clear()
+        self.speech_audio = self._default_speech_audio
+
+    def _default_speech_audio(self, text: str) -> bytes:
+        return tone_wav(max(0.3, len(text) * self.seconds_per_char))
 
     def image_requests(self) -> list[tuple[CallLog, list[ImagePart]]]:
         """Chat requests that carried images, with their decoded image parts."""
@@ -216,6 +222,7 @@ class GroqFake:
         name = getattr(upload, "filename", None)
         model = str(form.get("model", ""))
         data = await upload.read() if upload is not None and not isinstance(upload, str) else b""
+        await form.close()  # uploads are spooled to temporary files; close them (filterwarnings=error)
         self._log(
             CallLog(
                 "audio/transcriptions",
@@ -259,7 +266,7 @@ class GroqFake:
             return groq_error(400, "invalid_request", "response_format must be one of [wav]").response()
         if not text or len(text) > TTS_MAX_CHARS:
             return groq_error(400, "invalid_request", f"input must be 1-{TTS_MAX_CHARS} characters").response()
-        return Response(tone_wav(max(0.3, len(text) * self.seconds_per_char)), media_type="audio/wav")
+        return Response(self.speech_audio(text), media_type="audio/wav")
 
     async def _models(self, request: Request) -> Response:
         if denied := self._unauthorized(request):

@@ -1,0 +1,205 @@
+"""Audio pipeline (queue `audio`): voice note -> transcript -> chat reply -> voice note back, or text.
+
+Download (fresh URL, size cap) -> duration cap -> Whisper (`voice.ogg`, verbose_json for the language) -> chat
+model with memory -> speak if the language is in VOICE_REPLY_LANGUAGES -> upload OGG/Opus -> send `voice: true`.
+Any failure to *speak* falls back to the same reply as text: the user always gets exactly one answer.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from shared.errors import PermanentError, UserInputError
+from shared.jobs import InboundJob
+from shared.logging import correlation_id, get_logger
+from shared.memory import entry
+from workers.context import WorkerContext
+from workers.conversation_lease import Heartbeat
+from workers.graph_errors import GraphError
+from workers.phrases import PHRASES, guess_language, phrase
+from workers.pipelines.text import handle_text_queue
+from workers.prompting import chat_messages, last_user_text
+from workers.replies import acknowledge, generate_once, send_text_reply
+from workers.voice.speak import SpeechFailedError, prepare_voice_note, tts_voice_for
+from workers.voice.transcode import TranscodeError, audio_duration, encode_opus
+
+log = get_logger("workers.audio")
+
+VOICE_HINT = "This reply will be read aloud as a voice note: a few short spoken sentences, no formatting, no lists."
+# Extensions Whisper accepts, by MIME type; anything else (AMR, AAC) is re-encoded to OGG/Opus first.
+_UPLOAD_NAMES = {
+    "audio/ogg": "voice.ogg",
+    "audio/opus": "voice.opus",
+    "audio/mpeg": "voice.mp3",
+    "audio/mp4": "voice.m4a",
+    "audio/x-m4a": "voice.m4a",
+    "audio/wav": "voice.wav",
+    "audio/x-wav": "voice.wav",
+    "audio/webm": "voice.webm",
+    "audio/flac": "voice.flac",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """What the voice note said, or (`notice` set) which polite reply it gets instead."""
+
+    text: str = ""
+    language: str = ""
+    notice: str = ""
+
+
+def _limit(seconds: int) -> str:
+    return f"{seconds // 60} min" if seconds >= 120 and seconds % 60 == 0 else f"{seconds} s"
+
+
+def _size_limit(size: int) -> str:
+    return f"{size / (1024 * 1024):.0f} MB" if size >= 1024 * 1024 else f"{size // 1024} KB"
+
+
+def upload_for_whisper(ctx: WorkerContext, data: bytes, mime_type: str) -> tuple[str, bytes]:
+    """(filename, bytes) Groq accepts: it picks the decoder by extension and refuses what it does not list."""
+    name = _UPLOAD_NAMES.get(mime_type.split(";", maxsplit=1)[0].strip().lower())
+    if name is not None:
+        return name, data
+    settings = ctx.settings
+    note = encode_opus(data, None, settings.voice_bitrate, settings.ffmpeg_binary, settings.ffmpeg_timeout_seconds)
+    return "voice.ogg", note
+
+
+def listen(ctx: WorkerContext, job: InboundJob, media_id: str) -> Heard:
+    settings = ctx.settings
+    cid = correlation_id(job.message_id)
+    try:
+        data, mime_type = ctx.graph.download_media(media_id, settings.max_voice_bytes)
+    except UserInputError as exc:
+        log.info("voice.too_large", correlation_id=cid, detail=exc.detail)
+        return Heard(notice="voice_too_large")
+    seconds = audio_duration(data, settings.max_voice_seconds, settings.ffmpeg_binary, settings.ffmpeg_timeout_seconds)
+    if seconds is not None and seconds > settings.max_voice_seconds:
+        log.info("voice.too_long", correlation_id=cid, seconds=round(seconds, 1))
+        return Heard(notice="voice_too_long")
+    try:
+        filename, upload = upload_for_whisper(ctx, data, mime_type)
+        transcript = ctx.groq.transcribe(settings.stt_model, upload, filename)
+    except TranscodeError as exc:
+        log.warning("voice.unreadable", correlation_id=cid, reason=exc.reason)
+        return Heard(notice="voice_not_understood")
+    except PermanentError as exc:
+        if exc.ops_alert:
+            raise  # a retired STT model or a bad key: ops must act; the job runner apologises and dead-letters
+        log.warning("voice.transcription_failed", correlation_id=cid, reason=exc.reason)
+        return Heard(notice="voice_not_understood")
+    if not transcript.text:
+        log.info("voice.empty_transcript", correlation_id=cid, language=transcript.language)
+        return Heard(language=transcript.language, notice="voice_not_understood")
+    # Whisper normally names the language; if not, a stop-word vote on the words beats "unknown".
+    return Heard(transcript.text, transcript.language or guess_language(transcript.text))
+
+
+def listen_once(ctx: WorkerContext, job: InboundJob, media_id: str) -> Heard:
+    """A retried job reuses its transcript (Whisper bills per audio second, and the words must stay the same)."""
+    cached = generate_once(ctx, job, "transcript", lambda: json.dumps(asdict(listen(ctx, job, media_id))))
+    if not cached.startswith("{"):
+        return Heard(notice="voice_not_understood")
+    return Heard(**json.loads(cached))
+
+
+def decide_answer(ctx: WorkerContext, job: InboundJob, reply: str, language: str) -> str:
+    """`voice:<media id>` or `text`. Decided once per message, so a retry cannot switch a sent text to voice."""
+    tts = tts_voice_for(ctx.settings, language)
+    cid = correlation_id(job.message_id)
+    if tts is None:
+        log.info("voice.reply_as_text", correlation_id=cid, language=language or "unknown")
+        return "text"
+    try:
+        return "voice:" + prepare_voice_note(ctx, job, reply, *tts)
+    except SpeechFailedError as exc:
+        _log_fallback(cid, exc.cause, exc.detail, exc.ops_alert)
+        return "text"
+    except Exception as exc:  # a bug or an outage in the optional part must not cost the user the answer itself
+        log.exception("voice.fallback_to_text", correlation_id=cid, cause="speech_error", detail=type(exc).__name__)
+        return "text"
+
+
+def _log_fallback(cid: str, cause: str, detail: str, ops_alert: bool) -> None:
+    """Exactly one event per fallback; `ops.alert` when a human must act (terms, retired model)."""
+    if ops_alert:
+        log.error("ops.alert", correlation_id=cid, reason=cause, detail=detail, fallback="text_reply")
+    else:
+        log.warning("voice.fallback_to_text", correlation_id=cid, cause=cause, detail=detail)
+
+
+def send_answer(ctx: WorkerContext, job: InboundJob, reply: str, mode: str) -> bool:
+    """Send the reply once, as a voice note when `mode` says so. Returns True when it went out spoken."""
+    if mode.startswith("voice:") and not ctx.outbox.already_sent(job.message_id, "text:0"):
+        media_id = mode.removeprefix("voice:")
+        try:
+            ctx.outbox.send_once(
+                job.message_id,
+                "voice",
+                lambda: ctx.graph.send_voice(job.to, job.recipient, media_id, reply_to=job.message_id),
+            )
+            return True
+        except GraphError as exc:
+            if exc.ops_alert:
+                raise  # the token or the number is broken: a text would fail the same way
+            _log_fallback(correlation_id(job.message_id), "voice_send_failed", f"{exc.reason}: {exc.detail}", False)
+    send_text_reply(ctx, job, reply)
+    return False
+
+
+def send_notice(ctx: WorkerContext, job: InboundJob, heard: Heard, fallback_language: str) -> None:
+    language = heard.language if heard.language in PHRASES[heard.notice] else fallback_language
+    settings = ctx.settings
+    text = phrase(heard.notice, language).format(
+        limit=_size_limit(settings.max_voice_bytes)
+        if heard.notice == "voice_too_large"
+        else _limit(settings.max_voice_seconds)
+    )
+    send_text_reply(ctx, job, text, part="notice")
+
+
+def answer_voice_note(ctx: WorkerContext, job: InboundJob, media_id: str) -> None:
+    settings = ctx.settings
+    history = ctx.memory.load(job.conversation)
+    acknowledge(ctx, job)
+    # The indicator disappears after ~25 s or when we reply; keep it up while we work, stop it before we send.
+    with Heartbeat(settings.typing_refresh_seconds, lambda: ctx.graph.mark_read_and_typing(job.message_id)):
+        heard = listen_once(ctx, job, media_id)
+        if heard.notice:
+            mode = reply = ""
+        else:
+            spoken = tts_voice_for(settings, heard.language) is not None
+            messages = chat_messages(ctx.system_prompt, history, f"(voice note) {heard.text}")
+            if spoken:
+                messages.insert(1, {"role": "system", "content": VOICE_HINT})
+            reply = generate_once(
+                ctx,
+                job,
+                "chat",
+                lambda: ctx.groq.chat(
+                    settings.chat_model, messages, settings.chat_max_completion_tokens, settings.chat_reasoning_effort
+                ),
+            )
+            mode = generate_once(ctx, job, "answer_mode", lambda: decide_answer(ctx, job, reply, heard.language))
+    if heard.notice:
+        send_notice(ctx, job, heard, guess_language(last_user_text(history)))
+        return
+    spoken_sent = send_answer(ctx, job, reply, mode)
+    ctx.memory.append(
+        job.conversation,
+        entry("user", heard.text, kind="voice"),
+        entry("assistant", reply, kind="voice" if spoken_sent else "text"),
+        once_for=job.message_id,
+    )
+
+
+def handle_audio_queue(ctx: WorkerContext, job: InboundJob) -> None:
+    audio = job.message.get("audio") if job.message_type == "audio" else None
+    media_id = audio.get("id") if isinstance(audio, dict) else None
+    if not media_id:
+        handle_text_queue(ctx, job)  # not a voice note after all (e.g. a replayed job): the text pool's rules apply
+        return
+    answer_voice_note(ctx, job, str(media_id))
