@@ -273,9 +273,9 @@ class Doctor:
 
     def check_ffmpeg(self) -> list[Result]:
         name = "ffmpeg"
-        binary = shutil.which("ffmpeg")
+        binary = shutil.which(self.s.ffmpeg_binary)
         if binary is None:
-            return [Result(name, Status.FAIL, "ffmpeg not on PATH", _FFMPEG_FIX)]
+            return [Result(name, Status.FAIL, f"{self.s.ffmpeg_binary} not found (FFMPEG_BINARY / PATH)", _FFMPEG_FIX)]
         try:
             encoders = subprocess.run(
                 [binary, "-hide_banner", "-encoders"], capture_output=True, text=True, timeout=20, check=False
