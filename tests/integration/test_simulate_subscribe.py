@@ -93,6 +93,19 @@ def test_simulate_image_is_downloaded_from_the_stand_in_and_answered(
     assert "reply <- text:" in result.stdout
 
 
+def test_simulate_voice_note_is_downloaded_transcribed_and_answered(
+    service_env: dict[str, str], stand_in_stack: tuple[str, int]
+) -> None:
+    api_url, port = stand_in_stack
+    voice = str(MEDIA_FIXTURES / "voice-en.ogg")
+    result = _cli(
+        service_env, "simulate", "--voice", voice, "--api", api_url, "--graph-port", str(port), "--wait", "60"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "media downloads by the worker: 1" in result.stdout
+    assert "reply <- " in result.stdout
+
+
 def test_graph_stand_in_serves_media_like_graph(tmp_path: Path) -> None:
     stand_in = GraphStandIn("v25.0")
     stand_in.start()
