@@ -121,7 +121,10 @@ class Doctor:
             return [Result(name, Status.SKIP, "needs PHONE_NUMBER_ID and WHATSAPP_TOKEN")]
         status, body = self._graph("GET", pid, params={"fields": "id,display_phone_number,verified_name"})
         if status == 200 and body.get("display_phone_number"):
-            return [Result(name, Status.PASS, f"{pid} is the number {body['display_phone_number']}")]
+            return [
+                Result(name, Status.PASS, f"{pid} is the number {body['display_phone_number']}"),
+                *self._in_waba(pid),
+            ]
         code, message = _graph_error(body)
         if code in (0, 190):
             return [Result(name, Status.FAIL, f"token rejected: {message}", _TOKEN_FIX)]
@@ -143,6 +146,27 @@ class Doctor:
                 Status.FAIL,
                 f"Graph does not know {pid} as a phone number: {message or status}",
                 "Copy the Phone number ID from WhatsApp Manager > API Setup (not the WABA id, not the phone number).",
+            )
+        ]
+
+    def _in_waba(self, pid: str) -> list[Result]:
+        """A test number and a production number live in different WABAs: webhooks then come from one account
+        while replies go out of the other. Compare with WABA_ID's own list."""
+        if is_placeholder(self.s.waba_id):
+            return []
+        status, body = self._graph("GET", f"{self.s.waba_id}/phone_numbers", params={"fields": "id"})
+        if status != 200:
+            return []  # the subscription check reports an unreadable WABA_ID
+        ids = [str(n.get("id")) for n in body.get("data", [])]
+        if pid in ids:
+            return [Result("graph.phone_in_waba", Status.PASS, f"{pid} belongs to WABA_ID {self.s.waba_id}")]
+        return [
+            Result(
+                "graph.phone_in_waba",
+                Status.FAIL,
+                f"PHONE_NUMBER_ID {pid} is not a number of WABA_ID {self.s.waba_id} "
+                f"(it has: {', '.join(ids) or 'none'})",
+                "Use the phone number id and the WABA id of the same account (WhatsApp Manager > API Setup).",
             )
         ]
 

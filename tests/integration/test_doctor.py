@@ -84,7 +84,18 @@ def test_env_warns_without_diagnostic_ids(settings: Settings) -> None:
 
 # --- PHONE_NUMBER_ID vs WABA id ---------------------------------------------------------------------------------
 def test_phone_number_id_passes_for_a_phone_number(settings: Settings) -> None:
-    assert run(settings, "phone_number_id")[0].status is Status.PASS
+    results = run(settings, "phone_number_id")
+    assert [r.status for r in results] == [Status.PASS, Status.PASS]
+    assert only(results, "graph.phone_in_waba").status is Status.PASS
+
+
+def test_phone_number_of_another_waba_fails(settings: Settings, graph_fake: GraphFake) -> None:
+    graph_fake.phone_numbers["2233445566778"] = "+1 555-000-2222"
+    graph_fake.wabas["9988776655"] = ["2233445566778"]  # a second account, e.g. the test number
+    result = only(
+        run(settings.model_copy(update={"phone_number_id": "2233445566778"}), "phone_number_id"), "graph.phone_in_waba"
+    )
+    assert result.status is Status.FAIL and PHONE_NUMBER_ID in result.detail
 
 
 def test_phone_number_id_detects_a_waba_id_and_names_the_right_id(settings: Settings) -> None:
