@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
+from api import queue_depth
 from api.ingest import Ingestor
 from api.webhook import Receive, Scope, Send, WebhookEndpoint
 from shared.config import API_SECRETS, ConfigError, Settings, get_settings, is_placeholder
@@ -47,7 +48,10 @@ def build_fastapi(settings: Settings, ingestor: Ingestor) -> FastAPI:
         if settings.dev_insecure_skip_signature:
             log.warning("api.insecure_mode", detail="DEV_INSECURE_SKIP_SIGNATURE is on: webhooks are NOT verified")
         log.info("api.started", graph_api_version=settings.graph_api_version)
-        yield
+        depth_client = async_redis(settings.redis_url)
+        async with queue_depth.running_refresher(depth_client, settings.queue_depth_refresh_seconds):
+            yield
+        await depth_client.aclose()
         await ingestor.close()
 
     app = FastAPI(title="Loopera WhatsApp assistant", lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -95,6 +99,9 @@ def create_app(settings: Settings | None = None) -> LooperaApp:
     configure_logging(settings.log_level, settings.log_json)
     check_api_settings(settings)
     ingestor = Ingestor(
-        async_redis(settings.redis_url), settings.dedupe_ttl_seconds, settings.conversation_lease_seconds
+        async_redis(settings.redis_url),
+        settings.dedupe_ttl_seconds,
+        settings.conversation_lease_seconds,
+        announce_to_flower=settings.announce_task_sent_events,
     )
     return LooperaApp(build_fastapi(settings, ingestor), WebhookEndpoint(settings, ingestor))

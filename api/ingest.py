@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
+from api.task_events import TaskSentAnnouncer
 from api.webhook_payload import PreparedJob
 from shared import mailbox
 
@@ -14,8 +15,11 @@ DUPLICATE, QUEUED_BEHIND, DISPATCHED = 0, 1, 2
 
 
 class Ingestor:
-    def __init__(self, client: aioredis.Redis, dedupe_ttl_seconds: int, lease_seconds: int) -> None:
+    def __init__(
+        self, client: aioredis.Redis, dedupe_ttl_seconds: int, lease_seconds: int, announce_to_flower: bool = False
+    ) -> None:
         self._redis = client
+        self._announcer = TaskSentAnnouncer(client) if announce_to_flower else None
         self._script = client.register_script(mailbox.INGEST)
         self._ttl = str(dedupe_ttl_seconds)
         self._lease_ms = str(lease_seconds * 1000)
@@ -32,6 +36,8 @@ class Ingestor:
             keys += (mailbox.seen_key(job.message_id), mailbox.inbox_key(job.conversation))
             args += (job.task_id, job.queue, job.envelope)
         result: list[int] = await self._script(keys=keys, args=args)
+        if self._announcer is not None:
+            self._announcer.announce(jobs, result)
         return result
 
     async def ping(self) -> bool:

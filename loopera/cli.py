@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from shared.config import ConfigError, get_settings
+from shared.config import ConfigError, get_settings, is_placeholder
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Loopera WhatsApp assistant")
 dlq_cli = typer.Typer(no_args_is_help=True, help="Dead-letter jobs: list and replay")
@@ -53,15 +54,21 @@ def api(
 
 @cli.command()
 def worker(
-    pool: Annotated[Pool, typer.Option(help="Which queue(s) to consume")] = Pool.ALL,
+    pool: Annotated[Pool | None, typer.Option(help="Which queue(s) to consume (default WORKER_POOL)")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Processes/threads (default WORKER_CONCURRENCY)")] = None,
     pool_impl: Annotated[PoolImpl, typer.Option("--pool-impl", help="Celery execution pool")] = PoolImpl.PREFORK,
     name: Annotated[str | None, typer.Option(help="Node name (default <pool>@<host>)")] = None,
 ) -> None:
     """Run a Celery worker for one pool (text, audio, vision) or all of them."""
+    from loopera.worker_env import prepare_multiprocess_dir
+
+    prepare_multiprocess_dir()  # before anything imports prometheus_client (see workers/metrics.py)
+    settings = get_settings()
+    settings.worker_heartbeat_file.unlink(missing_ok=True)  # unhealthy until this run's consumer beats
+    pool = pool or Pool(settings.worker_pool)
+
     from workers.celery_app import app
 
-    settings = get_settings()
     queues = "text,audio,vision" if pool is Pool.ALL else pool.value
     argv = [
         "worker",
@@ -75,6 +82,120 @@ def worker(
         "--without-mingle",
     ]
     app.worker_main(argv)
+
+
+class Role(StrEnum):
+    API = "api"
+    WORKER = "worker"
+    FLOWER = "flower"
+
+
+@cli.command()
+def healthcheck(role: Annotated[Role, typer.Argument(help="Which process to check")]) -> None:
+    """Container HEALTHCHECK: exit 0 if this container's process is alive and working, else 1."""
+    from loopera import healthcheck as checks
+
+    settings = get_settings()
+    check = {Role.API: checks.check_api, Role.WORKER: checks.check_worker, Role.FLOWER: checks.check_flower}[role]
+    healthy, detail = check(settings)
+    typer.echo(f"{'healthy' if healthy else 'UNHEALTHY'}: {detail}")
+    raise typer.Exit(0 if healthy else 1)
+
+
+@cli.command()
+def flower(
+    dev_no_auth: Annotated[
+        bool, typer.Option("--dev-no-auth", help="Local experiments only: run without basic auth")
+    ] = False,
+) -> None:
+    """Flower on the same broker, on $PORT, with basic auth from FLOWER_BASIC_AUTH (user:password).
+
+    Flower's /metrics and /healthcheck are not authenticated: keep Flower on private networking."""
+    from loopera.flower import flower_argv
+
+    settings = get_settings()
+    if dev_no_auth:
+        settings = settings.model_copy(update={"dev_flower_no_auth": True})
+    argv = flower_argv(settings)
+
+    from loopera.flower import monitoring_app
+
+    monitoring_app(settings).start(argv)
+
+
+@cli.command()
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    skip: Annotated[
+        list[str] | None,
+        typer.Option(help="Skip a check: env, phone_number_id, token, subscription, redis, ffmpeg, groq, tts_terms"),
+    ] = None,
+) -> None:
+    """Check this deployment's configuration against Meta, Groq, Redis and ffmpeg; exit 1 if anything fails."""
+    import json
+
+    from loopera.doctor import Doctor, Status, render_table
+
+    with Doctor(get_settings()) as checker:
+        results = checker.run(frozenset(skip or ()))
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        typer.echo(render_table(results))
+    raise typer.Exit(1 if any(r.status is Status.FAIL for r in results) else 0)
+
+
+@cli.command()
+def subscribe(
+    callback_uri: Annotated[
+        str | None, typer.Option(help="override_callback_uri for this WABA (Meta verifies it with VERIFY_TOKEN)")
+    ] = None,
+) -> None:
+    """Subscribe the app to WABA_ID's webhooks (POST subscribed_apps), then read the subscription back."""
+    from loopera.subscribe import GraphRequestError
+    from loopera.subscribe import subscribe as do_subscribe
+
+    settings = get_settings()
+    try:
+        result = do_subscribe(settings, callback_uri)
+    except GraphRequestError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    for app in result.apps:
+        data = app.get("whatsapp_business_api_data", {})
+        override = app.get("override_callback_uri")
+        typer.echo(f"subscribed: app {data.get('id')} ({data.get('name')})" + (f" -> {override}" if override else ""))
+    if not result.includes(settings.meta_app_id):
+        typer.echo("the app is NOT in the subscription list read back", err=True)
+        raise typer.Exit(1)
+
+
+@cli.command()
+def simulate(
+    text: Annotated[str | None, typer.Option(help="Send a text message")] = None,
+    voice: Annotated[Path | None, typer.Option(help="Send this audio file as a voice note", exists=True)] = None,
+    image: Annotated[Path | None, typer.Option(help="Send this image", exists=True)] = None,
+    caption: Annotated[str | None, typer.Option(help="Caption for --image")] = None,
+    api_url: Annotated[str | None, typer.Option("--api", help="API base URL (default http://127.0.0.1:$PORT)")] = None,
+    graph_port: Annotated[
+        int | None, typer.Option(help="Run a local Graph stand-in here (workers need GRAPH_API_URL pointing at it)")
+    ] = None,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the bot's reply (needs --graph-port)")] = 60.0,
+    sender: Annotated[str, typer.Option(help="The simulated user's wa_id")] = "15550001111",
+) -> None:
+    """Send a correctly signed webhook to a running API, for local testing without Meta."""
+    from loopera import simulate as sim
+
+    settings = get_settings()
+    if sum(x is not None for x in (text, voice, image)) != 1:
+        raise typer.BadParameter("give exactly one of --text, --voice, --image")
+    if is_placeholder(settings.app_secret) or is_placeholder(settings.phone_number_id):
+        raise ConfigError("simulate signs with APP_SECRET and addresses PHONE_NUMBER_ID: set both, as for the API")
+    if (voice or image) and graph_port is None:
+        raise typer.BadParameter("--voice/--image need --graph-port: the worker downloads the file from there")
+    request = sim.Simulation(text=text, voice=voice, image=image, caption=caption, sender=sender)
+    ok = sim.run(settings, request, api_url or f"http://127.0.0.1:{settings.port}", graph_port, wait, typer.echo)
+    raise typer.Exit(0 if ok else 1)
 
 
 @dlq_cli.command("list")

@@ -6,6 +6,7 @@ REDIS_URL, PORT). Every model id lives here and nowhere else: Groq retires model
 
 from __future__ import annotations
 
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -146,6 +147,27 @@ class Settings(BaseSettings):
     # --- observability --------------------------------------------------------------------------------------
     log_level: str = "INFO"
     log_json: bool = True
+
+    # --- ops: health checks, metrics, Flower, doctor ---------------------------------------------------------
+    # Meta app id: `loopera doctor` calls debug_token with access_token=<META_APP_ID>|<APP_SECRET>.
+    meta_app_id: str = ""
+    # Which pool `loopera worker` consumes when --pool is not given (one image, one env var per Railway service).
+    worker_pool: Literal["text", "audio", "vision", "all"] = "all"
+    # The worker's consumer loop touches this file on every Celery heartbeat (2 s); `loopera healthcheck worker`
+    # fails when it is older than the max age. Cheap, unlike `celery inspect ping` (a broker round trip + ~3 s CPU).
+    worker_heartbeat_file: Path = Path(tempfile.gettempdir()) / "loopera-worker.heartbeat"
+    worker_heartbeat_max_age_seconds: int = 60
+    # Prometheus endpoint of a worker process group (main process serves the prefork children's metrics through
+    # a multiprocess directory). 0 = off; compose and Railway set 9100.
+    worker_metrics_port: int = 0
+    # How often the API refreshes queue depth (LLEN text/audio/vision) for its /metrics.
+    queue_depth_refresh_seconds: float = 5.0
+    # Flower's basic auth, "user:password" (comma-separated for several users). Required unless dev_flower_no_auth.
+    flower_basic_auth: SecretStr = SecretStr("")
+    dev_flower_no_auth: bool = False
+    # The API publishes a Celery `task-sent` event per dispatched job (it enqueues without Celery, so
+    # task_send_sent_event cannot do it), so Flower lists jobs before a worker picks them up.
+    announce_task_sent_events: bool = True
 
     @field_validator("graph_api_url", "groq_base_url")
     @classmethod

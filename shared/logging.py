@@ -41,6 +41,9 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    # httpx logs every request URL at INFO: media download URLs carry signed query strings, and those lines have
+    # no correlation id. Our own events say what happened instead.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:

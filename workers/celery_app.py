@@ -7,11 +7,19 @@ above the hard time limit, no result backend (replies leave from inside the task
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_init, worker_process_shutdown, worker_ready, worker_shutdown
+from celery.signals import (
+    heartbeat_sent,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
 from kombu.entity import Queue as KombuQueue
 
 from shared.config import Settings, get_settings
@@ -113,6 +121,9 @@ def _close_process(**_: Any) -> None:
     from workers.context import close_context
 
     close_context()
+    from workers.metrics import mark_process_dead
+
+    mark_process_dead(os.getpid())
 
 
 class _Reaper:
@@ -149,7 +160,22 @@ def _start_reaper(**_: Any) -> None:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
     _reaper.start(settings)
-    log.info("worker.ready")
+    metrics_port = None
+    if settings.worker_metrics_port:
+        from workers.metrics import start_metrics_server
+
+        metrics_port = start_metrics_server(settings.worker_metrics_port)
+    _on_heartbeat()  # healthy from the first moment, not only after the first 2 s tick
+    log.info("worker.ready", metrics_port=metrics_port)
+
+
+@heartbeat_sent.connect
+def _on_heartbeat(**_: Any) -> None:
+    # Runs in the consumer's event loop (every 2 s while it is connected and spinning): if the loop wedges or
+    # loses the broker, the file goes stale and `loopera healthcheck worker` fails.
+    from workers.metrics import touch_heartbeat
+
+    touch_heartbeat(get_settings().worker_heartbeat_file)
 
 
 @worker_shutdown.connect

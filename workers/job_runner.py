@@ -15,8 +15,9 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from shared.errors import LooperaError, PermanentError, TransientError, UserInputError
-from shared.jobs import InboundJob
+from shared.jobs import TASK_FOR_QUEUE, InboundJob
 from shared.logging import conversation_ref, correlation_id, get_logger
+from workers import metrics
 from workers.context import WorkerContext
 from workers.conversation_lease import CLAIMED, HELD_ELSEWHERE, Heartbeat
 from workers.phrases import guess_language, phrase
@@ -25,6 +26,8 @@ from workers.replies import send_text_reply
 from workers.staleness import handled_as_stale
 
 log = get_logger("workers.job")
+
+_QUEUE_OF_TASK = {task.value: queue.value for queue, task in TASK_FOR_QUEUE.items()}
 
 Pipeline = Callable[[WorkerContext, InboundJob], None]
 
@@ -45,20 +48,39 @@ def backoff_seconds(attempt: int, retry_after: float | None) -> float:
     return random.uniform(1, min(60.0, 2.0 * 2**attempt))  # noqa: S311
 
 
+def queue_of(task_name: str) -> str:
+    return _QUEUE_OF_TASK.get(task_name, "unknown")
+
+
 def run_job(task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], pipeline: Pipeline) -> None:
+    queue = queue_of(task.name)
+    started = time.monotonic()
+    # "crashed" stays only if something raises past _run_job (Redis down); a retry sets "retrying" first.
+    outcome = ["crashed"]
+    try:
+        outcome[0] = _run_job(task, ctx, payload, pipeline, queue, outcome)
+    finally:
+        metrics.JOBS.labels(queue, outcome[0]).inc()
+        metrics.JOB_SECONDS.labels(queue, outcome[0]).observe(time.monotonic() - started)
+
+
+def _run_job(
+    task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], pipeline: Pipeline, queue: str, out: list[str]
+) -> str:
     try:
         job = InboundJob.model_validate(payload)
     except ValidationError as exc:
         log.error("job.invalid_payload", task=task.name, errors=exc.error_count())
         ctx.dead_letters.add(task.name, payload, "invalid_payload", str(exc)[:500])
-        return
+        return "invalid_payload"
     cid = correlation_id(job.message_id)
     token = ctx.leases.new_token()
-    claim = ctx.leases.claim(job.conversation, job.job_id, token)
+    with metrics.stage(queue, "claim"):
+        claim = ctx.leases.claim(job.conversation, job.job_id, token)
     if claim != CLAIMED:
         # A redelivered copy of a job that finished, or one another worker is running right now.
         log.info("job.skipped_copy", correlation_id=cid, running_elsewhere=claim == HELD_ELSEWHERE)
-        return
+        return "skipped_copy"
     started = time.monotonic()
     log.info(
         "job.started",
@@ -70,7 +92,10 @@ def run_job(task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], pi
     )
     interval = max(1.0, ctx.leases.lease_ms / 3000)
     try:
-        with Heartbeat(interval, lambda: ctx.leases.renew(job.conversation, job.job_id, token)):
+        with (
+            Heartbeat(interval, lambda: ctx.leases.renew(job.conversation, job.job_id, token)),
+            metrics.stage(queue, "pipeline"),
+        ):
             if not handled_as_stale(ctx, job):  # the one stale check, for every pipeline
                 pipeline(ctx, job)
     except TransientError as exc:
@@ -79,16 +104,22 @@ def run_job(task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], pi
         if time.time() + countdown < job.received_at + ctx.settings.task_deadline_seconds:
             log.warning("job.retrying", correlation_id=cid, reason=exc.reason, countdown=round(countdown, 2))
             ctx.leases.defer(job.conversation, job.job_id, token, countdown)
+            out[0] = "retrying"
             raise task.retry(countdown=countdown, max_retries=None) from exc
         give_up(ctx, task.name, job, payload, exc)
+        outcome = "failed"
     except (PermanentError, UserInputError) as exc:
         give_up(ctx, task.name, job, payload, exc)
+        outcome = "failed"
     except Exception as exc:  # a bug or a hard limit: still answer, still record, never wedge the conversation
         log.exception("job.crashed", correlation_id=cid)
         give_up(ctx, task.name, job, payload, PermanentError("unexpected_error", type(exc).__name__))
+        outcome = "failed"
     else:
         log.info("job.done", correlation_id=cid, seconds=round(time.monotonic() - started, 3))
+        outcome = "done"
     ctx.leases.complete(job.conversation, job.job_id)
+    return outcome
 
 
 def give_up(ctx: WorkerContext, task_name: str, job: InboundJob, payload: dict[str, Any], exc: LooperaError) -> None:

@@ -1,0 +1,105 @@
+"""docker-compose.yml: valid against the Compose spec JSON schema (vendored: tests/deploy/compose_spec.json from the
+docker-compose 1.29.2 PyPI package, Apache-2.0), plus the properties the deployment relies on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from shared.config import Settings
+from tests.deploy.compose import InterpolationError, interpolate
+from tests.deploy.dockerfiles import REPO, healthcheck
+
+SCHEMA = json.loads((Path(__file__).parent / "compose_spec.json").read_text())
+REQUIRED = {
+    "VERIFY_TOKEN": "v",
+    "APP_SECRET": "s",
+    "PHONE_NUMBER_ID": "1",
+    "WHATSAPP_TOKEN": "t",
+    "GROQ_API_KEY": "g",
+    "FLOWER_BASIC_AUTH": "admin:pw",
+}
+ROLE_OF_DOCKERFILE = {"Dockerfile.api": "api", "Dockerfile.worker": "worker", "Dockerfile.flower": "flower"}
+
+
+def load(env: dict[str, str] | None = None) -> dict[str, Any]:
+    raw = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    return dict(interpolate(raw, REQUIRED if env is None else env))
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return load()
+
+
+def test_validates_against_compose_spec(compose: dict[str, Any]) -> None:
+    jsonschema.Draft201909Validator(SCHEMA).validate(compose)
+
+
+def test_schema_rejects_what_compose_rejects(compose: dict[str, Any]) -> None:
+    broken = json.loads(json.dumps(compose))
+    broken["services"]["api"]["depends_on"]["redis"]["condition"] = "service_ready"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft201909Validator(SCHEMA).validate(broken)
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED))
+def test_each_required_secret_fails_fast_with_a_message(name: str) -> None:
+    env = {k: v for k, v in REQUIRED.items() if k != name}
+    with pytest.raises(InterpolationError, match=name) as info:
+        load(env)
+    assert "set " in str(info.value)  # the message says what to set
+
+
+def test_redis_is_a_durable_broker(compose: dict[str, Any]) -> None:
+    command = compose["services"]["redis"]["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+    assert any(v.endswith(":/data") for v in compose["services"]["redis"]["volumes"])
+
+
+def test_every_service_is_health_checked_and_waits_for_healthy_dependencies(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert set(services) == {"redis", "api", "worker-text", "worker-audio", "worker-vision", "flower"}
+    for name, service in services.items():
+        assert service["healthcheck"]["test"][0] == "CMD", name
+        if name != "redis":
+            assert service["depends_on"] == {"redis": {"condition": "service_healthy"}}, name
+
+
+def test_healthchecks_match_the_images(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        if "build" in service:
+            dockerfile = service["build"]["dockerfile"]
+            assert (REPO / dockerfile).exists()
+            assert service["healthcheck"]["test"][1:] == healthcheck(REPO / dockerfile), name
+
+
+def test_worker_pools_are_separate_and_audio_scales(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for pool in ("text", "audio", "vision"):
+        service = services[f"worker-{pool}"]
+        assert service["environment"]["WORKER_POOL"] == pool
+        assert int(service["environment"]["WORKER_CONCURRENCY"]) > 0
+        # Warm shutdown must outlive the longest job (TASK_TIME_LIMIT).
+        assert int(service["stop_grace_period"].rstrip("s")) > Settings().task_time_limit
+    audio = services["worker-audio"]
+    assert "container_name" not in audio and "ports" not in audio  # --scale would collide on either
+
+
+def test_environment_names_are_real_settings(compose: dict[str, Any]) -> None:
+    """A typo in an env name is silently ignored by pydantic-settings; catch it here."""
+    fields = {name.upper() for name in Settings.model_fields}
+    for name, service in compose["services"].items():
+        for key in service.get("environment", {}):
+            assert key in fields, f"{name}: {key} is not a Settings field"
+
+
+def test_flower_is_not_published_beyond_loopback(compose: dict[str, Any]) -> None:
+    for port in compose["services"]["flower"]["ports"]:
+        assert port.startswith("127.0.0.1:")
