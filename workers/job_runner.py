@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 
 from shared.errors import LooperaError, PermanentError, TransientError, UserInputError
 from shared.jobs import InboundJob
@@ -21,9 +22,12 @@ from workers.context import WorkerContext
 from workers.conversation_lease import CLAIMED, HELD_ELSEWHERE, Heartbeat
 from workers.phrases import guess_language, phrase
 from workers.prompting import last_user_text
+from workers.rate_limit import RateLimited
 from workers.replies import send_text_reply
 
 log = get_logger("workers.job")
+
+ATTEMPTS_PREFIX = "lp:attempts:"
 
 Pipeline = Callable[[WorkerContext, InboundJob], None]
 
@@ -44,6 +48,22 @@ def backoff_seconds(attempt: int, retry_after: float | None) -> float:
     return random.uniform(1, min(60.0, 2.0 * 2**attempt))  # noqa: S311
 
 
+def deferral_seconds(wait: float | None) -> float:
+    """Come back when the budget has room. The small jitter spreads jobs that were told the same instant."""
+    return max(0.05, wait or 0.0) + random.uniform(0.0, 0.3)  # noqa: S311
+
+
+def count_attempt(ctx: WorkerContext, job: InboundJob) -> int:
+    """Failed attempts of this job so far, this one included. Kept in Redis, not in Celery's retry counter,
+    because rate-limit deferrals go through Celery's retry too and must not use up attempts."""
+    key = f"{ATTEMPTS_PREFIX}{job.job_id}"
+    pipe = ctx.redis.pipeline(transaction=True)
+    pipe.incr(key)
+    pipe.expire(key, ctx.settings.task_deadline_seconds + 3600)
+    attempts, _ = pipe.execute()
+    return int(attempts)
+
+
 def run_job(task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], pipeline: Pipeline) -> None:
     try:
         job = InboundJob.model_validate(payload)
@@ -58,6 +78,11 @@ def run_job(task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], pi
         # A redelivered copy of a job that finished, or one another worker is running right now.
         log.info("job.skipped_copy", correlation_id=cid, running_elsewhere=claim == HELD_ELSEWHERE)
         return
+    if time.time() > job.received_at + ctx.settings.task_deadline_seconds:
+        # Redelivered after its deadline (e.g. it kept killing its worker): answer and record instead of looping.
+        give_up(ctx, task.name, job, payload, PermanentError("deadline_exceeded", "claimed after the deadline"))
+        ctx.leases.complete(job.conversation, job.job_id, token)
+        return
     started = time.monotonic()
     log.info(
         "job.started",
@@ -71,22 +96,37 @@ def run_job(task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], pi
     try:
         with Heartbeat(interval, lambda: ctx.leases.renew(job.conversation, job.job_id, token)):
             pipeline(ctx, job)
-    except TransientError as exc:
-        attempt = int(task.request.retries or 0)
-        countdown = backoff_seconds(attempt, exc.retry_after)
+    except RateLimited as exc:
+        # Over the shared Groq budget: a deferral, not a failure. The worker slot is freed at once.
+        countdown = deferral_seconds(exc.retry_after)
         if time.time() + countdown < job.received_at + ctx.settings.task_deadline_seconds:
+            log.info("job.deferred", correlation_id=cid, limit=exc.dimension, countdown=round(countdown, 2))
+            ctx.leases.defer(job.conversation, job.job_id, token, countdown)
+            raise task.retry(countdown=countdown, max_retries=None) from exc
+        give_up(ctx, task.name, job, payload, exc)
+    except TransientError as exc:
+        attempt = count_attempt(ctx, job)
+        countdown = backoff_seconds(attempt - 1, exc.retry_after)
+        within_deadline = time.time() + countdown < job.received_at + ctx.settings.task_deadline_seconds
+        if within_deadline and attempt <= ctx.settings.task_max_retries:
             log.warning("job.retrying", correlation_id=cid, reason=exc.reason, countdown=round(countdown, 2))
             ctx.leases.defer(job.conversation, job.job_id, token, countdown)
             raise task.retry(countdown=countdown, max_retries=None) from exc
         give_up(ctx, task.name, job, payload, exc)
     except (PermanentError, UserInputError) as exc:
         give_up(ctx, task.name, job, payload, exc)
+    except RedisError:
+        # Our own state store is unreachable: nothing can be recorded or sent once, so do not apologise. The
+        # job stays at the head of its mailbox; the reaper (or Celery's visibility timeout) runs it again once
+        # Redis is back.
+        log.warning("job.redis_unavailable", correlation_id=cid)
+        raise
     except Exception as exc:  # a bug or a hard limit: still answer, still record, never wedge the conversation
         log.exception("job.crashed", correlation_id=cid)
         give_up(ctx, task.name, job, payload, PermanentError("unexpected_error", type(exc).__name__))
     else:
         log.info("job.done", correlation_id=cid, seconds=round(time.monotonic() - started, 3))
-    ctx.leases.complete(job.conversation, job.job_id)
+    ctx.leases.complete(job.conversation, job.job_id, token)
 
 
 def give_up(ctx: WorkerContext, task_name: str, job: InboundJob, payload: dict[str, Any], exc: LooperaError) -> None:
