@@ -79,6 +79,11 @@ class GraphFake:
     def texts_to(self, to: str) -> list[str]:
         return [m["text"]["body"] for m in self.sent_messages() if m.get("to") == to and m["type"] == "text"]
 
+    def failed_sends(self) -> list[dict[str, Any]]:
+        """Outbound messages that were answered with an injected fault (what a retry would have to resend)."""
+        with self._lock:
+            return [r.json["failed"] for r in self.requests if "failed" in (r.json or {})]
+
     def read_receipts(self) -> list[dict[str, Any]]:
         with self._lock:
             return [r.json for r in self.requests if r.path.endswith("/messages") and (r.json or {}).get("status")]
@@ -99,7 +104,9 @@ class GraphFake:
         body = await request.json()
         if not self._authorized(request):
             return graph_error(190, "Error validating access token: Session has expired", 401).response()
-        if fault := self.faults.take("messages"):
+        # "send" faults hit only outbound messages (not read receipts); "messages" faults hit any POST.
+        fault = self.faults.take("send") if body.get("status") != "read" else None
+        if fault or (fault := self.faults.take("messages")):
             self._record(Recorded("POST", request.url.path, request.headers.get("authorization"), {"failed": body}))
             return fault.response()
         self._record(Recorded("POST", request.url.path, request.headers.get("authorization"), body))
