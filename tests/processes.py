@@ -63,7 +63,10 @@ class RedisServer:
             stderr=subprocess.DEVNULL,
         )
         client = redis.Redis.from_url(self.url)
-        wait_for(lambda: _pings(client), timeout=10, what="redis-server to start")
+        try:
+            wait_for(lambda: _pings(client), timeout=10, what="redis-server to start")
+        finally:
+            client.close()  # an unclosed socket is a ResourceWarning, and warnings are errors in this suite
 
     def stop(self) -> None:
         if self.process is not None:

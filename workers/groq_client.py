@@ -11,7 +11,7 @@ import groq
 from shared.errors import LooperaError, PermanentError, TransientError
 from workers.groq_errors import classify_groq_error
 from workers.languages import language_code
-from workers.rate_limit import RateLimiter, Reservation, sequence_chars
+from workers.rate_limit import RateLimited, RateLimiter, Reservation, sequence_chars
 
 # Rough sizes for budgeting before a call; the real figures from the answer replace them (RateLimiter.settle).
 CHARS_PER_TOKEN = 3.5
@@ -47,8 +47,11 @@ class GroqClient:
     def _failed(self, exc: groq.GroqError, model: str) -> LooperaError:
         error = classify_groq_error(exc, model)
         if self._limiter is not None and isinstance(error, TransientError) and error.reason == "groq_rate_limited":
-            # Honour retry-after for every worker, not just this one (1 s when Groq gave no figure).
-            self._limiter.cool_down(model, error.retry_after or 1.0)
+            # Honour retry-after for every worker, not just this one (1 s when Groq gave no figure), and make it
+            # a deferral: waiting for a rate limit is not a failed attempt.
+            wait = error.retry_after or 1.0
+            self._limiter.cool_down(model, wait)
+            return RateLimited(model, "429", wait, reason=error.reason)
         return error
 
     def close(self) -> None:

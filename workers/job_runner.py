@@ -64,6 +64,17 @@ def count_attempt(ctx: WorkerContext, job: InboundJob) -> int:
     return int(attempts)
 
 
+def retry_later(task: RetryableTask, ctx: WorkerContext, job: InboundJob, token: str, countdown: float) -> Exception:
+    """Release the claim, keep the conversation leased until the retry is due, and publish the retry.
+
+    The countdown is capped at half the visibility timeout: a retry waits unacknowledged in a worker's memory,
+    and one held longer than the visibility timeout would be handed out a second time. Coming back early is
+    harmless: a Groq cooldown is still in Redis and simply defers the job again."""
+    countdown = min(countdown, ctx.settings.celery_visibility_timeout / 2)
+    ctx.leases.defer(job.conversation, job.job_id, token, countdown)
+    return task.retry(countdown=countdown, max_retries=None)
+
+
 def run_job(task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], pipeline: Pipeline) -> None:
     try:
         job = InboundJob.model_validate(payload)
@@ -101,8 +112,7 @@ def run_job(task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], pi
         countdown = deferral_seconds(exc.retry_after)
         if time.time() + countdown < job.received_at + ctx.settings.task_deadline_seconds:
             log.info("job.deferred", correlation_id=cid, limit=exc.dimension, countdown=round(countdown, 2))
-            ctx.leases.defer(job.conversation, job.job_id, token, countdown)
-            raise task.retry(countdown=countdown, max_retries=None) from exc
+            raise retry_later(task, ctx, job, token, countdown) from exc
         give_up(ctx, task.name, job, payload, exc)
     except TransientError as exc:
         attempt = count_attempt(ctx, job)
@@ -110,8 +120,7 @@ def run_job(task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], pi
         within_deadline = time.time() + countdown < job.received_at + ctx.settings.task_deadline_seconds
         if within_deadline and attempt <= ctx.settings.task_max_retries:
             log.warning("job.retrying", correlation_id=cid, reason=exc.reason, countdown=round(countdown, 2))
-            ctx.leases.defer(job.conversation, job.job_id, token, countdown)
-            raise task.retry(countdown=countdown, max_retries=None) from exc
+            raise retry_later(task, ctx, job, token, countdown) from exc
         give_up(ctx, task.name, job, payload, exc)
     except (PermanentError, UserInputError) as exc:
         give_up(ctx, task.name, job, payload, exc)

@@ -98,8 +98,8 @@ class RateLimited(TransientError):
     """Over budget: come back after `retry_after` seconds. A deferral, not a failure: it does not count as a retry
     attempt (the job's deadline still applies)."""
 
-    def __init__(self, model: str, dimension: str, retry_after: float) -> None:
-        super().__init__("groq_rate_budget", f"model={model} {dimension}", retry_after=retry_after)
+    def __init__(self, model: str, dimension: str, retry_after: float, reason: str = "groq_rate_budget") -> None:
+        super().__init__(reason, f"model={model} {dimension}", retry_after=retry_after)
         self.dimension = dimension
 
 

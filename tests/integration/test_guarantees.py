@@ -132,6 +132,12 @@ def dead_letters(client: redis.Redis) -> list[dict[str, Any]]:
     return [orjson.loads(raw) for raw in client.lrange("lp:dlq", 0, -1)]
 
 
+def loopera_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The real operator CLI, as a separate process."""
+    command = [sys.executable, "-m", "loopera.cli", *args]
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
 def log_events(process: ServiceProcess, event: str) -> list[dict[str, Any]]:
     """Structured events of one name from a worker's log (Celery prefixes pool output with its own header)."""
     events = []
@@ -345,14 +351,10 @@ def test_permanent_groq_failure_apologises_dead_letters_and_replay_completes(
     assert graph_fake.texts_to(user) == [APOLOGY_EN]
     assert [r["reason"] for r in records] == ["groq_model_decommissioned"]
 
-    listed = subprocess.run(
-        [sys.executable, "-m", "loopera.cli", "dlq", "list"], cwd=REPO, env=env, capture_output=True, text=True
-    )
+    listed = loopera_cli(env, "dlq", "list")
     assert listed.returncode == 0, listed.stderr
     assert "groq_model_decommissioned" in listed.stdout
-    replay = subprocess.run(
-        [sys.executable, "-m", "loopera.cli", "dlq", "replay", "0"], cwd=REPO, env=env, capture_output=True, text=True
-    )
+    replay = loopera_cli(env, "dlq", "replay", "0")
     assert replay.returncode == 0, replay.stderr
     assert "replayed groq_model_decommissioned" in replay.stdout
 
