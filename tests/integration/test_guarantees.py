@@ -219,6 +219,29 @@ def test_warm_shutdown_finishes_the_running_job(
     assert len(groq_fake.calls_to("chat/completions")) == 1
 
 
+def test_sigterm_to_the_whole_process_group_loses_nothing(
+    api: str, rds: redis.Redis, workers: WorkerFactory, graph_fake: GraphFake, groq_fake: GroqFake
+) -> None:
+    """An init that forwards SIGTERM to the group kills the pool children mid-job (no warm shutdown for them);
+    the job must still come back and be answered once."""
+    worker = workers()
+    groq_fake.hold_chat.set()
+    user = "15550100004"
+    assert post(api, message_body([text_message("Killed by my init", sender=user)], sender=user)) == 200
+    wait_for(lambda: groq_fake.calls_to("chat/completions"), what="the worker to reach Groq")
+
+    worker.signal_group(signal.SIGTERM)
+    assert worker.process is not None
+    worker.process.wait(timeout=30)
+    groq_fake.hold_chat.clear()
+    groq_fake.release_chat.set()
+    workers()
+
+    wait_for(lambda: graph_fake.texts_to(user), timeout=30, what="the reply after the restart")
+    wait_for(lambda: drained(rds), what="the mailbox to drain")
+    assert graph_fake.texts_to(user) == ["You said: Killed by my init"]
+
+
 # --- ordering --------------------------------------------------------------------------------------------------
 
 
