@@ -20,6 +20,7 @@ from shared.jobs import InboundJob
 from shared.logging import conversation_ref, correlation_id, get_logger
 from workers.context import WorkerContext
 from workers.conversation_lease import CLAIMED, HELD_ELSEWHERE, Heartbeat
+from workers.outbox import SendInFlightError
 from workers.phrases import guess_language, phrase
 from workers.prompting import last_user_text
 from workers.rate_limit import RateLimited
@@ -107,11 +108,12 @@ def run_job(task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], pi
     try:
         with Heartbeat(interval, lambda: ctx.leases.renew(job.conversation, job.job_id, token)):
             pipeline(ctx, job)
-    except RateLimited as exc:
-        # Over the shared Groq budget: a deferral, not a failure. The worker slot is freed at once.
+    except (RateLimited, SendInFlightError) as exc:
+        # Over the shared Groq budget, or another copy's send marker is live: a deferral, not a failure. The
+        # worker slot is freed at once; only the deadline bounds how often this happens.
         countdown = deferral_seconds(exc.retry_after)
         if time.time() + countdown < job.received_at + ctx.settings.task_deadline_seconds:
-            log.info("job.deferred", correlation_id=cid, limit=exc.dimension, countdown=round(countdown, 2))
+            log.info("job.deferred", correlation_id=cid, reason=exc.reason, countdown=round(countdown, 2))
             raise retry_later(task, ctx, job, token, countdown) from exc
         give_up(ctx, task.name, job, payload, exc)
     except TransientError as exc:

@@ -197,3 +197,21 @@ def test_complete_does_not_pop_a_job_another_live_copy_holds(ctx: WorkerContext)
     assert ctx.redis.llen(mailbox.inbox_key(conversation)) == 1
     assert leases.complete(conversation, job_id, "copy-b") == 0
     assert not ctx.redis.exists(mailbox.inbox_key(conversation))
+
+
+def test_a_live_send_marker_defers_until_it_expires_without_spending_attempts(ctx: WorkerContext) -> None:
+    from workers.replies import send_text_reply
+
+    payload, task = enqueue(ctx), FakeTask()
+    # A copy that was killed mid-send left its marker for another 40 s.
+    ctx.redis.set(ctx.outbox.key(payload["message_id"], "text:0"), b"sending", px=40_000)
+
+    def reply(c: WorkerContext, job: InboundJob) -> None:
+        send_text_reply(c, job, "hello")
+
+    for _ in range(4):  # more than task_max_retries
+        with pytest.raises(Retry):
+            run_job(task, ctx, payload, reply)
+    assert all(c >= 15.0 for c in task.countdowns)  # waits for the marker (capped at visibility/2), not 5 s
+    assert sent(ctx) == [] and ctx.dead_letters.list() == []
+    assert not ctx.redis.exists(f"lp:attempts:{payload['job_id']}")
