@@ -362,7 +362,7 @@ def test_graph_190_is_not_retried_alerts_ops_once_and_dead_letters_the_job(
 
 
 def test_permanent_groq_failure_apologises_dead_letters_and_replay_completes(
-    api: str, rds: redis.Redis, workers: WorkerFactory, graph_fake: GraphFake, groq_fake: GroqFake, env: dict
+    api: str, rds: redis.Redis, workers: WorkerFactory, graph_fake: GraphFake, groq_fake: GroqFake, env: dict[str, str]
 ) -> None:
     workers()
     groq_fake.faults.add("chat", groq_error(400, "model_decommissioned", "The model has been decommissioned"))

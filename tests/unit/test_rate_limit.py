@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -34,8 +35,8 @@ def client(server: RedisServer) -> Iterator[redis.Redis]:
     c.close()
 
 
-def limiter(client: redis.Redis, **overrides: object) -> RateLimiter:
-    values: dict[str, object] = {"rate_limit_window_seconds": 1.0, "chat_rpm": 3, "chat_tpm": 1000} | overrides
+def limiter(client: redis.Redis, **overrides: Any) -> RateLimiter:
+    values: dict[str, Any] = {"rate_limit_window_seconds": 1.0, "chat_rpm": 3, "chat_tpm": 1000} | overrides
     return RateLimiter(client, Settings(_env_file=None, **values), api_key="k")  # type: ignore[call-arg]
 
 
@@ -46,9 +47,10 @@ def test_admits_the_limit_then_defers_until_the_oldest_call_leaves_the_window(cl
     with pytest.raises(RateLimited) as denied:
         lim.acquire("chat", "m", tokens=10)
     assert denied.value.dimension == "requests"
-    assert 0 < denied.value.retry_after <= 1.0
+    wait = denied.value.retry_after
+    assert wait is not None and 0 < wait <= 1.0
     assert denied.value.reason == "groq_rate_budget"
-    time.sleep(denied.value.retry_after + 0.02)
+    time.sleep(wait + 0.02)
     lim.acquire("chat", "m", tokens=10)
 
 
@@ -88,7 +90,7 @@ def test_a_429_cooldown_holds_every_caller_and_is_never_shortened(client: redis.
     with pytest.raises(RateLimited) as denied:
         lim.acquire("chat", "m")
     assert denied.value.dimension == "cooldown"
-    assert denied.value.retry_after > 1.5
+    assert (denied.value.retry_after or 0) > 1.5
     lim.acquire("chat", "other-model")
 
 
@@ -121,7 +123,7 @@ def test_concurrent_callers_never_exceed_the_limit_in_any_window(client: redis.R
             try:
                 lim.acquire("chat", "m")
             except RateLimited as exc:
-                time.sleep(min(exc.retry_after, 0.05))
+                time.sleep(min(exc.retry_after or 0.0, 0.05))
                 continue
             with lock:
                 admitted.append(time.monotonic())
