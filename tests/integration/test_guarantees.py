@@ -387,6 +387,21 @@ def test_permanent_groq_failure_apologises_dead_letters_and_replay_completes(
     assert dead_letters(rds) == []
 
 
+def test_groq_down_retries_within_the_deadline_then_apologises_once(
+    api: str, rds: redis.Redis, workers: WorkerFactory, graph_fake: GraphFake, groq_fake: GroqFake
+) -> None:
+    workers(TASK_DEADLINE_SECONDS="6")
+    groq_fake.faults.add("chat", groq_error(503, "service_unavailable", "down", "internal_server_error"), times=50)
+    user = "15550100065"
+    assert post(api, message_body([text_message("Anyone there?", sender=user)], sender=user)) == 200
+    records = wait_for(lambda: dead_letters(rds), timeout=30, what="a dead-letter record")
+    wait_for(lambda: drained(rds), what="the mailbox to drain")
+
+    assert [r["reason"] for r in records] == ["groq_http_503"]
+    assert len(groq_fake.calls_to("chat/completions")) >= 2  # it did wait and retry before giving up
+    assert graph_fake.texts_to(user) == [APOLOGY_EN]
+
+
 # --- Redis outage ------------------------------------------------------------------------------------------------
 
 
