@@ -29,7 +29,8 @@ class WorkerContext:
     leases: ConversationLeases
     dead_letters: DeadLetters
     system_prompt: str
-    limiter: RateLimiter
+    # The shared Groq budgets (GroqClient already holds it; here for pipelines that need to look, e.g. metrics).
+    limiter: RateLimiter | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> WorkerContext:
