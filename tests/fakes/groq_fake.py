@@ -83,6 +83,8 @@ class GroqFake:
         # Set to hold chat requests open (e.g. to SIGKILL the worker mid-request); cleared = pass.
         self.hold_chat = threading.Event()
         self.release_chat = threading.Event()
+        # Seconds each chat answer takes (a real model is not instant: overlapping calls become observable).
+        self.chat_delay = 0.0
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         base = "/openai/v1"
@@ -105,6 +107,7 @@ class GroqFake:
         self.transcription = Transcription("Hello! Can you recommend a good book about distributed systems?")
         self.hold_chat.clear()
         self.release_chat.clear()
+        self.chat_delay = 0.0
 
     def calls_to(self, endpoint: str) -> list[CallLog]:
         with self._lock:
@@ -123,9 +126,13 @@ class GroqFake:
         if denied := self._unauthorized(request):
             return denied
         body = await request.json()
-        self._log(CallLog("chat/completions", body.get("model", ""), time.time(), body))
+        call = CallLog("chat/completions", body.get("model", ""), time.time(), body)
+        self._log(call)
         if self.hold_chat.is_set():
             await asyncio.to_thread(self.release_chat.wait, 60)
+        if self.chat_delay:
+            await asyncio.sleep(self.chat_delay)
+        call.extra["answered_at"] = time.time()
         if fault := self.faults.take("chat"):
             return fault.response()
         if body.get("n", 1) != 1:

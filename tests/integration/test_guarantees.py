@@ -6,6 +6,7 @@ with short leases and windows, and the loopback Groq/Graph fakes with fault inje
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -246,10 +247,11 @@ def test_sigterm_to_the_whole_process_group_loses_nothing(
 
 
 def test_ten_quick_messages_get_ten_replies_in_order_while_other_users_are_served(
-    api: str, rds: redis.Redis, workers: WorkerFactory, graph_fake: GraphFake
+    api: str, rds: redis.Redis, workers: WorkerFactory, graph_fake: GraphFake, groq_fake: GroqFake
 ) -> None:
     workers()
     workers()
+    groq_fake.chat_delay = 0.05  # gives overlapping pipelines of one user a chance to show
     user, others = "15550100010", ["15550100011", "15550100012", "15550100013"]
     texts = [f"message {i}" for i in range(10)]
     for i, text in enumerate(texts):
@@ -269,6 +271,10 @@ def test_ten_quick_messages_get_ten_replies_in_order_while_other_users_are_serve
     memory = [orjson.loads(raw) for raw in rds.lrange(f"lp:mem:{user}", 0, -1)]
     expected = [turn for text in texts for turn in (("user", text), ("assistant", f"You said: {text}"))]
     assert [(m["role"], m["content"]) for m in memory] == expected
+    # The user's pipelines never overlapped: each model call started after the previous one was answered.
+    burst = [c for c in groq_fake.calls_to("chat/completions") if c.body["messages"][-1]["content"] in texts]
+    assert [c.body["messages"][-1]["content"] for c in burst] == texts
+    assert all(b.at >= a.extra["answered_at"] for a, b in itertools.pairwise(burst))
     # Other users did not wait for the whole burst: each answer left before the burst's last one.
     order = [m.get("to") for m in graph_fake.sent_messages()]
     last_of_burst = len(order) - 1 - order[::-1].index(user)
