@@ -2,7 +2,9 @@
 
 Every task is: validate the payload -> claim the conversation -> run the pipeline under a heartbeat ->
 complete (hand the conversation's next message to its queue). A transient failure is retried within the job's
-deadline; a permanent one (or the deadline) gets the user an apology and the job a dead-letter record.
+deadline and TASK_MAX_RETRIES attempts; a rate-limit deferral (shared Groq budget, 429 cooldown, another copy's
+live send marker) only spends the deadline. A permanent failure, or the end of either bound, gets the user an
+apology and the job a dead-letter record. Redis errors get neither: the job stays in its mailbox and comes back.
 """
 
 from __future__ import annotations
