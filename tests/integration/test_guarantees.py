@@ -200,6 +200,34 @@ def test_sigkilled_worker_mid_request_still_gives_exactly_one_reply(
     assert len(groq_fake.calls_to("chat/completions")) == 2  # the killed attempt and the one that answered
 
 
+def children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False).stdout
+    return [int(line) for line in found.split()]
+
+
+def test_oom_killed_pool_process_still_gives_exactly_one_reply(
+    api: str, rds: redis.Redis, workers: WorkerFactory, graph_fake: GraphFake, groq_fake: GroqFake
+) -> None:
+    """The kernel's OOM killer takes a pool process, not the worker: Celery requeues the job at once
+    (reject_on_worker_lost), and the mailbox claim keeps the dead copy's job from running twice."""
+    worker = workers()
+    groq_fake.hold_chat.set()
+    user = "15550100005"
+    assert post(api, message_body([text_message("Out of memory", sender=user)], sender=user)) == 200
+    wait_for(lambda: groq_fake.calls_to("chat/completions"), what="the worker to reach Groq")
+
+    assert worker.process is not None
+    for child in children(worker.process.pid):
+        os.kill(child, signal.SIGKILL)
+    groq_fake.hold_chat.clear()
+    groq_fake.release_chat.set()
+
+    wait_for(lambda: graph_fake.texts_to(user), timeout=30, what="the reply after the pool process died")
+    wait_for(lambda: drained(rds), what="the mailbox to drain")
+    assert graph_fake.texts_to(user) == ["You said: Out of memory"]
+    assert worker.process.poll() is None  # the worker itself lived on and replaced its pool process
+
+
 def test_warm_shutdown_finishes_the_running_job(
     api: str, rds: redis.Redis, workers: WorkerFactory, graph_fake: GraphFake, groq_fake: GroqFake
 ) -> None:
