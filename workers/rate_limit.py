@@ -31,14 +31,16 @@ from shared.errors import TransientError
 
 RATE_PREFIX = "lp:rl:"
 
-# KEYS: cooldown, then one sorted set per dimension. ARGV: member id, then (limit, window_ms, cost) per dimension.
-# Returns {1, 0, 0} admitted (recorded in every dimension), or {0, wait_ms, dimension} (1-based; 0 = cooldown).
+# KEYS: cooldown, then one sorted set per dimension. ARGV: member id, then (limit, window_us, cost) per dimension.
+# Returns {1, 0, 0} admitted (recorded in every dimension), or {0, wait_us, dimension} (1-based; 0 = cooldown).
+# Microseconds, not milliseconds: with ms truncation a call could be admitted up to 1 ms before the window that
+# holds the oldest call has really passed. (Doubles hold epoch microseconds exactly.)
 _ACQUIRE = """
 local function cost_of(member) return tonumber(string.match(member, '|(%d+)$')) or 1 end
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local cool = redis.call('PTTL', KEYS[1])
-if cool > 0 then return {0, cool, 0} end
+if cool > 0 then return {0, cool * 1000, 0} end
 local wait, which = 0, 0
 local costs = {}
 for i = 2, #KEYS do
@@ -68,7 +70,7 @@ if wait > 0 then return {0, wait, which} end
 for i = 2, #KEYS do
   local window = tonumber(ARGV[2 + (i - 2) * 3 + 1])
   redis.call('ZADD', KEYS[i], now, ARGV[1] .. '|' .. costs[i])
-  redis.call('PEXPIRE', KEYS[i], window)
+  redis.call('PEXPIRE', KEYS[i], math.ceil(window / 1000))
 end
 return {1, 0, 0}
 """
@@ -157,11 +159,11 @@ class RateLimiter:
         keys = [self.cooldown_key(model)] + [self.key(model, limit.dimension) for limit in active]
         args: list[str | int] = [member]
         for limit in active:
-            args += [limit.limit, int(limit.window_seconds * 1000), charged[limit.dimension]]
-        admitted, wait_ms, which = (int(v) for v in self._acquire(keys=keys, args=args))
+            args += [limit.limit, int(limit.window_seconds * 1_000_000), charged[limit.dimension]]
+        admitted, wait_us, which = (int(v) for v in self._acquire(keys=keys, args=args))
         if not admitted:
             dimension = "cooldown" if which == 0 else active[which - 1].dimension
-            raise RateLimited(model, dimension, wait_ms / 1000)
+            raise RateLimited(model, dimension, wait_us / 1_000_000)
         return Reservation(
             model, member, {limit.dimension: min(charged[limit.dimension], limit.limit) for limit in active}
         )
