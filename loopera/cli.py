@@ -231,10 +231,14 @@ def dlq_replay(
         raise typer.BadParameter("give an index or --all")
     replayed = 0
     while True:
-        record = dead.remove(0 if replay_all else int(index or 0))
-        if record is None:
+        entry = dead.peek(0 if replay_all else int(index or 0))
+        if entry is None:
             break
+        raw, record = entry
+        # Requeue first, remove second: a failure in between leaves the record (a replay twice is harmless, the
+        # send-once markers stop a second reply), never a job that is in neither place.
         task_id = requeue_job(client, record["payload"], settings.conversation_lease_seconds)
+        dead.discard(raw)
         typer.echo(f"replayed {record['reason']} as task {task_id}")
         replayed += 1
         if not replay_all:

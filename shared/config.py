@@ -144,6 +144,25 @@ class Settings(BaseSettings):
     send_marker_ttl_seconds: int = 8 * 24 * 3600
     task_deadline_seconds: int = 900
 
+    # Attempts for failures that are not rate-limit deferrals (those only spend the deadline, not attempts).
+    task_max_retries: int = 8
+
+    # --- rate limits ----------------------------------------------------------------------------------------
+    # Global Groq budgets per model, shared by every worker through Redis (workers/rate_limit.py). Defaults are
+    # the free-tier figures of groq-api.md section 3; raise them for a paid plan. 0 switches a dimension off.
+    rate_limits_enabled: bool = True
+    # The "per minute" window and the "audio seconds per hour" window (tests shorten them).
+    rate_limit_window_seconds: float = 60.0
+    rate_limit_audio_window_seconds: float = 3600.0
+    chat_rpm: int = 30
+    chat_tpm: int = 8000
+    vision_rpm: int = 30
+    vision_tpm: int = 8000
+    stt_rpm: int = 20
+    stt_audio_seconds_per_hour: int = 7200
+    tts_rpm: int = 10
+    tts_tpm: int = 1200
+
     # --- observability --------------------------------------------------------------------------------------
     log_level: str = "INFO"
     log_json: bool = True

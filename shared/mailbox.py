@@ -92,15 +92,19 @@ redis.call('ZADD', KEYS[2], 'XX', tonumber(ARGV[2]), KEYS[1])
 return 1
 """
 
-# KEYS: inbox, leases, run. ARGV: task_id, now_ms, lease_ms.
+# KEYS: inbox, leases, run. ARGV: task_id, now_ms, lease_ms, token.
 # Pops the finished head and hands the next job to its queue. Returns 1 handed on, 0 inbox now empty,
-# -1 the head was not this job (nothing changed).
+# -1 the head was not this job, -2 another live copy holds the claim (nothing changed in both cases).
+# The token check matters when this copy lost its lease (missed heartbeats) and the reaper handed the job to a
+# second copy that is still running: popping now would start the next message while this one still runs.
 COMPLETE = (
     _DISPATCH
     + """
 local head = redis.call('LINDEX', KEYS[1], 0)
 if not head then redis.call('ZREM', KEYS[2], KEYS[1]) return 0 end
 if head_id(head) ~= ARGV[1] then return -1 end
+local holder = redis.call('GET', KEYS[3])
+if holder and ARGV[4] and ARGV[4] ~= '' and holder ~= ARGV[4] then return -2 end
 redis.call('LPOP', KEYS[1])
 redis.call('DEL', KEYS[3])
 local nxt = redis.call('LINDEX', KEYS[1], 0)

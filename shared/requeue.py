@@ -17,7 +17,9 @@ def requeue_job(client: redis.Redis, payload: dict[str, Any], lease_seconds: int
     """Returns the new task id. The job keeps its message id, so parts already sent are not sent again."""
     task_id = new_task_id()
     queue = queue_for_message_type(str(payload["message_type"]))
-    job = {**payload, "job_id": task_id}
+    # A replay is a new receipt: its deadline (and staleness) counts from now, or a job that failed at its
+    # deadline would be given up again before it even ran.
+    job = {**payload, "job_id": task_id, "received_at": time.time()}
     envelope = build_task_message(
         TASK_FOR_QUEUE[queue].value,
         task_id,

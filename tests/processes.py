@@ -21,9 +21,11 @@ REPO = Path(__file__).resolve().parents[1]
 class RedisServer:
     """A private redis-server on a free port (so tests can stop and restart it), or REDIS_URL's server."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, durable: bool = False) -> None:
         self.binary = shutil.which("redis-server")
         self.workdir = workdir
+        # durable: AOF with fsync on every write, as production must run it, so a stop/start keeps the data.
+        self.durable = durable
         self.process: subprocess.Popen[bytes] | None = None
         if self.binary:
             self.port = free_port()
@@ -49,7 +51,9 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.durable else "no",
+                "--appendfsync",
+                "always",
                 "--dir",
                 str(self.workdir),
                 "--maxmemory-policy",
@@ -59,7 +63,10 @@ class RedisServer:
             stderr=subprocess.DEVNULL,
         )
         client = redis.Redis.from_url(self.url)
-        wait_for(lambda: _pings(client), timeout=10, what="redis-server to start")
+        try:
+            wait_for(lambda: _pings(client), timeout=10, what="redis-server to start")
+        finally:
+            client.close()  # an unclosed socket is a ResourceWarning, and warnings are errors in this suite
 
     def stop(self) -> None:
         if self.process is not None:
@@ -113,7 +120,10 @@ class ServiceProcess:
             os.killpg(self.process.pid, sig)
 
     def stop(self, timeout: float = 20) -> None:
-        if self.process is None or self.process.poll() is not None:
+        if self.process is None:
+            return
+        if self.process.poll() is not None:  # it already exited (killed or shut down by the test)
+            self._log.close()
             return
         self.signal_group(signal.SIGTERM)
         try:

@@ -35,6 +35,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         raise ValueError("CELERY_VISIBILITY_TIMEOUT must exceed TASK_TIME_LIMIT, or running jobs get redelivered")
     return {
         "broker_url": settings.redis_url,
+        # kombu's Redis transport plus a fix that keeps the worker alive across a Redis restart (workers/broker.py).
+        "broker_transport": "workers.broker:Transport",
         "task_routes": TASK_ROUTES,
         "task_queues": [KombuQueue(q.value, routing_key=q.value) for q in Queue],
         "task_default_queue": Queue.TEXT.value,

@@ -15,6 +15,7 @@ from workers.dead_letters import DeadLetters
 from workers.graph_client import GraphClient
 from workers.groq_client import GroqClient
 from workers.outbox import Outbox
+from workers.rate_limit import RateLimiter
 
 
 @dataclass
@@ -28,11 +29,15 @@ class WorkerContext:
     leases: ConversationLeases
     dead_letters: DeadLetters
     system_prompt: str
+    # The shared Groq budgets (GroqClient already holds it; here for pipelines that need to look, e.g. metrics).
+    limiter: RateLimiter | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> WorkerContext:
         settings.require(WORKER_SECRETS, "The worker")
         client = sync_redis(settings.redis_url)
+        api_key = settings.groq_api_key.get_secret_value()
+        limiter = RateLimiter(client, settings, api_key)
         return cls(
             settings=settings,
             redis=client,
@@ -43,16 +48,13 @@ class WorkerContext:
                 settings.phone_number_id,
                 timeout=settings.graph_timeout_seconds,
             ),
-            groq=GroqClient(
-                settings.groq_api_key.get_secret_value(),
-                settings.groq_base_url,
-                settings.groq_timeout_seconds,
-            ),
+            groq=GroqClient(api_key, settings.groq_base_url, settings.groq_timeout_seconds, limiter=limiter),
             memory=ConversationMemory(client, settings.memory_max_messages, settings.memory_ttl_seconds),
             outbox=Outbox(client, settings.send_marker_ttl_seconds),
             leases=ConversationLeases(client, settings.conversation_lease_seconds),
             dead_letters=DeadLetters(client),
             system_prompt=settings.resolved_system_prompt(),
+            limiter=limiter,
         )
 
     def close(self) -> None:

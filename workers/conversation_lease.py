@@ -52,8 +52,9 @@ class ConversationLeases:
         deadline = _now_ms() + int(countdown * 1000) + self.lease_ms
         self._defer(keys=self._keys(conversation, task_id), args=[token, deadline])
 
-    def complete(self, conversation: str, task_id: str) -> int:
-        return int(self._complete(keys=self._keys(conversation, task_id), args=[task_id, _now_ms(), self.lease_ms]))
+    def complete(self, conversation: str, task_id: str, token: str = "") -> int:
+        args: list[str | int] = [task_id, _now_ms(), self.lease_ms, token]
+        return int(self._complete(keys=self._keys(conversation, task_id), args=args))
 
     def reap(self, limit: int = 100) -> int:
         return int(self._reap(keys=[mailbox.LEASES_KEY], args=[_now_ms(), self.lease_ms, limit]))

@@ -32,6 +32,16 @@ class DeadLetters:
     def list(self, limit: int = 50) -> list[dict[str, Any]]:
         return [orjson.loads(raw) for raw in self._redis.lrange(DLQ_KEY, 0, limit - 1)]
 
+    def peek(self, raw_index: int) -> tuple[bytes, dict[str, Any]] | None:
+        """The raw entry (for `discard`) and its record, leaving it in the list."""
+        raw = self._redis.lindex(DLQ_KEY, raw_index)
+        if raw is None:
+            return None
+        return bytes(raw), orjson.loads(raw)  # type: ignore[arg-type]  # stubs say str; bytes arrive
+
+    def discard(self, raw: bytes) -> bool:
+        return bool(self._redis.lrem(DLQ_KEY, 1, raw))  # type: ignore[arg-type]
+
     def remove(self, raw_index: int) -> dict[str, Any] | None:
         raw = self._redis.lindex(DLQ_KEY, raw_index)
         if raw is None:

@@ -2,7 +2,9 @@
 
 Every task is: validate the payload -> claim the conversation -> run the pipeline under a heartbeat ->
 complete (hand the conversation's next message to its queue). A transient failure is retried within the job's
-deadline; a permanent one (or the deadline) gets the user an apology and the job a dead-letter record.
+deadline and TASK_MAX_RETRIES attempts; a rate-limit deferral (shared Groq budget, 429 cooldown, another copy's
+live send marker) only spends the deadline. A permanent failure, or the end of either bound, gets the user an
+apology and the job a dead-letter record. Redis errors get neither: the job stays in its mailbox and comes back.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from celery.exceptions import Retry
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 
 from shared.errors import LooperaError, PermanentError, TransientError, UserInputError
 from shared.jobs import TASK_FOR_QUEUE, InboundJob
@@ -20,13 +24,16 @@ from shared.logging import conversation_ref, correlation_id, get_logger
 from workers import metrics
 from workers.context import WorkerContext
 from workers.conversation_lease import CLAIMED, HELD_ELSEWHERE, Heartbeat
+from workers.outbox import SendInFlightError
 from workers.phrases import guess_language, phrase
 from workers.prompting import last_user_text
+from workers.rate_limit import RateLimited
 from workers.replies import send_text_reply
 from workers.staleness import handled_as_stale
 
 log = get_logger("workers.job")
 
+ATTEMPTS_PREFIX = "lp:attempts:"
 _QUEUE_OF_TASK = {task.value: queue.value for queue, task in TASK_FOR_QUEUE.items()}
 
 Pipeline = Callable[[WorkerContext, InboundJob], None]
@@ -52,21 +59,48 @@ def queue_of(task_name: str) -> str:
     return _QUEUE_OF_TASK.get(task_name, "unknown")
 
 
+def deferral_seconds(wait: float | None) -> float:
+    """Come back when the budget has room. The small jitter spreads jobs that were told the same instant."""
+    return max(0.05, wait or 0.0) + random.uniform(0.0, 0.3)  # noqa: S311
+
+
+def count_attempt(ctx: WorkerContext, job: InboundJob) -> int:
+    """Failed attempts of this job so far, this one included. Kept in Redis, not in Celery's retry counter,
+    because rate-limit deferrals go through Celery's retry too and must not use up attempts."""
+    key = f"{ATTEMPTS_PREFIX}{job.job_id}"
+    pipe = ctx.redis.pipeline(transaction=True)
+    pipe.incr(key)
+    pipe.expire(key, ctx.settings.task_deadline_seconds + 3600)
+    attempts, _ = pipe.execute()
+    return int(attempts)
+
+
+def retry_later(task: RetryableTask, ctx: WorkerContext, job: InboundJob, token: str, countdown: float) -> Exception:
+    """Release the claim, keep the conversation leased until the retry is due, and publish the retry.
+
+    The countdown is capped at half the visibility timeout: a retry waits unacknowledged in a worker's memory,
+    and one held longer than the visibility timeout would be handed out a second time. Coming back early is
+    harmless: a Groq cooldown is still in Redis and simply defers the job again."""
+    countdown = min(countdown, ctx.settings.celery_visibility_timeout / 2)
+    ctx.leases.defer(job.conversation, job.job_id, token, countdown)
+    return task.retry(countdown=countdown, max_retries=None)
+
+
 def run_job(task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], pipeline: Pipeline) -> None:
     queue = queue_of(task.name)
     started = time.monotonic()
-    # "crashed" stays only if something raises past _run_job (Redis down); a retry sets "retrying" first.
-    outcome = ["crashed"]
+    outcome = "crashed"  # kept only if an error escapes (Redis down): the job is then run again later
     try:
-        outcome[0] = _run_job(task, ctx, payload, pipeline, queue, outcome)
+        outcome = _run_job(task, ctx, payload, pipeline, queue)
+    except Retry:
+        outcome = "retrying"
+        raise
     finally:
-        metrics.JOBS.labels(queue, outcome[0]).inc()
-        metrics.JOB_SECONDS.labels(queue, outcome[0]).observe(time.monotonic() - started)
+        metrics.JOBS.labels(queue, outcome).inc()
+        metrics.JOB_SECONDS.labels(queue, outcome).observe(time.monotonic() - started)
 
 
-def _run_job(
-    task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], pipeline: Pipeline, queue: str, out: list[str]
-) -> str:
+def _run_job(task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], pipeline: Pipeline, queue: str) -> str:
     try:
         job = InboundJob.model_validate(payload)
     except ValidationError as exc:
@@ -81,6 +115,28 @@ def _run_job(
         # A redelivered copy of a job that finished, or one another worker is running right now.
         log.info("job.skipped_copy", correlation_id=cid, running_elsewhere=claim == HELD_ELSEWHERE)
         return "skipped_copy"
+    if time.time() > job.received_at + ctx.settings.task_deadline_seconds:
+        # Redelivered after its deadline (e.g. it kept killing its worker): answer and record instead of looping.
+        give_up(ctx, task.name, job, payload, PermanentError("deadline_exceeded", "claimed after the deadline"))
+        ctx.leases.complete(job.conversation, job.job_id, token)
+        return "failed"
+    outcome = _execute(task, ctx, job, payload, pipeline, queue, token)
+    ctx.leases.complete(job.conversation, job.job_id, token)
+    return outcome
+
+
+def _execute(
+    task: RetryableTask,
+    ctx: WorkerContext,
+    job: InboundJob,
+    payload: dict[str, Any],
+    pipeline: Pipeline,
+    queue: str,
+    token: str,
+) -> str:
+    """Run the pipeline under a heartbeat and map its outcome: done, failed (answered + recorded), or a retry
+    (raised). Returns the outcome for metrics."""
+    cid = correlation_id(job.message_id)
     started = time.monotonic()
     log.info(
         "job.started",
@@ -98,19 +154,33 @@ def _run_job(
         ):
             if not handled_as_stale(ctx, job):  # the one stale check, for every pipeline
                 pipeline(ctx, job)
-    except TransientError as exc:
-        attempt = int(task.request.retries or 0)
-        countdown = backoff_seconds(attempt, exc.retry_after)
+    except (RateLimited, SendInFlightError) as exc:
+        # Over the shared Groq budget, or another copy's send marker is live: a deferral, not a failure. The
+        # worker slot is freed at once; only the deadline bounds how often this happens.
+        countdown = deferral_seconds(exc.retry_after)
         if time.time() + countdown < job.received_at + ctx.settings.task_deadline_seconds:
+            log.info("job.deferred", correlation_id=cid, reason=exc.reason, countdown=round(countdown, 2))
+            raise retry_later(task, ctx, job, token, countdown) from exc
+        give_up(ctx, task.name, job, payload, exc)
+        outcome = "failed"
+    except TransientError as exc:
+        attempt = count_attempt(ctx, job)
+        countdown = backoff_seconds(attempt - 1, exc.retry_after)
+        within_deadline = time.time() + countdown < job.received_at + ctx.settings.task_deadline_seconds
+        if within_deadline and attempt <= ctx.settings.task_max_retries:
             log.warning("job.retrying", correlation_id=cid, reason=exc.reason, countdown=round(countdown, 2))
-            ctx.leases.defer(job.conversation, job.job_id, token, countdown)
-            out[0] = "retrying"
-            raise task.retry(countdown=countdown, max_retries=None) from exc
+            raise retry_later(task, ctx, job, token, countdown) from exc
         give_up(ctx, task.name, job, payload, exc)
         outcome = "failed"
     except (PermanentError, UserInputError) as exc:
         give_up(ctx, task.name, job, payload, exc)
         outcome = "failed"
+    except RedisError:
+        # Our own state store is unreachable: nothing can be recorded or sent once, so do not apologise. The
+        # job stays at the head of its mailbox; the reaper (or Celery's visibility timeout) runs it again once
+        # Redis is back.
+        log.warning("job.redis_unavailable", correlation_id=cid)
+        raise
     except Exception as exc:  # a bug or a hard limit: still answer, still record, never wedge the conversation
         log.exception("job.crashed", correlation_id=cid)
         give_up(ctx, task.name, job, payload, PermanentError("unexpected_error", type(exc).__name__))
@@ -118,7 +188,6 @@ def _run_job(
     else:
         log.info("job.done", correlation_id=cid, seconds=round(time.monotonic() - started, 3))
         outcome = "done"
-    ctx.leases.complete(job.conversation, job.job_id)
     return outcome
 
 

@@ -19,8 +19,12 @@ _DONE = b"done"
 
 
 class SendInFlightError(TransientError):
-    def __init__(self) -> None:
-        super().__init__("send_in_flight", "another copy of this job is sending this part", retry_after=5.0)
+    """Another copy is sending this part, or died while sending it: come back when its marker has expired.
+    A wait, not a failure: the job runner defers without spending an attempt (a copy killed mid-send leaves the
+    marker for up to `in_flight_seconds`, longer than all attempts' backoffs together)."""
+
+    def __init__(self, retry_after: float = 5.0) -> None:
+        super().__init__("send_in_flight", "another copy of this job is sending this part", retry_after=retry_after)
 
 
 class Outbox:
@@ -42,7 +46,8 @@ class Outbox:
         if not self._redis.set(key, b"sending", nx=True, px=self._in_flight_ms):
             if self._redis.get(key) == _DONE:
                 return False
-            raise SendInFlightError()
+            remaining_ms = int(self._redis.pttl(key))
+            raise SendInFlightError(max(1.0, remaining_ms / 1000))
         try:
             send()
         except BaseException:

@@ -24,7 +24,11 @@ def generate_once(ctx: WorkerContext, job: InboundJob, stage: str, generate: Cal
     if cached is not None:
         return cached.decode() if isinstance(cached, bytes) else str(cached)
     text = generate()
-    ctx.redis.set(key, text.encode(), ex=_REPLY_TTL)
+    # NX: if another copy stored an answer meanwhile, every copy sends that one, never a mix of two.
+    if not ctx.redis.set(key, text.encode(), ex=_REPLY_TTL, nx=True):
+        stored = ctx.redis.get(key)
+        if stored is not None:
+            return stored.decode() if isinstance(stored, bytes) else str(stored)
     return text
 
 

@@ -133,6 +133,11 @@ class GraphFake:
             if address in (m.get("to"), m.get("recipient")) and m["type"] == "text"
         ]
 
+    def failed_sends(self) -> list[dict[str, Any]]:
+        """Outbound messages that were answered with an injected fault (what a retry would have to resend)."""
+        with self._lock:
+            return [r.json["failed"] for r in self.requests if "failed" in (r.json or {})]
+
     def read_receipts(self) -> list[dict[str, Any]]:
         with self._lock:
             return [r.json for r in self.requests if r.path.endswith("/messages") and (r.json or {}).get("status")]
@@ -153,8 +158,12 @@ class GraphFake:
         body = await request.json()
         if not self._authorized(request):
             return graph_error(190, "Error validating access token: Session has expired", 401).response()
-        # "messages:<type>" targets one kind of send (e.g. only voice notes); "messages" hits whatever comes next.
-        if fault := self.faults.take(f"messages:{body.get('type', 'status')}") or self.faults.take("messages"):
+        # "messages:<type>" targets one kind of send (e.g. only voice notes; read receipts are "messages:status"),
+        # "send" hits only outbound messages (not read receipts), "messages" hits whatever POST comes next.
+        fault = self.faults.take(f"messages:{body.get('type', 'status')}")
+        if fault is None and body.get("status") != "read":
+            fault = self.faults.take("send")
+        if fault or (fault := self.faults.take("messages")):
             self._record(Recorded("POST", request.url.path, request.headers.get("authorization"), {"failed": body}))
             return fault.response()
         self._record(Recorded("POST", request.url.path, request.headers.get("authorization"), body))

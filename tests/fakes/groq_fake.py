@@ -142,6 +142,8 @@ class GroqFake:
         # Set to hold chat requests open (e.g. to SIGKILL the worker mid-request); cleared = pass.
         self.hold_chat = threading.Event()
         self.release_chat = threading.Event()
+        # Seconds each chat answer takes (a real model is not instant: overlapping calls become observable).
+        self.chat_delay = 0.0
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         base = "/openai/v1"
@@ -165,6 +167,7 @@ class GroqFake:
         self.hold_chat.clear()
         self.release_chat.clear()
         self.speech_audio = self._default_speech_audio
+        self.chat_delay = 0.0
 
     def _default_speech_audio(self, text: str) -> bytes:
         return tone_wav(max(0.3, len(text) * self.seconds_per_char))
@@ -190,9 +193,13 @@ class GroqFake:
         if denied := self._unauthorized(request):
             return denied
         body = await request.json()
-        self._log(CallLog("chat/completions", body.get("model", ""), time.time(), body))
+        call = CallLog("chat/completions", body.get("model", ""), time.time(), body)
+        self._log(call)
         if self.hold_chat.is_set():
             await asyncio.to_thread(self.release_chat.wait, 60)
+        if self.chat_delay:
+            await asyncio.sleep(self.chat_delay)
+        call.extra["answered_at"] = time.time()
         if fault := self.faults.take("chat"):
             return fault.response()
         if body.get("n", 1) != 1:

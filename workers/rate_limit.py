@@ -1,0 +1,197 @@
+"""Global Groq rate limits per model, shared by every worker process and replica through Redis.
+
+Groq limits an organisation per model (requests per minute, tokens per minute, audio seconds per hour; see
+groq-api.md section 3). Celery's own `rate_limit` is per worker instance, so the budget lives in Redis and every
+call takes from it atomically in one Lua script.
+
+Algorithm: a rolling-window log per (model, dimension): a sorted set of the calls admitted in the last window,
+each member carrying its cost. A call is admitted only if the costs inside the window plus its own stay within the
+limit, so no window of that length ever holds more than the limit (a GCRA / token bucket with a burst of N lets
+up to 2N-1 through in one window, which a provider enforcing a rolling window answers with 429). The price is a
+set of at most "limit" entries per key, which at Groq's figures is tiny. Time is Redis' clock (`TIME`), so
+workers with skewed clocks agree.
+
+A call over budget raises `RateLimited` with the wait until the oldest entry leaves the window: the job runner
+defers the job with that countdown instead of sleeping in a worker slot. A 429 sets a shared cooldown key per
+model, so every worker honours Groq's `retry-after`, not only the one that was refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import redis
+
+from shared.config import Settings
+from shared.errors import TransientError
+
+RATE_PREFIX = "lp:rl:"
+
+# KEYS: cooldown, then one sorted set per dimension. ARGV: member id, then (limit, window_us, cost) per dimension.
+# Returns {1, 0, 0} admitted (recorded in every dimension), or {0, wait_us, dimension} (1-based; 0 = cooldown).
+# Microseconds, not milliseconds: with ms truncation a call could be admitted up to 1 ms before the window that
+# holds the oldest call has really passed. (Doubles hold epoch microseconds exactly.)
+_ACQUIRE = """
+local function cost_of(member) return tonumber(string.match(member, '|(%d+)$')) or 1 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local cool = redis.call('PTTL', KEYS[1])
+if cool > 0 then return {0, cool * 1000, 0} end
+local wait, which = 0, 0
+local costs = {}
+for i = 2, #KEYS do
+  local a = 2 + (i - 2) * 3
+  local limit, window, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  -- A single call bigger than the whole budget could never pass; let it through alone (Groq answers 413).
+  if cost > limit then cost = limit end
+  costs[i] = cost
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
+  local entries = redis.call('ZRANGE', KEYS[i], 0, -1, 'WITHSCORES')
+  local used = 0
+  for j = 1, #entries, 2 do used = used + cost_of(entries[j]) end
+  local need = used + cost - limit
+  if need > 0 then
+    local freed = 0
+    for j = 1, #entries, 2 do
+      freed = freed + cost_of(entries[j])
+      if freed >= need then
+        local w = tonumber(entries[j + 1]) + window - now
+        if w > wait then wait, which = w, i - 1 end
+        break
+      end
+    end
+  end
+end
+if wait > 0 then return {0, wait, which} end
+for i = 2, #KEYS do
+  local window = tonumber(ARGV[2 + (i - 2) * 3 + 1])
+  redis.call('ZADD', KEYS[i], now, ARGV[1] .. '|' .. costs[i])
+  redis.call('PEXPIRE', KEYS[i], math.ceil(window / 1000))
+end
+return {1, 0, 0}
+"""
+
+# KEYS: dimension set. ARGV: member id, estimated cost, actual cost. Replaces an estimate with the real figure
+# (tokens from `usage`, seconds from the transcript) without moving the entry in time.
+_SETTLE = """
+local old = ARGV[1] .. '|' .. ARGV[2]
+local score = redis.call('ZSCORE', KEYS[1], old)
+if not score then return 0 end
+redis.call('ZREM', KEYS[1], old)
+redis.call('ZADD', KEYS[1], score, ARGV[1] .. '|' .. ARGV[3])
+return 1
+"""
+
+# KEYS: cooldown. ARGV: ms. Only ever lengthens a cooldown: two 429s must not shorten each other's wait.
+_COOL_DOWN = """
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+  return 1
+end
+return 0
+"""
+
+
+class RateLimited(TransientError):
+    """Over budget: come back after `retry_after` seconds. A deferral, not a failure: it does not count as a retry
+    attempt (the job's deadline still applies)."""
+
+    def __init__(self, model: str, dimension: str, retry_after: float, reason: str = "groq_rate_budget") -> None:
+        super().__init__(reason, f"model={model} {dimension}", retry_after=retry_after)
+        self.dimension = dimension
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    dimension: str  # "requests", "tokens", "audio_seconds"
+    limit: int
+    window_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    model: str
+    member: str
+    costs: dict[str, int]
+
+
+class RateLimiter:
+    """Budgets per Groq call kind, built from the "rate limits" section of the settings."""
+
+    def __init__(self, client: redis.Redis, settings: Settings, api_key: str = "") -> None:
+        self._redis = client
+        self.enabled = settings.rate_limits_enabled
+        # Groq limits per organisation; the key hash keeps two deployments with different keys apart.
+        self._scope = hashlib.sha256(api_key.encode()).hexdigest()[:8]
+        self._acquire = client.register_script(_ACQUIRE)
+        self._settle = client.register_script(_SETTLE)
+        self._cool_down = client.register_script(_COOL_DOWN)
+        minute, hour = settings.rate_limit_window_seconds, settings.rate_limit_audio_window_seconds
+        self._vision_model = settings.vision_model
+        self._limits: dict[str, tuple[Limit, ...]] = {
+            "chat": _limits(("requests", settings.chat_rpm, minute), ("tokens", settings.chat_tpm, minute)),
+            "vision": _limits(("requests", settings.vision_rpm, minute), ("tokens", settings.vision_tpm, minute)),
+            "transcription": _limits(
+                ("requests", settings.stt_rpm, minute), ("audio_seconds", settings.stt_audio_seconds_per_hour, hour)
+            ),
+            "speech": _limits(("requests", settings.tts_rpm, minute), ("tokens", settings.tts_tpm, minute)),
+        }
+
+    def key(self, model: str, dimension: str) -> str:
+        return f"{RATE_PREFIX}{self._scope}:{model}:{dimension}"
+
+    def cooldown_key(self, model: str) -> str:
+        return f"{RATE_PREFIX}{self._scope}:{model}:cooldown"
+
+    def kind_for_chat(self, model: str) -> str:
+        return "vision" if model == self._vision_model else "chat"
+
+    def acquire(self, kind: str, model: str, **costs: float) -> Reservation:
+        """Take one call (and its costs, e.g. tokens=900) from the model's budget, or raise RateLimited."""
+        limits = self._limits[kind] if self.enabled else ()
+        charged = {"requests": 1} | {name: max(1, math.ceil(value)) for name, value in costs.items()}
+        member = uuid.uuid4().hex
+        active = [limit for limit in limits if limit.limit > 0 and limit.dimension in charged]
+        keys = [self.cooldown_key(model)] + [self.key(model, limit.dimension) for limit in active]
+        args: list[str | int] = [member]
+        for limit in active:
+            args += [limit.limit, int(limit.window_seconds * 1_000_000), charged[limit.dimension]]
+        admitted, wait_us, which = (int(v) for v in self._acquire(keys=keys, args=args))
+        if not admitted:
+            dimension = "cooldown" if which == 0 else active[which - 1].dimension
+            raise RateLimited(model, dimension, wait_us / 1_000_000)
+        return Reservation(
+            model, member, {limit.dimension: min(charged[limit.dimension], limit.limit) for limit in active}
+        )
+
+    def settle(self, reservation: Reservation, dimension: str, actual: float) -> None:
+        """Correct an estimate once the real cost is known, so later calls see the true budget."""
+        estimated = reservation.costs.get(dimension)
+        actual_cost = max(1, math.ceil(actual))
+        if estimated is None or estimated == actual_cost:
+            return
+        self._settle(keys=[self.key(reservation.model, dimension)], args=[reservation.member, estimated, actual_cost])
+
+    def cool_down(self, model: str, seconds: float) -> None:
+        """Groq said 429 + retry-after: nobody calls this model before then."""
+        if seconds > 0:
+            self._cool_down(keys=[self.cooldown_key(model)], args=[max(1, int(seconds * 1000))])
+
+
+def _limits(*specs: tuple[str, int, float]) -> tuple[Limit, ...]:
+    return tuple(Limit(dimension, limit, window) for dimension, limit, window in specs)
+
+
+def sequence_chars(contents: Sequence[object]) -> int:
+    """Characters of text in chat messages (string contents and the text parts of multimodal contents)."""
+    total = 0
+    for content in contents:
+        if isinstance(content, str):
+            total += len(content)
+        elif isinstance(content, list):
+            total += sum(len(str(part.get("text", ""))) for part in content if isinstance(part, dict))
+    return total
