@@ -20,6 +20,7 @@ from workers.graph_errors import GraphError
 from workers.phrases import PHRASES, guess_language, phrase
 from workers.pipelines.text import handle_text_queue
 from workers.prompting import chat_messages, last_user_text
+from workers.rate_limit import RateLimited
 from workers.replies import acknowledge, generate_once, send_text_reply
 from workers.voice.speak import SpeechFailedError, prepare_voice_note, tts_voice_for
 from workers.voice.transcode import TranscodeError, audio_duration, encode_opus
@@ -118,6 +119,8 @@ def decide_answer(ctx: WorkerContext, job: InboundJob, reply: str, language: str
     except SpeechFailedError as exc:
         _log_fallback(cid, exc.cause, exc.detail, exc.ops_alert)
         return "text"
+    except RateLimited:
+        raise  # a short per-minute TTS limit: the job is deferred, not answered as text
     except Exception as exc:  # a bug or an outage in the optional part must not cost the user the answer itself
         log.exception("voice.fallback_to_text", correlation_id=cid, cause="speech_error", detail=type(exc).__name__)
         return "text"

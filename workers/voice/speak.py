@@ -16,6 +16,7 @@ from shared.config import Settings
 from shared.errors import LooperaError, PermanentError, TransientError
 from shared.jobs import InboundJob
 from workers.context import WorkerContext
+from workers.rate_limit import RateLimited
 from workers.voice.chunking import TTS_MAX_CHARS, chunk_for_tts, speakable_text
 from workers.voice.transcode import TranscodeError, transcode_to_voice_note
 from workers.voice.wav import WavError, join_wavs
@@ -64,11 +65,28 @@ def _twice(ctx: WorkerContext, call: Callable[[], T]) -> T:
         try:
             return call()
         except TransientError as exc:
+            if _is_rate_limit(exc):
+                raise  # never wait for a rate limit inside a worker slot: see defer_if_short
             wait = exc.retry_after if exc.retry_after is not None else 1.0
             if attempt == 2 or wait > ctx.settings.tts_max_wait_seconds:
                 raise
             time.sleep(wait)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _is_rate_limit(exc: LooperaError) -> bool:
+    return isinstance(exc, RateLimited) or exc.reason == "groq_rate_limited"
+
+
+def defer_if_short(ctx: WorkerContext, exc: LooperaError, model: str) -> None:
+    """A per-minute TTS limit (shared budget or Groq's 429) defers the whole job: the job runner re-queues it with
+    a countdown and frees the worker slot, and the chunks synthesised so far are cached. A long wait (a daily
+    quota) returns, and the caller sends the reply as text now instead of hours later."""
+    if not isinstance(exc, TransientError) or not _is_rate_limit(exc):
+        return
+    wait = exc.retry_after if exc.retry_after is not None else 1.0
+    if wait <= ctx.settings.tts_max_wait_seconds:
+        raise exc if isinstance(exc, RateLimited) else RateLimited(model, "429", wait, reason=exc.reason)
 
 
 def synthesize(ctx: WorkerContext, job: InboundJob, model: str, voice: str, chunks: list[str]) -> list[bytes]:
@@ -96,6 +114,7 @@ def _encode(ctx: WorkerContext, job: InboundJob, reply: str, model: str, voice: 
     try:
         wavs = synthesize(ctx, job, model, voice, chunks)
     except LooperaError as exc:
+        defer_if_short(ctx, exc, model)
         raise SpeechFailedError.from_error(exc) from exc
     try:
         note = transcode_to_voice_note(

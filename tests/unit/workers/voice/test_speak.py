@@ -26,3 +26,28 @@ def test_arabic_speaks_only_with_its_own_model() -> None:
 
 def test_voice_replies_can_be_switched_off() -> None:
     assert tts_voice_for(settings(voice_reply_languages=""), "en") is None
+
+
+class _Ctx:
+    def __init__(self, s: Settings) -> None:
+        self.settings = s
+
+
+def test_a_short_tts_rate_limit_defers_the_job_instead_of_sleeping() -> None:
+    import pytest
+
+    from shared.errors import PermanentError, TransientError
+    from workers.rate_limit import RateLimited
+    from workers.voice.speak import defer_if_short
+
+    ctx = _Ctx(settings(tts_max_wait_seconds="10"))
+    with pytest.raises(RateLimited) as raised:
+        defer_if_short(ctx, TransientError("groq_rate_limited", "per minute", retry_after=3), "tts")  # type: ignore[arg-type]
+    assert raised.value.retry_after == 3
+    budget = RateLimited("tts", "requests", 2.5)
+    with pytest.raises(RateLimited):
+        defer_if_short(ctx, budget, "tts")  # type: ignore[arg-type]
+    # A daily quota (hours) and anything that is not a rate limit return: the caller answers as text now.
+    defer_if_short(ctx, TransientError("groq_rate_limited", "per day", retry_after=21600), "tts")  # type: ignore[arg-type]
+    defer_if_short(ctx, TransientError("groq_http_503", "down", retry_after=1), "tts")  # type: ignore[arg-type]
+    defer_if_short(ctx, PermanentError("groq_model_terms_required"), "tts")  # type: ignore[arg-type]
