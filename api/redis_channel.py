@@ -48,6 +48,19 @@ class _Protocol(asyncio.Protocol):
         self.waiters: deque[asyncio.Future[Any]] = deque()
         self.transport: asyncio.Transport | None = None
         self.lost = False
+        self.unsent: list[bytes] = []
+
+    def send(self, payload: bytes) -> None:
+        """Queue a command; everything queued in one event-loop pass leaves in one write (fewer syscalls here and
+        fewer reads in Redis, at the cost of one loop pass of latency)."""
+        if not self.unsent:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self.unsent.append(payload)
+
+    def _flush(self) -> None:
+        unsent, self.unsent = self.unsent, []
+        if unsent and self.transport is not None and not self.lost:
+            self.transport.write(unsent[0] if len(unsent) == 1 else b"".join(unsent))
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
@@ -127,7 +140,7 @@ class ScriptChannel:
             raise RedisConnectionError("connection to Redis lost")
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         protocol.waiters.append(waiter)
-        protocol.transport.write(payload)
+        protocol.send(payload)
         # One timer per call is much cheaper than asyncio.wait_for; a timeout closes the connection, because an
         # unanswered command means it is hung or half-open.
         timer = asyncio.get_running_loop().call_later(self._timeout, _expire, protocol, waiter)

@@ -93,8 +93,10 @@ def run(seconds: float, connections: int, quick: bool = False) -> list[dict[str,
                 base = common.wrk(floor.url, pool, seconds, connections)
                 floors.append(base.rps)
                 common.wrk(api.url, warm_pool, warm, connections)
+                common.settle(1.0)  # wrk stops with requests in flight: let the server finish them, then forget them
                 redis_server.client.flushdb()
                 ours = common.wrk(api.url, pool, seconds, connections)
+                common.settle(1.0)
 
                 acked = ours.requests - ours.non2xx
                 note = ""
@@ -152,7 +154,7 @@ def run(seconds: float, connections: int, quick: bool = False) -> list[dict[str,
 
                 if payload.per_body == BATCH:
                     redis_server.client.flushdb()
-                    solo, _ = make_pool(workdir, payload, 200 if not quick else 20, 2 * 10**9 + start)
+                    solo, _ = make_pool(workdir, payload, int(1000 * min(seconds, 5)), 2 * 10**9 + start)
                     one = common.wrk(api.url, solo, min(seconds, 5), 1)
                     rows.append(
                         [
