@@ -79,7 +79,9 @@ def run(seconds: float, connections: int, quick: bool = False) -> list[dict[str,
             workdir / "api.log",
         )
         facts["servers"] = f"uvicorn (uvloop, httptools), 1 process each, pinned to core {common.SERVER_CORE}"
-        facts["load"] = f"wrk -t1 -c{connections}, {seconds:g} s per run, core {common.LOAD_CORE} (with redis-server)"
+        facts["load generator"] = (
+            f"wrk -t1 -c{connections}, {seconds:g} s per run, core {common.LOAD_CORE} (shared with redis-server)"
+        )
         try:
             start = 0
             floors: list[float] = []

@@ -30,8 +30,8 @@ LOAD_CORE = "1"
 
 
 def pinned(core: str, argv: Sequence[str]) -> list[str]:
-    """Prefix with taskset when there is one and the core exists (CI machines may have one core)."""
-    if shutil.which("taskset") and (os.cpu_count() or 1) > int(core):
+    """Prefix with taskset when there is one and the core exists (CI machines may have one core); "" = no pin."""
+    if core and shutil.which("taskset") and (os.cpu_count() or 1) > int(core):
         return ["taskset", "-c", core, *argv]
     return list(argv)
 
@@ -203,3 +203,42 @@ def py(*args: str) -> list[str]:
 def settle(seconds: float = 0.5) -> None:
     """A pause between runs so the previous one's sockets drain (TIME_WAIT does not matter: keep-alive)."""
     time.sleep(seconds)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def process_tree(pid: int) -> list[int]:
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(_children(current))
+    return tree
+
+
+def memory_mb(pid: int) -> tuple[float, float, int]:
+    """(RSS, PSS) in MiB summed over the process and its children, and the process count. PSS splits pages that
+    prefork children share with their parent, so it is the honest total; RSS counts shared pages in every child."""
+    rss = pss = 0
+    pids = process_tree(pid)
+    for member in pids:
+        try:
+            for line in Path(f"/proc/{member}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+        except OSError:
+            continue
+    return rss / 1024, pss / 1024, len(pids)
