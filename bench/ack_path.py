@@ -60,7 +60,8 @@ def run(seconds: float, connections: int, quick: bool = False) -> list[dict[str,
     facts = common.machine()
     rows: list[list[object]] = []
     results: list[dict[str, object]] = []
-    warm = 0.5 if quick else 2.0
+    warm = 0.0 if quick else 2.0
+    pause = 0.3 if quick else 1.0
     with tempfile.TemporaryDirectory(prefix="bench-ack-") as tmp:
         workdir = Path(tmp)
         redis_server = common.Redis(workdir)
@@ -91,14 +92,16 @@ def run(seconds: float, connections: int, quick: bool = False) -> list[dict[str,
                 pool, size = make_pool(workdir, payload, count, start)
                 start += count * max(payload.per_body, 1)
 
-                common.wrk(floor.url, warm_pool, warm, connections)
+                if warm:
+                    common.wrk(floor.url, warm_pool, warm, connections)
                 base = common.wrk(floor.url, pool, seconds, connections)
                 floors.append(base.rps)
-                common.wrk(api.url, warm_pool, warm, connections)
-                common.settle(1.0)  # wrk stops with requests in flight: let the server finish them, then forget them
+                if warm:
+                    common.wrk(api.url, warm_pool, warm, connections)
+                common.settle(pause)  # wrk stops with requests in flight: let the server finish them, then forget them
                 redis_server.client.flushdb()
                 ours = common.wrk(api.url, pool, seconds, connections)
-                common.settle(1.0)
+                common.settle(pause)
 
                 acked = ours.requests - ours.non2xx
                 note = ""
@@ -198,8 +201,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--quick", action="store_true", help="a tiny load that only proves the benchmark runs")
     args = parser.parse_args()
-    run(args.seconds, args.connections)
+    run(1.0 if args.quick else args.seconds, args.connections, args.quick)
 
 
 if __name__ == "__main__":

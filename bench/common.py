@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import redis
@@ -107,6 +107,7 @@ class Service:
     process: subprocess.Popen[bytes]
     url: str
     log: Path
+    handle: IO[bytes] | None = None
 
     def pid(self) -> int:
         return self.process.pid
@@ -119,6 +120,8 @@ class Service:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=5)
+        if self.handle is not None:
+            self.handle.close()
 
 
 def start_service(argv: list[str], env: dict[str, str], log: Path, health_path: str = "/health") -> Service:
@@ -128,7 +131,7 @@ def start_service(argv: list[str], env: dict[str, str], log: Path, health_path: 
     process = subprocess.Popen(
         argv, cwd=REPO, env={**env, "PORT": str(port)}, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
     )
-    service = Service(process, f"http://127.0.0.1:{port}", log)
+    service = Service(process, f"http://127.0.0.1:{port}", log, handle)
 
     def up() -> bool:
         if process.poll() is not None:

@@ -70,7 +70,10 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--pool-impl", default="prefork", choices=["prefork", "threads", "solo"])
+    parser.add_argument("--quick", action="store_true", help="a tiny load that only proves the benchmark runs")
     args = parser.parse_args()
+    if args.quick:
+        args.light, args.burst = 5, 10
     run(args.light, args.burst, args.concurrency, args.pool_impl)
 
 

@@ -128,11 +128,11 @@ def run(groq_delay: float, quick: bool = False) -> list[list[object]]:
     try:
         with tempfile.TemporaryDirectory(prefix="bench-mem-") as tmp, stack(Path(tmp)) as s:
             rows += _api_rows(s, 1.0 if quick else 5.0)
-            for queue in ("audio", "vision"):
-                rows.append(_worker_row(s, queue, "prefork", 2 if quick else 4, 0, 0))
-            configs = CONFIGS[:1] + CONFIGS[3:4] if quick else CONFIGS
+            for queue in () if quick else ("audio", "vision"):
+                rows.append(_worker_row(s, queue, "prefork", 4, 0, 0))
+            configs = (("prefork", 1), ("threads", 2)) if quick else CONFIGS
             for n, (impl, concurrency) in enumerate(configs):
-                messages = 8 if quick else max(40, concurrency * 8)
+                messages = 4 if quick else max(40, concurrency * 8)
                 rows.append(_worker_row(s, "text", impl, concurrency, messages, (n + 1) * 10**6))
     finally:
         stack_module.GroqFake = original  # type: ignore[misc]

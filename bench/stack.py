@@ -63,7 +63,7 @@ class Stack:
         process = subprocess.Popen(
             argv, cwd=common.REPO, env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
         )
-        service = common.Service(process, "", log)
+        service = common.Service(process, "", log, handle)
 
         def ready() -> bool:
             if process.poll() is not None:
