@@ -10,7 +10,7 @@ import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-_HEADERS = [(b"content-type", b"application/json")]
+_HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"15")]
 
 
 async def app(

@@ -20,8 +20,12 @@ from tests.processes import RedisServer
 pytestmark = pytest.mark.integration
 
 
+# No worker consumes this queue (session-scoped workers of other tests may be running): the entries stay put.
+QUEUE = "channel-test"
+
+
 def _job(n: int, conversation: str) -> PreparedJob:
-    return PreparedJob(f"wamid.{n}", conversation, f"task-{n}", "text", b'{"envelope":%d}' % n)
+    return PreparedJob(f"wamid.{n}", conversation, f"task-{n}", QUEUE, b'{"envelope":%d}' % n)
 
 
 def _ingest(url: str, *batches: list[PreparedJob]) -> list[list[int]]:
@@ -43,7 +47,7 @@ def test_dedupe_mailbox_and_dispatch_through_the_channel(redis_server: RedisServ
     assert first == [[DISPATCHED, QUEUED_BEHIND, DISPATCHED]]
     assert again == [[DUPLICATE, QUEUED_BEHIND]]
     assert redis_client.llen(mailbox.inbox_key("c1")) == 2
-    queued = redis_client.lrange("text", 0, -1)
+    queued = redis_client.lrange(QUEUE, 0, -1)
     assert sorted(queued) == [b'{"envelope":1}', b'{"envelope":3}']
 
 
@@ -67,8 +71,8 @@ def test_selects_the_database_of_the_url(redis_server: RedisServer) -> None:
     other.flushdb()
     try:
         assert _ingest(url, [_job(1, "c1")]) == [[DISPATCHED]]
-        assert other.llen("text") == 1
-        assert redis.Redis.from_url(redis_server.url).llen("text") == 0
+        assert other.llen(QUEUE) == 1
+        assert redis.Redis.from_url(redis_server.url).llen(QUEUE) == 0
     finally:
         other.flushdb()
         other.close()
