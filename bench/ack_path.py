@@ -10,8 +10,10 @@ job in Redis. After each run the jobs are counted in Redis.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import tempfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from bench import common
@@ -20,6 +22,7 @@ from tests.fakes.graph_fake import PHONE_NUMBER_ID
 from tests.webhooks import APP_SECRET, VERIFY_TOKEN
 
 BATCH = 100
+FLOOR = "floor (bare ASGI)"
 
 
 @dataclass
@@ -56,12 +59,75 @@ def jobs_in_redis(server: common.Redis) -> tuple[int, int]:
     return total, int(client.llen("text"))
 
 
-def run(seconds: float, connections: int, quick: bool = False) -> list[dict[str, object]]:
+def _reference_api(workdir: Path, ref: str, env: dict[str, str]) -> common.Service:
+    """The API as of git revision `ref` (same venv), to show what a change bought, measured in the same run."""
+    tree = workdir / "ref"
+    tree.mkdir()
+    archive = subprocess.run(["git", "archive", ref], cwd=common.REPO, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    argv = common.pinned(common.SERVER_CORE, common.py("-m", "loopera.cli", "api", "--host", "127.0.0.1"))
+    return common.start_service(argv, {**env, "PYTHONPATH": str(tree)}, workdir / "ref-api.log", cwd=tree)
+
+
+class _Runner:
+    def __init__(self, redis_server: common.Redis, seconds: float, connections: int, quick: bool) -> None:
+        self.redis = redis_server
+        self.seconds = seconds
+        self.connections = connections
+        self.warm = 0.0 if quick else 2.0
+        self.pause = 0.3 if quick else 1.0
+
+    def floor(self, url: str, pool: Path, warm_pool: Path) -> common.WrkResult:
+        if self.warm:
+            common.wrk(url, warm_pool, self.warm, self.connections)
+        return common.wrk(url, pool, self.seconds, self.connections)
+
+    def api(
+        self, url: str, payload: Payload, pool: Path, size: int, warm_pool: Path
+    ) -> tuple[common.WrkResult, bool, str]:
+        """One measured run on an empty Redis, then the jobs counted: (result, durable, note)."""
+        if self.warm:
+            common.wrk(url, warm_pool, self.warm, self.connections)
+        common.settle(self.pause)  # wrk stops with requests in flight: let the server finish them, then forget them
+        self.redis.client.flushdb()
+        ours = common.wrk(url, pool, self.seconds, self.connections)
+        common.settle(self.pause)
+        note, durable = "", True
+        if payload.per_body:
+            mailboxed, queued = jobs_in_redis(self.redis)
+            expected = (ours.requests - ours.non2xx) * payload.per_body
+            in_flight = self.connections * payload.per_body  # sent but not yet counted by wrk when it stopped
+            durable = expected <= mailboxed <= expected + in_flight and ours.requests <= size
+            note = f"{mailboxed} jobs in Redis for {expected} acked msgs ({queued} on Celery queue)"
+            if ours.requests > size:
+                note += f"; POOL WRAPPED ({size} bodies), duplicates were acked"
+            elif not durable:
+                note += "; MISMATCH"
+        if ours.non2xx or ours.errors:
+            note += f"; {ours.non2xx} non-2xx, {ours.errors} socket errors"
+        return ours, durable, note
+
+
+def _row(
+    payload: Payload, server: str, result: common.WrkResult, floor: common.WrkResult | None, note: str
+) -> list[object]:
+    msgs = result.rps * payload.per_body if server != FLOOR else 0  # the floor enqueues nothing
+    return [
+        payload.name,
+        server,
+        f"{result.rps:,.0f}",
+        f"{msgs:,.0f}" if msgs else "-",
+        common.ms(result.p50_us),
+        common.ms(result.p99_us),
+        f"{result.rps / floor.rps:.2f}" if floor else "",
+        note,
+    ]
+
+
+def run(seconds: float, connections: int, quick: bool = False, compare: str | None = None) -> list[dict[str, object]]:
     facts = common.machine()
     rows: list[list[object]] = []
     results: list[dict[str, object]] = []
-    warm = 0.0 if quick else 2.0
-    pause = 0.3 if quick else 1.0
     with tempfile.TemporaryDirectory(prefix="bench-ack-") as tmp:
         workdir = Path(tmp)
         redis_server = common.Redis(workdir)
@@ -71,18 +137,17 @@ def run(seconds: float, connections: int, quick: bool = False) -> list[dict[str,
             VERIFY_TOKEN=VERIFY_TOKEN,
             PHONE_NUMBER_ID=PHONE_NUMBER_ID,
         )
-        floor = common.start_service(
-            common.pinned(common.SERVER_CORE, common.py("-m", "bench.floor_app")), env, workdir / "floor.log", "/"
-        )
+        pinned_py = partial(common.pinned, common.SERVER_CORE)
+        floor = common.start_service(pinned_py(common.py("-m", "bench.floor_app")), env, workdir / "floor.log", "/")
         api = common.start_service(
-            common.pinned(common.SERVER_CORE, common.py("-m", "loopera.cli", "api", "--host", "127.0.0.1")),
-            env,
-            workdir / "api.log",
+            pinned_py(common.py("-m", "loopera.cli", "api", "--host", "127.0.0.1")), env, workdir / "api.log"
         )
+        reference = _reference_api(workdir, compare, env) if compare else None
         facts["servers"] = f"uvicorn (uvloop, httptools), 1 process each, pinned to core {common.SERVER_CORE}"
         facts["load generator"] = (
             f"wrk -t1 -c{connections}, {seconds:g} s per run, core {common.LOAD_CORE} (shared with redis-server)"
         )
+        runner = _Runner(redis_server, seconds, connections, quick)
         try:
             start = 0
             floors: list[float] = []
@@ -92,58 +157,11 @@ def run(seconds: float, connections: int, quick: bool = False) -> list[dict[str,
                 pool, size = make_pool(workdir, payload, count, start)
                 start += count * max(payload.per_body, 1)
 
-                if warm:
-                    common.wrk(floor.url, warm_pool, warm, connections)
-                base = common.wrk(floor.url, pool, seconds, connections)
+                base = runner.floor(floor.url, pool, warm_pool)
                 floors.append(base.rps)
-                if warm:
-                    common.wrk(api.url, warm_pool, warm, connections)
-                common.settle(pause)  # wrk stops with requests in flight: let the server finish them, then forget them
-                redis_server.client.flushdb()
-                ours = common.wrk(api.url, pool, seconds, connections)
-                common.settle(pause)
-
-                acked = ours.requests - ours.non2xx
-                note = ""
-                if payload.per_body:
-                    mailboxed, queued = jobs_in_redis(redis_server)
-                    expected = acked * payload.per_body
-                    in_flight = connections * payload.per_body  # sent but not yet counted by wrk when it stopped
-                    durable = expected <= mailboxed <= expected + in_flight and ours.requests <= size
-                    note = f"{mailboxed} jobs in Redis for {expected} acked msgs ({queued} on Celery queue)"
-                    if ours.requests > size:
-                        note += f"; POOL WRAPPED ({size} bodies), duplicates were acked"
-                    elif not durable:
-                        note += "; MISMATCH"
-                else:
-                    durable = True
-                if ours.non2xx or ours.errors:
-                    note += f"; {ours.non2xx} non-2xx, {ours.errors} socket errors"
-                msgs = ours.rps * max(payload.per_body, 1) if payload.per_body else 0
-                rows.append(
-                    [
-                        payload.name,
-                        "floor (bare ASGI)",
-                        f"{base.rps:,.0f}",
-                        "",
-                        common.ms(base.p50_us),
-                        common.ms(base.p99_us),
-                        "1.00",
-                        "",
-                    ]
-                )
-                rows.append(
-                    [
-                        payload.name,
-                        "loopera api",
-                        f"{ours.rps:,.0f}",
-                        f"{msgs:,.0f}" if msgs else "-",
-                        common.ms(ours.p50_us),
-                        common.ms(ours.p99_us),
-                        f"{ours.rps / base.rps:.2f}",
-                        note,
-                    ]
-                )
+                ours, durable, note = runner.api(api.url, payload, pool, size, warm_pool)
+                rows.append(_row(payload, FLOOR, base, base, ""))
+                rows.append(_row(payload, "loopera api", ours, base, note))
                 results.append(
                     {
                         "payload": payload.name,
@@ -156,23 +174,16 @@ def run(seconds: float, connections: int, quick: bool = False) -> list[dict[str,
                         "note": note,
                     }
                 )
+                if reference is not None:
+                    old, _, old_note = runner.api(reference.url, payload, pool, size, warm_pool)
+                    rows.append(_row(payload, f"loopera api @{compare}", old, base, old_note))
 
                 if payload.per_body == BATCH:
                     redis_server.client.flushdb()
-                    solo, _ = make_pool(workdir, payload, int(1000 * min(seconds, 5)), 2 * 10**9 + start)
+                    solo, solo_size = make_pool(workdir, payload, int(1000 * min(seconds, 5)), 2 * 10**9 + start)
                     one = common.wrk(api.url, solo, min(seconds, 5), 1)
-                    rows.append(
-                        [
-                            payload.name,
-                            "loopera api, 1 connection",
-                            f"{one.rps:,.0f}",
-                            f"{one.rps * BATCH:,.0f}",
-                            common.ms(one.p50_us),
-                            common.ms(one.p99_us),
-                            "",
-                            "latency of one batch on an idle server",
-                        ]
-                    )
+                    note = "one batch at a time" + ("; POOL WRAPPED" if one.requests > solo_size else "")
+                    rows.append(_row(payload, "loopera api, 1 connection", one, None, note))
                     results.append(
                         {
                             "payload": payload.name + " (1 connection)",
@@ -189,8 +200,9 @@ def run(seconds: float, connections: int, quick: bool = False) -> list[dict[str,
                 f"floor (single text) {floors[0]:,.0f} req/s at start, {again.rps:,.0f} at end ({drift:.0%} apart)"
             )
         finally:
-            api.stop()
-            floor.stop()
+            for service in (reference, api, floor):
+                if service is not None:
+                    service.stop()
             redis_server.stop()
     common.print_header("Ack path: loopera api vs bare-ASGI floor (same run)", facts)
     common.print_table(["payload", "server", "webhooks/s", "msgs/s", "p50 ms", "p99 ms", "x floor", "check"], rows)
@@ -202,8 +214,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--quick", action="store_true", help="a tiny load that only proves the benchmark runs")
+    parser.add_argument("--compare", metavar="GIT_REF", help="also measure the API as of this git revision")
     args = parser.parse_args()
-    run(1.0 if args.quick else args.seconds, args.connections, args.quick)
+    run(1.0 if args.quick else args.seconds, args.connections, args.quick, args.compare)
 
 
 if __name__ == "__main__":

@@ -124,12 +124,14 @@ class Service:
             self.handle.close()
 
 
-def start_service(argv: list[str], env: dict[str, str], log: Path, health_path: str = "/health") -> Service:
+def start_service(
+    argv: list[str], env: dict[str, str], log: Path, health_path: str = "/health", cwd: Path = REPO
+) -> Service:
     """Start an HTTP service (argv gets PORT in env) and wait until it answers `health_path`."""
     port = free_port()
     handle = log.open("ab")
     process = subprocess.Popen(
-        argv, cwd=REPO, env={**env, "PORT": str(port)}, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        argv, cwd=cwd, env={**env, "PORT": str(port)}, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
     )
     service = Service(process, f"http://127.0.0.1:{port}", log, handle)
 
