@@ -21,7 +21,7 @@ def run(quick: bool = False, only: tuple[str, ...] = BENCHMARKS, compare: str | 
         if name == "ack_path":
             results[name] = ack_path.run(1.0 if quick else 10.0, 50, quick, compare, 1 if quick else 3)
         elif name == "end_to_end":
-            results[name] = end_to_end.run(5 if quick else 100, 10 if quick else 400, 4, "prefork")
+            results[name] = end_to_end.run(5 if quick else 100, 10 if quick else 400)
         elif name == "memory":
             results[name] = memory.run(0.25, quick)
         else:

@@ -30,9 +30,9 @@ def test_ack_path_benchmark_runs_and_its_acks_are_durable(capsys: pytest.Capture
 
 
 def test_end_to_end_benchmark_runs_and_every_message_is_answered(capsys: pytest.CaptureFixture[str]) -> None:
-    rows = end_to_end.run(3, 6, 2, "threads")
+    rows = end_to_end.run(3, 6, (("threads", 2),))
     assert "End to end" in capsys.readouterr().out
-    assert [row[1] for row in rows] == [3, 6]
+    assert [row[2] for row in rows] == [3, 6]
     assert [row[-1] for row in rows] == [0, 0]  # no non-200 acks
 
 
