@@ -38,8 +38,11 @@ def supports_url(url: str) -> bool:
 
 
 def encode_command(args: list[bytes]) -> bytes:
-    """RESP2 array of bulk strings."""
-    return b"*%d\r\n" % len(args) + b"".join([b"$%d\r\n%b\r\n" % (len(a), a) for a in args])
+    """RESP2 array of bulk strings; each argument (an envelope can be kilobytes) is copied once, by the join."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        parts += (b"$%d\r\n" % len(arg), arg, b"\r\n")
+    return b"".join(parts)
 
 
 class _Protocol(asyncio.Protocol):

@@ -102,3 +102,17 @@ def test_pinned_celery_is_the_version_this_was_checked_against() -> None:
     pins = Path(__file__).resolve().parents[2].joinpath("pyproject.toml").read_text()
     assert f'"celery[redis]=={celery.__version__}"' in pins, "re-run this file's checks after bumping Celery"
     assert kombu.__version__.split(".")[0] == "5"
+
+
+def test_task_ids_are_random_uuid4_strings() -> None:
+    import uuid
+
+    ids = [new_task_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for task_id in ids:
+        parsed = uuid.UUID(task_id)
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+        assert str(parsed) == task_id
+    # Every variant digit (8, 9, a, b) occurs: the two random bits under the variant are really random.
+    assert {task_id[19] for task_id in ids} == set("89ab")
