@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +18,7 @@ from api.redis_channel import ScriptChannel, supports_url
 from api.webhook_payload import PreparedJob
 from shared import mailbox
 from shared.redis_client import async_redis
+from tests.fakes.server import free_port, wait_for
 from tests.processes import RedisServer
 
 pytestmark = pytest.mark.integration
@@ -110,3 +114,31 @@ def test_only_plain_urls_use_the_channel() -> None:
     assert supports_url("unix:///run/redis.sock?db=1")
     assert not supports_url("rediss://redis.example.com:6380/0")
     assert not supports_url("redis://127.0.0.1:6379/0?ssl_cert_reqs=none")
+
+
+def test_authenticates_with_the_urls_password(tmp_path: Path) -> None:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("needs redis-server to start one with a password")
+    port = free_port()
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--requirepass", "s3cret"]
+    process = subprocess.Popen([*argv, "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    try:
+        client = redis.Redis(port=port, password="s3cret")
+        wait_for(lambda: _pings(client), timeout=10, what="redis-server with a password")
+        with pytest.raises(RedisError):
+            _ingest(f"redis://127.0.0.1:{port}/0", [_job(1, "c1")])  # no password: refused, never a silent 200
+        assert _ingest(f"redis://:s3cret@127.0.0.1:{port}/0", [_job(2, "c2")]) == [[DISPATCHED]]
+        assert _ingest(f"redis://default:s3cret@127.0.0.1:{port}/0", [_job(3, "c3")]) == [[DISPATCHED]]
+        assert client.llen(QUEUE) == 2
+        client.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
