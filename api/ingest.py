@@ -7,22 +7,34 @@ from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
+from api.redis_channel import ScriptChannel
 from api.task_events import TaskSentAnnouncer
 from api.webhook_payload import PreparedJob
 from shared import mailbox
 
 DUPLICATE, QUEUED_BEHIND, DISPATCHED = 0, 1, 2
 
+_LEASES = mailbox.LEASES_KEY.encode()
+
 
 class Ingestor:
+    """`channel` (the multiplexed connection of `api.redis_channel`) runs the script when given; without it (a
+    Redis URL with TLS or other options) redis-py does."""
+
     def __init__(
-        self, client: aioredis.Redis, dedupe_ttl_seconds: int, lease_seconds: int, announce_to_flower: bool = False
+        self,
+        client: aioredis.Redis,
+        dedupe_ttl_seconds: int,
+        lease_seconds: int,
+        channel: ScriptChannel | None = None,
+        announce_to_flower: bool = False,
     ) -> None:
         self._redis = client
+        self._channel = channel
         self._announcer = TaskSentAnnouncer(client) if announce_to_flower else None
         self._script = client.register_script(mailbox.INGEST)
-        self._ttl = str(dedupe_ttl_seconds)
-        self._lease_ms = str(lease_seconds * 1000)
+        self._ttl = str(dedupe_ttl_seconds).encode()
+        self._lease_ms = str(lease_seconds * 1000).encode()
 
     async def ingest(self, jobs: Sequence[PreparedJob]) -> list[int]:
         """One round trip for the whole batch. The script is atomic, so either a message's dedupe marker and its
@@ -30,12 +42,16 @@ class Ingestor:
         Raises redis errors; the caller answers 503 and Meta redelivers."""
         if not jobs:
             return []
-        keys: list[str] = [mailbox.LEASES_KEY]
-        args: list[str | bytes] = [str(int(time.time() * 1000)), self._lease_ms, self._ttl]
+        keys: list[bytes] = [_LEASES]
+        args: list[bytes] = [b"%d" % int(time.time() * 1000), self._lease_ms, self._ttl]
         for job in jobs:
-            keys += (mailbox.seen_key(job.message_id), mailbox.inbox_key(job.conversation))
-            args += (job.task_id, job.queue, job.envelope)
-        result: list[int] = await self._script(keys=keys, args=args)
+            keys += (mailbox.seen_key(job.message_id).encode(), mailbox.inbox_key(job.conversation).encode())
+            args += (job.task_id.encode(), job.queue.encode(), job.envelope)
+        result: list[int]
+        if self._channel is not None:
+            result = await self._channel.run(keys, args)
+        else:
+            result = await self._script(keys=keys, args=args)
         if self._announcer is not None:
             self._announcer.announce(jobs, result)
         return result
@@ -44,4 +60,6 @@ class Ingestor:
         return bool(await self._redis.ping())
 
     async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
         await self._redis.aclose()

@@ -16,3 +16,10 @@ ENQUEUE_SECONDS = Histogram(
     "Time to put a webhook's jobs into Redis",
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
+
+# Resolved once: `.labels()` costs a lock and a dict lookup per call, on every webhook.
+WEBHOOK_OUTCOMES = {outcome: WEBHOOKS.labels(outcome) for outcome in ("ok", "duplicate", "ignored")}
+MESSAGES_QUEUED = MESSAGES.labels("queued")
+MESSAGES_DUPLICATE = MESSAGES.labels("duplicate")
+STATUSES_DELIVERED = STATUSES.labels("false")
+STATUSES_FAILED = STATUSES.labels("true")

@@ -32,9 +32,25 @@ log = get_logger("api.webhook")
 _JSON = [(b"content-type", b"application/json")]
 
 
+_OK_RESPONSE = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [*_JSON, (b"content-length", b"15")],
+}
+_OK_BODY = {"type": "http.response.body", "body": b'{"status":"ok"}'}
+
+
 async def respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] = _JSON) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    # With a content-length the server writes the body as is, instead of chunked framing.
+    length = (b"content-length", str(len(body)).encode())
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, length]})
     await send({"type": "http.response.body", "body": body})
+
+
+async def respond_ok(send: Send) -> None:
+    """The hot path's answer, from constant messages (servers only read them)."""
+    await send(_OK_RESPONSE)
+    await send(_OK_BODY)
 
 
 def _error(message: str) -> bytes:
@@ -123,9 +139,9 @@ class WebhookEndpoint:
         for failed in contents.failed_statuses:
             log.warning("whatsapp.status_failed", correlation_id=failed.message_id_hash, codes=failed.codes)
         if contents.statuses:
-            metrics.STATUSES.labels("false").inc(contents.statuses - len(contents.failed_statuses))
+            metrics.STATUSES_DELIVERED.inc(contents.statuses - len(contents.failed_statuses))
             if contents.failed_statuses:
-                metrics.STATUSES.labels("true").inc(len(contents.failed_statuses))
+                metrics.STATUSES_FAILED.inc(len(contents.failed_statuses))
         if contents.jobs:
             started = time.perf_counter()
             try:
@@ -143,11 +159,11 @@ class WebhookEndpoint:
                     "message.queued", correlation_id=correlation_id(job.message_id), queue=job.queue, result=result
                 )
             duplicates = results.count(DUPLICATE)
-            metrics.MESSAGES.labels("queued").inc(len(results) - duplicates)
+            metrics.MESSAGES_QUEUED.inc(len(results) - duplicates)
             if duplicates:
-                metrics.MESSAGES.labels("duplicate").inc(duplicates)
+                metrics.MESSAGES_DUPLICATE.inc(duplicates)
             outcome = "ok" if duplicates < len(results) else "duplicate"
         else:
             outcome = "ok" if contents.statuses else "ignored"
-        metrics.WEBHOOKS.labels(outcome).inc()
-        await respond(send, 200, b'{"status":"ok"}')
+        metrics.WEBHOOK_OUTCOMES[outcome].inc()
+        await respond_ok(send)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -29,6 +29,17 @@ class PoolImpl(StrEnum):
     SOLO = "solo"
 
 
+def uvicorn_options() -> dict[str, Any]:
+    """The server settings of `loopera api`; the ack-path benchmark serves its bare-ASGI floor with the same ones."""
+    return {
+        "loop": "uvloop" if sys.platform != "win32" else "asyncio",
+        "http": "httptools",
+        "access_log": False,
+        "log_level": "warning",
+        "timeout_graceful_shutdown": 20,
+    }
+
+
 @cli.command()
 def api(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "0.0.0.0",  # noqa: S104 - a container server
@@ -38,18 +49,7 @@ def api(
     import uvicorn
 
     settings = get_settings()
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=host,
-        port=settings.port,
-        workers=workers,
-        loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
-        access_log=False,
-        log_level="warning",
-        timeout_graceful_shutdown=20,
-    )
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=settings.port, workers=workers, **uvicorn_options())
 
 
 @cli.command()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import os
 import socket
-import uuid
 from typing import Any
 
 import orjson
@@ -19,8 +18,14 @@ _ORIGIN = f"loopera-api@{socket.gethostname()}:{os.getpid()}"
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 
 
+_VARIANT = "89ab"
+
+
 def new_task_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID string, as Celery's own task ids. Formatted directly from 16 random bytes:
+    `str(uuid.uuid4())` builds a UUID object first and costs 2.4x as much, once per message of a webhook."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 
 def build_task_message(

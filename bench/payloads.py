@@ -1,0 +1,90 @@
+"""Signed webhook bodies as Meta sends them, each with its own message ids, written as wrk request pools."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tests.fakes.graph_fake import PHONE_NUMBER_ID
+from tests.webhooks import APP_SECRET
+
+TEXTS = (
+    "Hi! Can you recommend a good book about distributed systems?",
+    "What time is it in Tokyo right now?",
+    "Translate 'good morning' into Spanish, please.",
+    "ok thanks",
+)
+
+
+def _value(messages: list[dict[str, Any]] | None, contacts: list[dict[str, Any]], statuses: list[Any] | None) -> Any:
+    value: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
+    }
+    if contacts:
+        value["contacts"] = contacts
+    if messages is not None:
+        value["messages"] = messages
+    if statuses is not None:
+        value["statuses"] = statuses
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"value": value, "field": "messages"}]}],
+    }
+
+
+def _message(n: int, sender: str, now: str) -> dict[str, Any]:
+    return {
+        "from": sender,
+        "id": f"wamid.HBgLMTU1NTAwMDAwMDEVAgASGBQzQUI{n:016d}",
+        "timestamp": now,
+        "text": {"body": TEXTS[n % len(TEXTS)]},
+        "type": "text",
+    }
+
+
+def text_bodies(count: int, start: int = 0, conversations: int = 10_000, per_body: int = 1) -> Iterator[bytes]:
+    """`per_body` text messages per webhook (Meta batches), senders cycling over `conversations` users."""
+    now = str(int(time.time()))
+    ids = itertools.count(start)
+    for _ in range(count):
+        messages, contacts = [], []
+        for _ in range(per_body):
+            n = next(ids)
+            sender = f"1555{n % conversations:07d}"
+            messages.append(_message(n, sender, now))
+            contacts.append({"profile": {"name": f"User {n % conversations}"}, "wa_id": sender})
+        yield orjson.dumps(_value(messages, contacts, None))
+
+
+def status_bodies(count: int, start: int = 0) -> Iterator[bytes]:
+    """A `delivered` callback: ~3 of these arrive for every reply we send."""
+    now = str(int(time.time()))
+    for n in range(start, start + count):
+        status = {
+            "id": f"wamid.HBgLMTU1NTAwMDAwMDEVAgARGBI{n:016d}",
+            "status": "delivered",
+            "timestamp": now,
+            "recipient_id": f"1555{n % 10_000:07d}",
+            "conversation": {"id": "7270432eae37498234f4444b35ffc5", "origin": {"type": "service"}},
+            "pricing": {"billable": True, "pricing_model": "PMP", "category": "service", "type": "regular"},
+        }
+        yield orjson.dumps(_value(None, [], [status]))
+
+
+def write_pool(path: Path, bodies: Iterator[bytes], secret: str = APP_SECRET) -> int:
+    """One `sha256=<hex><TAB><body>` line per request (orjson output has no raw newlines or tabs)."""
+    key = secret.encode()
+    count = 0
+    with path.open("wb") as out:
+        for body in bodies:
+            out.write(b"sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest().encode() + b"\t" + body + b"\n")
+            count += 1
+    return count

@@ -1,0 +1,44 @@
+"""The benchmarks run, end to end, on a tiny load. Figures are never asserted (they belong in bench/, not CI);
+what is asserted is that each benchmark measured something real: 200s, jobs in Redis, replies at the Graph fake."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from bench import ack_path, end_to_end, memory
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def _tools() -> None:
+    if shutil.which("wrk") is None or shutil.which("redis-server") is None:
+        pytest.skip("the benchmarks need wrk and redis-server (CI installs both: .ci/run)")
+
+
+def test_ack_path_benchmark_runs_and_its_acks_are_durable(capsys: pytest.CaptureFixture[str]) -> None:
+    results = ack_path.run(1.0, 8, quick=True)
+    out = capsys.readouterr().out
+    assert "Ack path" in out and "date:" in out and "floor (bare ASGI)" in out
+    assert [r["payload"] for r in results][:2] == ["single text message", "100-message batch"]
+    for result in results:
+        assert float(str(result["api_rps"])) > 0, result
+    for result in results[:2]:
+        assert result["durable"] is True, result  # every acked message found as a job in Redis
+
+
+def test_end_to_end_benchmark_runs_and_every_message_is_answered(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = end_to_end.run(3, 6, (("threads", 2),))
+    assert "End to end" in capsys.readouterr().out
+    assert [row[2] for row in rows] == [3, 6]
+    assert [row[-1] for row in rows] == [0, 0]  # no non-200 acks
+
+
+def test_memory_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = memory.run(0.01, quick=True)
+    assert "Memory" in capsys.readouterr().out
+    assert [row[0] for row in rows] == ["API (uvicorn)", "text worker", "text worker"]
+    for row in rows:
+        assert float(str(row[3])) > 10  # an idle RSS in MiB was read from /proc
