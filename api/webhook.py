@@ -20,7 +20,7 @@ from api.ingest import DUPLICATE, Ingestor
 from api.signature import SignatureCheck, verify_signature
 from api.webhook_payload import parse_webhook
 from shared.config import Settings
-from shared.logging import correlation_id, get_logger
+from shared.logging import get_logger
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -155,9 +155,7 @@ class WebhookEndpoint:
             metrics.ENQUEUE_SECONDS.observe(time.perf_counter() - started)
             for job, result in zip(contents.jobs, results, strict=True):
                 # The first line of a message's journey; the worker's lines carry the same correlation id.
-                log.info(
-                    "message.queued", correlation_id=correlation_id(job.message_id), queue=job.queue, result=result
-                )
+                log.info("message.queued", correlation_id=job.correlation_id, queue=job.queue, result=result)
             duplicates = results.count(DUPLICATE)
             metrics.MESSAGES_QUEUED.inc(len(results) - duplicates)
             if duplicates:

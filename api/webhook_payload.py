@@ -20,6 +20,7 @@ class PreparedJob:
     task_id: str
     queue: str
     envelope: bytes
+    correlation_id: str  # hashed message id for logs and monitoring (computed once, here)
 
 
 @dataclass(slots=True)
@@ -93,14 +94,9 @@ def _prepare(
         "to": to,
         "recipient": recipient,
     }
-    envelope = build_task_message(
-        TASK_FOR_QUEUE[queue].value,
-        task_id,
-        queue.value,
-        [job],
-        f"<{message_type} {correlation_id(message_id)}>",
-    )
-    out.jobs.append(PreparedJob(message_id, conversation, task_id, queue.value, envelope))
+    cid = correlation_id(message_id)
+    envelope = build_task_message(TASK_FOR_QUEUE[queue].value, task_id, queue.value, [job], f"<{message_type} {cid}>")
+    out.jobs.append(PreparedJob(message_id, conversation, task_id, queue.value, envelope, cid))
 
 
 def _statuses(value: dict[str, Any], out: WebhookContents) -> None:

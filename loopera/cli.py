@@ -56,7 +56,9 @@ def api(
 def worker(
     pool: Annotated[Pool | None, typer.Option(help="Which queue(s) to consume (default WORKER_POOL)")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Processes/threads (default WORKER_CONCURRENCY)")] = None,
-    pool_impl: Annotated[PoolImpl, typer.Option("--pool-impl", help="Celery execution pool")] = PoolImpl.PREFORK,
+    pool_impl: Annotated[
+        PoolImpl | None, typer.Option("--pool-impl", help="Celery execution pool (default WORKER_POOL_IMPL)")
+    ] = None,
     name: Annotated[str | None, typer.Option(help="Node name (default <pool>@<host>)")] = None,
 ) -> None:
     """Run a Celery worker for one pool (text, audio, vision) or all of them."""
@@ -66,6 +68,7 @@ def worker(
     settings = get_settings()
     settings.worker_heartbeat_file.unlink(missing_ok=True)  # unhealthy until this run's consumer beats
     pool = pool or Pool(settings.worker_pool)
+    pool_impl = pool_impl or PoolImpl(settings.worker_pool_impl)
 
     from workers.celery_app import app
 

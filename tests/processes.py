@@ -82,6 +82,31 @@ def _pings(client: redis.Redis) -> bool:
         return False
 
 
+def fake_backed_env(redis_url: str, graph_url: str, graph_version: str, groq_url: str) -> dict[str, str]:
+    """Environment for service processes that talk to real Redis and the loopback Groq/Graph fakes."""
+    from tests.fakes.graph_fake import PHONE_NUMBER_ID, TOKEN
+    from tests.fakes.groq_fake import API_KEY
+    from tests.webhooks import APP_SECRET, VERIFY_TOKEN
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("LOOPERA_", "GRAPH_", "GROQ_"))}
+    return base | {
+        "REDIS_URL": redis_url,
+        "GRAPH_API_URL": graph_url,
+        "GRAPH_API_VERSION": graph_version,
+        "GROQ_BASE_URL": groq_url,
+        "GROQ_API_KEY": API_KEY,
+        "WHATSAPP_TOKEN": TOKEN,
+        "APP_SECRET": APP_SECRET,
+        "VERIFY_TOKEN": VERIFY_TOKEN,
+        "PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+        "GROQ_TIMEOUT_SECONDS": "10",
+        "GRAPH_TIMEOUT_SECONDS": "5",
+        "TASK_DEADLINE_SECONDS": "60",
+        "LOG_LEVEL": "DEBUG",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
 class ServiceProcess:
     """`loopera <args>` as a subprocess with its output in a log file."""
 

@@ -61,16 +61,25 @@ class ConversationLeases:
 
 
 class Heartbeat:
-    """While a job runs, renew its lease (and run `extra` ticks, e.g. the typing indicator) in the background."""
+    """While a job runs, renew its lease (and run `extra` ticks, e.g. the typing indicator) in the background.
 
-    def __init__(self, interval: float, beat: Callable[[], object]) -> None:
+    `max_seconds` stops the beats of a job that overran its hard time limit. Under the threads pool Celery enforces
+    no time limit, so a stuck job would otherwise hold its conversation forever; without beats its lease runs out
+    and the reaper hands the job to another worker (whose copy is answered once, by the send-once markers)."""
+
+    def __init__(self, interval: float, beat: Callable[[], object], max_seconds: float | None = None) -> None:
         self._interval = interval
         self._beat = beat
+        self._max_seconds = max_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="loopera-heartbeat", daemon=True)
 
     def _run(self) -> None:
+        started = time.monotonic()
         while not self._stop.wait(self._interval):
+            if self._max_seconds is not None and time.monotonic() - started > self._max_seconds:
+                log.warning("lease.heartbeat_stopped", reason="job overran its time limit")
+                return
             try:
                 self._beat()
             except Exception as exc:  # a missed beat is survivable; the next one may succeed

@@ -149,7 +149,11 @@ def _execute(
     interval = max(1.0, ctx.leases.lease_ms / 3000)
     try:
         with (
-            Heartbeat(interval, lambda: ctx.leases.renew(job.conversation, job.job_id, token)),
+            Heartbeat(
+                interval,
+                lambda: ctx.leases.renew(job.conversation, job.job_id, token),
+                max_seconds=ctx.settings.task_time_limit,
+            ),
             metrics.stage(queue, "pipeline"),
         ):
             if not handled_as_stale(ctx, job):  # the one stale check, for every pipeline

@@ -14,7 +14,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "it": "Scusa, qualcosa è andato storto e non sono riuscito a rispondere. Riprova tra poco.",
         "ar": "عذرًا، حدث خطأ من جهتي ولم أتمكن من الرد. حاول مرة أخرى بعد قليل.",
     },
-    # --- vision and the other message types (see docs/readme/message-types.md) ---
+    # --- vision and the other message types (see the README's "Message types" table) ---
     # Sent to the vision model (not to the user) when an image has no caption.
     "image_no_caption": {
         "en": "I'm sending you this image without a caption. Describe briefly what you see, then ask me what I "

@@ -9,10 +9,10 @@ import httpx
 import pytest
 import redis
 
-from tests.fakes.graph_fake import PHONE_NUMBER_ID, TOKEN, GraphFake
-from tests.fakes.groq_fake import API_KEY, GroqFake
-from tests.processes import RedisServer, ServiceProcess, start_api, start_worker
-from tests.webhooks import APP_SECRET, VERIFY_TOKEN, encode, signed_headers
+from tests.fakes.graph_fake import GraphFake
+from tests.fakes.groq_fake import GroqFake
+from tests.processes import RedisServer, ServiceProcess, fake_backed_env, start_api, start_worker
+from tests.webhooks import encode, signed_headers
 
 pytestmark = pytest.mark.integration
 
@@ -48,32 +48,12 @@ def groq_fake() -> Iterator[GroqFake]:
 
 @pytest.fixture(scope="session")
 def service_env(redis_server: RedisServer, graph_fake: GraphFake, groq_fake: GroqFake) -> dict[str, str]:
-    import os
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOPERA_", "GRAPH_", "GROQ_"))}
-    env.update(
-        {
-            "REDIS_URL": redis_server.url,
-            "GRAPH_API_URL": graph_fake.url,
-            "GRAPH_API_VERSION": graph_fake.version,
-            "GROQ_BASE_URL": groq_fake.url,
-            "GROQ_API_KEY": API_KEY,
-            "WHATSAPP_TOKEN": TOKEN,
-            "APP_SECRET": APP_SECRET,
-            "VERIFY_TOKEN": VERIFY_TOKEN,
-            "PHONE_NUMBER_ID": PHONE_NUMBER_ID,
-            "WORKER_CONCURRENCY": "2",
-            "GROQ_TIMEOUT_SECONDS": "10",
-            "GRAPH_TIMEOUT_SECONDS": "5",
-            "TASK_DEADLINE_SECONDS": "60",
-            # The shared Groq budgets (free tier: TTS 10 RPM) would defer jobs for up to a minute in feature tests;
-            # test_guarantees.py tests the limiter with its own short windows. 429 cooldowns still apply.
-            "RATE_LIMITS_ENABLED": "false",
-            "LOG_LEVEL": "DEBUG",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
+    return fake_backed_env(redis_server.url, graph_fake.url, graph_fake.version, groq_fake.url) | {
+        "WORKER_CONCURRENCY": "2",
+        # The shared Groq budgets (free tier: TTS 10 RPM) would defer jobs for up to a minute in feature tests;
+        # test_guarantees.py tests the limiter with its own short windows. 429 cooldowns still apply.
+        "RATE_LIMITS_ENABLED": "false",
+    }
 
 
 @pytest.fixture(scope="session")

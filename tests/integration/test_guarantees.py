@@ -21,11 +21,11 @@ import orjson
 import pytest
 import redis
 
-from tests.fakes.graph_fake import PHONE_NUMBER_ID, TOKEN, GraphFake, graph_error
-from tests.fakes.groq_fake import API_KEY, GroqFake, groq_error
+from tests.fakes.graph_fake import GraphFake, graph_error
+from tests.fakes.groq_fake import GroqFake, groq_error
 from tests.fakes.server import wait_for
-from tests.processes import REPO, RedisServer, ServiceProcess, start_api, start_worker
-from tests.webhooks import APP_SECRET, VERIFY_TOKEN, encode, message_body, signed_headers, text_message
+from tests.processes import REPO, RedisServer, ServiceProcess, fake_backed_env, start_api, start_worker
+from tests.webhooks import encode, message_body, signed_headers, text_message
 
 pytestmark = pytest.mark.integration
 
@@ -45,20 +45,7 @@ def durable_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSer
 
 @pytest.fixture(scope="module")
 def env(durable_redis: RedisServer, graph_fake: GraphFake, groq_fake: GroqFake) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("LOOPERA_", "GRAPH_", "GROQ_"))}
-    return base | {
-        "REDIS_URL": durable_redis.url,
-        "GRAPH_API_URL": graph_fake.url,
-        "GRAPH_API_VERSION": graph_fake.version,
-        "GROQ_BASE_URL": groq_fake.url,
-        "GROQ_API_KEY": API_KEY,
-        "WHATSAPP_TOKEN": TOKEN,
-        "APP_SECRET": APP_SECRET,
-        "VERIFY_TOKEN": VERIFY_TOKEN,
-        "PHONE_NUMBER_ID": PHONE_NUMBER_ID,
-        "GROQ_TIMEOUT_SECONDS": "10",
-        "GRAPH_TIMEOUT_SECONDS": "5",
-        "TASK_DEADLINE_SECONDS": "60",
+    return fake_backed_env(durable_redis.url, graph_fake.url, graph_fake.version, groq_fake.url) | {
         # Short but safe: heartbeats every ~1.3 s keep a live job's lease; a dead worker's job is back in ~5 s.
         "CONVERSATION_LEASE_SECONDS": str(LEASE_SECONDS),
         "TASK_SOFT_TIME_LIMIT": "20",
@@ -67,8 +54,6 @@ def env(durable_redis: RedisServer, graph_fake: GraphFake, groq_fake: GroqFake) 
         # Generous budgets unless a test is about the limiter.
         "CHAT_RPM": "1000",
         "CHAT_TPM": "1000000",
-        "LOG_LEVEL": "DEBUG",
-        "PYTHONUNBUFFERED": "1",
     }
 
 

@@ -29,7 +29,7 @@ QUEUE = "channel-test"
 
 
 def _job(n: int, conversation: str) -> PreparedJob:
-    return PreparedJob(f"wamid.{n}", conversation, f"task-{n}", QUEUE, b'{"envelope":%d}' % n)
+    return PreparedJob(f"wamid.{n}", conversation, f"task-{n}", QUEUE, b'{"envelope":%d}' % n, f"cid{n}")
 
 
 def _ingest(url: str, *batches: list[PreparedJob]) -> list[list[int]]:

@@ -1,4 +1,4 @@
-"""Every message in Meta's sample payloads gets exactly the reply docs/readme/message-types.md promises.
+"""Every message in Meta's sample payloads gets exactly the reply the README's message-types table promises.
 
 Each case posts one fixture message (fresh ids, a sender of its own) through the real API and workers, then a
 plain text "ping" from the same user. Conversations are served in order, so once the ping is answered the
@@ -22,7 +22,7 @@ from workers.phrases import PHRASES
 
 pytestmark = pytest.mark.integration
 
-README = REPO / "docs" / "readme" / "message-types.md"
+README = REPO / "README.md"
 PHOTO = (MEDIA_FIXTURES / "photo.jpg").read_bytes()
 REPLY_WORDS = {"AI answer": "ai", "Fixed reply": "fixed", "No reply": "none", "Voice pipeline": "voice"}
 
@@ -30,7 +30,8 @@ REPLY_WORDS = {"AI answer": "ai", "Fixed reply": "fixed", "No reply": "none", "V
 def readme_table(path: Path = README) -> dict[str, str]:
     """Row key (first column without backticks) -> promised reply, from the first table of the README section."""
     rows: dict[str, str] = {}
-    for line in path.read_text().split("###")[0].splitlines():
+    section = path.read_text().split("\n## Message types\n", 1)[1].split("###")[0]
+    for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) >= 2 and "`" in cells[0] and cells[1] in REPLY_WORDS:
             rows[cells[0].replace("`", "")] = REPLY_WORDS[cells[1]]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import httpx
 import pytest
 
 from tests.fakes.graph_fake import GraphFake
@@ -91,3 +94,31 @@ def test_button_and_list_replies_count_as_text(webhooks, worker_service: Service
     expected = len(buttons) + len(selections)
     wait_for(lambda: len(graph_fake.texts_to(user)) == expected, what=f"{expected} replies")
     assert all(text.startswith("You said: ") and len(text) > len("You said: ") for text in graph_fake.texts_to(user))
+
+
+def test_a_threads_pool_worker_answers_conversations_in_parallel(
+    service_env: dict[str, str], redis_server, graph_fake: GraphFake, workdir
+) -> None:
+    """The pool compose runs for text and vision (WORKER_POOL_IMPL=threads), on its own Redis database."""
+    from tests.processes import start_api, start_worker
+    from tests.webhooks import encode, signed_headers
+
+    env = {**service_env, "REDIS_URL": redis_server.url.rsplit("/", 1)[0] + "/2", "WORKER_POOL_IMPL": "threads"}
+    api, url = start_api(env, workdir / "threads-api.log")
+    worker = start_worker(env, workdir / "threads-worker.log", "--pool", "text", "--concurrency", "4")
+    try:
+        users = [f"1555009000{i}" for i in range(4)]
+        for user in users:
+            raw = encode(message_body([text_message(f"hi from {user}", sender=user)], sender=user))
+            assert httpx.post(f"{url}/webhook", content=raw, headers=signed_headers(raw), timeout=10).status_code == 200
+        for user in users:
+            wait_for(lambda user=user: graph_fake.texts_to(user), what=f"reply to {user}")
+            assert graph_fake.texts_to(user) == [f"You said: hi from {user}"]
+        # Threads, not prefork: the worker is a single process (prefork would have 4 pool children).
+        assert worker.process is not None
+        task_dirs = Path(f"/proc/{worker.process.pid}/task").iterdir()
+        children = [c for t in task_dirs for c in (t / "children").read_text().split()]
+        assert children == []
+    finally:
+        worker.stop()
+        api.stop()

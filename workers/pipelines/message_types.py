@@ -1,6 +1,6 @@
 """What the bot does with each WhatsApp message type: one table, one handler per type.
 
-The table is the code behind docs/readme/message-types.md; every row is covered by a test over Meta's sample
+The table is the code behind the README's "Message types" table; every row is covered by a test over Meta's sample
 payloads. The rule for replies: answer where a person would (a question, a place, a shared contact, a file we
 cannot open), stay silent where a person would (a reaction, a sticker, an edit, a system notice).
 """
