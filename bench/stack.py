@@ -16,10 +16,10 @@ import httpx
 
 from bench import common
 from bench.payloads import write_pool
-from tests.fakes.graph_fake import PHONE_NUMBER_ID, TOKEN, GraphFake, Recorded
-from tests.fakes.groq_fake import API_KEY, GroqFake
+from tests.fakes.graph_fake import GraphFake, Recorded
+from tests.fakes.groq_fake import GroqFake
 from tests.fakes.server import wait_for
-from tests.webhooks import APP_SECRET, VERIFY_TOKEN
+from tests.processes import fake_backed_env
 
 
 class TimedGraphFake(GraphFake):
@@ -87,18 +87,7 @@ def stack(workdir: Path, log_level: str = "INFO") -> Iterator[Stack]:
     graph, groq = TimedGraphFake(), GroqFake()
     graph.server.start()
     groq.server.start()
-    env = common.python_env(
-        REDIS_URL=redis_server.url,
-        GRAPH_API_URL=graph.url,
-        GRAPH_API_VERSION=graph.version,
-        GROQ_BASE_URL=groq.url,
-        GROQ_API_KEY=API_KEY,
-        WHATSAPP_TOKEN=TOKEN,
-        APP_SECRET=APP_SECRET,
-        VERIFY_TOKEN=VERIFY_TOKEN,
-        PHONE_NUMBER_ID=PHONE_NUMBER_ID,
-        LOG_LEVEL=log_level,
-    )
+    env = fake_backed_env(redis_server.url, graph.url, graph.version, groq.url) | {"LOG_LEVEL": log_level}
     api = common.start_service(common.py("-m", "loopera.cli", "api", "--host", "127.0.0.1"), env, workdir / "api.log")
     built = Stack(workdir, redis_server, graph, groq, env, api)
     try:
