@@ -7,7 +7,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import httpx
 import redis
 
 from tests.fakes.server import free_port, wait_for
+from tests.processes import stop_process_group
 
 REPO = Path(__file__).resolve().parents[1]
 WRK_SCRIPT = Path(__file__).with_name("wrk_pool.lua")
@@ -113,13 +113,7 @@ class Service:
         return self.process.pid
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
+        stop_process_group(self.process, timeout=20)
         if self.handle is not None:
             self.handle.close()
 

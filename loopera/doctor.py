@@ -76,7 +76,7 @@ class Doctor:
 
     # --- checks -----------------------------------------------------------------------------------------
     def check_env(self) -> list[Result]:
-        missing = [n.upper() for n in REQUIRED_ENV if is_placeholder(getattr(self.s, n))]
+        missing = self.s.missing_secrets(REQUIRED_ENV)
         results = [
             Result(
                 "env.required",
@@ -88,7 +88,7 @@ class Doctor:
                 else "",
             )
         ]
-        optional = [n.upper() for n in DIAGNOSTIC_ENV if is_placeholder(getattr(self.s, n))]
+        optional = self.s.missing_secrets(DIAGNOSTIC_ENV)
         results.append(
             Result(
                 "env.diagnostic",

@@ -107,6 +107,18 @@ def fake_backed_env(redis_url: str, graph_url: str, graph_version: str, groq_url
     }
 
 
+def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 20) -> int:
+    """Warm stop: SIGTERM to the process group (started with start_new_session), SIGKILL if it does not exit."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+    return process.returncode
+
+
 class ServiceProcess:
     """`loopera <args>` as a subprocess with its output in a log file."""
 
@@ -147,15 +159,7 @@ class ServiceProcess:
     def stop(self, timeout: float = 20) -> None:
         if self.process is None:
             return
-        if self.process.poll() is not None:  # it already exited (killed or shut down by the test)
-            self._log.close()
-            return
-        self.signal_group(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.signal_group(signal.SIGKILL)
-            self.process.wait(timeout=5)
+        stop_process_group(self.process, timeout)  # a no-op if it already exited (killed by the test)
         self._log.close()
 
 

@@ -23,7 +23,7 @@ import redis
 from tests.deploy.dockerfiles import IMAGES, REPO, cmd, env, healthcheck
 from tests.fakes.graph_fake import GraphFake
 from tests.fakes.server import free_port, wait_for
-from tests.processes import RedisServer
+from tests.processes import RedisServer, stop_process_group
 from tests.webhooks import encode, message_body, signed_headers, text_message
 
 pytestmark = pytest.mark.integration
@@ -98,14 +98,7 @@ class Container:
 
     def stop(self) -> int:
         assert self.process is not None
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
-        return self.process.returncode
+        return stop_process_group(self.process, timeout=30)
 
 
 @pytest.fixture
