@@ -13,9 +13,10 @@ from typing import Any
 
 from tests.fakes.graph_fake import PHONE_NUMBER_ID
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 WEBHOOK_FIXTURES = FIXTURES / "meta-webhooks"
 MEDIA_FIXTURES = FIXTURES / "media"
+CASE_FIXTURES = FIXTURES / "cases"
 APP_SECRET = "test-app-secret-0123456789abcdef"
 VERIFY_TOKEN = "test-verify-token"
 
