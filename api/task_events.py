@@ -1,4 +1,4 @@
-"""Announce dispatched jobs to Flower (shared/celery_events.py), off the webhook's critical path."""
+"""Announce dispatched jobs to Flower (api/celery_events.py), off the webhook's critical path."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from api import celery_events
 from api.webhook_payload import PreparedJob
-from shared import celery_events
 from shared.jobs import TASK_FOR_QUEUE, Queue
 from shared.logging import get_logger
 

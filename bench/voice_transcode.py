@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from workers.voice.transcode import check_ffmpeg, transcode_to_voice_note
-from workers.voice.wav import parse_wav, write_wav
+from workers.media.transcode import check_ffmpeg, transcode_to_voice_note
+from workers.media.wav import parse_wav, write_wav
 
 RATE = 24000
 TEXT = (

@@ -70,7 +70,7 @@ def worker(
     pool = pool or Pool(settings.worker_pool)
     pool_impl = pool_impl or PoolImpl(settings.worker_pool_impl)
 
-    from workers.celery_app import app
+    from workers.runtime.celery_app import app
 
     queues = "text,audio,vision" if pool is Pool.ALL else pool.value
     argv = [
@@ -207,7 +207,7 @@ def dlq_list(limit: Annotated[int, typer.Option(help="How many")] = 20) -> None:
     import time
 
     from shared.redis_client import sync_redis
-    from workers.dead_letters import DeadLetters
+    from workers.delivery.dead_letters import DeadLetters
 
     records = DeadLetters(sync_redis(get_settings().redis_url)).list(limit)
     if not records:
@@ -224,8 +224,8 @@ def dlq_replay(
 ) -> None:
     """Put dead-letter jobs back into their conversation's queue."""
     from shared.redis_client import sync_redis
-    from shared.requeue import requeue_job
-    from workers.dead_letters import DeadLetters
+    from workers.delivery.dead_letters import DeadLetters
+    from workers.delivery.requeue import requeue_job
 
     settings = get_settings()
     client = sync_redis(settings.redis_url)

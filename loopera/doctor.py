@@ -40,7 +40,8 @@ class Result:
         return {k: str(v) for k, v in asdict(self).items()}
 
 
-# Ids the seed (and old tutorials) use: Groq retired them (groq-api.md section 1). id -> replacement.
+# Ids the seed (and old tutorials) use: Groq retired them. id -> replacement.
+# Source: https://console.groq.com/docs/deprecations
 RETIRED_GROQ_MODELS = {
     "llama-3.3-70b-versatile": "openai/gpt-oss-120b",
     "meta-llama/llama-4-scout-17b-16e-instruct": "qwen/qwen3.8-27b",
@@ -227,7 +228,7 @@ class Doctor:
 
     def check_subscription(self) -> list[Result]:
         """Shadow delivery: verification succeeded, yet no webhook ever arrives, because the app is not
-        subscribed to the WABA (whatsapp-cloud-api.md section 7)."""
+        subscribed to the WABA (Graph API reference: WhatsApp Business Account subscribed_apps)."""
         name = "graph.subscribed_apps"
         if is_placeholder(self.s.waba_id):
             return [Result(name, Status.SKIP, "WABA_ID not set", "Set WABA_ID (the webhook's entry[].id).")]

@@ -36,7 +36,7 @@ def monitoring_app(settings: Settings) -> Any:
     which the Flower image does not have (and Flower only needs task names, which arrive in the events)."""
     from celery import Celery
 
-    from workers.celery_app import celery_config
+    from workers.runtime.celery_app import celery_config
 
     app = Celery("loopera")
     app.conf.update(celery_config(settings))

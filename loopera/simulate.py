@@ -36,7 +36,10 @@ def sign(body: bytes, app_secret: str) -> str:
 def build_webhook(
     settings: Settings, message: dict[str, Any], sender: str = DEFAULT_SENDER, name: str = "Simulated User"
 ) -> dict[str, Any]:
-    """Meta's envelope (whatsapp-cloud-api.md section 1) around one inbound message."""
+    """Meta's envelope around one inbound message.
+
+    Source: https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/payload-examples
+    """
     return {
         "object": "whatsapp_business_account",
         "entry": [

@@ -10,7 +10,7 @@ import httpx
 
 from shared.config import ConfigError, Settings, is_placeholder
 
-MAX_CALLBACK_URI = 200  # Graph rejects longer override_callback_uri values (whatsapp-cloud-api.md section 7)
+MAX_CALLBACK_URI = 200  # Graph rejects longer override_callback_uri values (Graph API reference: subscribed_apps)
 
 
 @dataclass(frozen=True)

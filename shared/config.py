@@ -137,7 +137,7 @@ class Settings(BaseSettings):
     worker_concurrency: int = 4
     task_soft_time_limit: int = 240
     task_time_limit: int = 300
-    # Must exceed the hard limit plus the longest countdown we issue (celery-redis-flower.md section 1).
+    # Must exceed the hard limit plus the longest countdown we issue (Celery docs, "Using Redis": visibility timeout).
     celery_visibility_timeout: int = 900
     # How long a conversation stays claimed by a job that stopped heart-beating (a SIGKILLed worker).
     conversation_lease_seconds: int = 360
@@ -148,8 +148,9 @@ class Settings(BaseSettings):
     task_max_retries: int = 8
 
     # --- rate limits ----------------------------------------------------------------------------------------
-    # Global Groq budgets per model, shared by every worker through Redis (workers/rate_limit.py). Defaults are
-    # the free-tier figures of groq-api.md section 3; raise them for a paid plan. 0 switches a dimension off.
+    # Global Groq budgets per model, shared by every worker through Redis (workers/clients/rate_limit.py). Defaults
+    # are the free-tier figures of https://console.groq.com/docs/rate-limits; raise them for a paid plan. 0
+    # switches a dimension off.
     rate_limits_enabled: bool = True
     # The "per minute" window and the "audio seconds per hour" window (tests shorten them).
     rate_limit_window_seconds: float = 60.0

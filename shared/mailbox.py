@@ -9,8 +9,8 @@ Layout in Redis:
 - `lp:run:<task_id>`     the claim of the copy that is running a job, so a redelivered copy does not run twice.
 
 The webhook runs INGEST (one round trip for a whole batch). A worker runs CLAIM before the pipeline and COMPLETE
-after it; COMPLETE pops the head and hands the next entry to its queue: the "mailbox" pattern of
-celery-redis-flower.md section 4, which keeps order per conversation and runs conversations in parallel.
+after it; COMPLETE pops the head and hands the next entry to its queue: the "mailbox" (actor) pattern,
+which keeps order per conversation and runs conversations in parallel.
 """
 
 from __future__ import annotations

@@ -1,21 +1,24 @@
-"""Per-process collaborators: built once when a worker process starts, reused by every job, closed at exit."""
+"""The collaborators a pipeline works with (Graph, Groq, Redis state), built once per worker process.
+
+Pipelines receive a `WorkerContext` as an argument; the runtime owns the one instance per process
+(`workers.runtime.process`).
+"""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import redis
 
-from shared.config import WORKER_SECRETS, Settings, get_settings
-from shared.memory import ConversationMemory
+from shared.config import WORKER_SECRETS, Settings
 from shared.redis_client import sync_redis
-from workers.conversation_lease import ConversationLeases
-from workers.dead_letters import DeadLetters
-from workers.graph_client import GraphClient
-from workers.groq_client import GroqClient
-from workers.outbox import Outbox
-from workers.rate_limit import RateLimiter
+from workers.clients.graph import GraphClient
+from workers.clients.groq import GroqClient
+from workers.clients.rate_limit import RateLimiter
+from workers.delivery.dead_letters import DeadLetters
+from workers.delivery.lease import ConversationLeases
+from workers.delivery.memory import ConversationMemory
+from workers.delivery.outbox import Outbox
 
 
 @dataclass
@@ -61,24 +64,3 @@ class WorkerContext:
         self.graph.close()
         self.groq.close()
         self.redis.close()
-
-
-_lock = threading.Lock()
-_context: WorkerContext | None = None
-
-
-def get_context() -> WorkerContext:
-    """The process's context, built on first use (prefork children build their own after the fork)."""
-    global _context  # noqa: PLW0603 - one context per process is the point
-    with _lock:
-        if _context is None:
-            _context = WorkerContext.build(get_settings())
-        return _context
-
-
-def close_context() -> None:
-    global _context  # noqa: PLW0603
-    with _lock:
-        if _context is not None:
-            _context.close()
-            _context = None

@@ -57,7 +57,8 @@ class GraphFake:
         base = f"/{version}"
         app = Starlette(
             routes=[
-                # Account plumbing (whatsapp-cloud-api.md section 7); before the catch-all node route.
+                # Account plumbing (Graph API reference: WhatsApp Business Account, subscribed_apps and
+                # phone_numbers); before the catch-all node route.
                 Route(base + "/debug_token", self._debug_token, methods=["GET"]),
                 Route(base + "/{waba_id}/subscribed_apps", self._subscribed_apps, methods=["GET", "POST"]),
                 Route(base + "/{waba_id}/phone_numbers", self._phone_numbers, methods=["GET"]),

@@ -26,7 +26,7 @@ from tests.fakes.server import Fault, FaultPlan, LoopbackServer
 API_KEY = "gsk_test_key"
 AUDIO_EXTENSIONS = ("flac", "mp3", "mp4", "mpeg", "mpga", "m4a", "ogg", "opus", "wav", "webm")
 TTS_MAX_CHARS = 200
-# groq-api.md section 2: base64 images up to 4 MB, JPEG/PNG/GIF/WebP, at most 5 images per request.
+# https://console.groq.com/docs/vision: base64 images up to 4 MB, JPEG/PNG/GIF/WebP, at most 5 images per request.
 IMAGE_BASE64_MAX = 4 * 1024 * 1024
 IMAGE_MAX_COUNT = 5
 IMAGE_MAGIC = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG": "image/png", b"GIF8": "image/gif", b"RIFF": "image/webp"}

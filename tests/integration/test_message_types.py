@@ -1,4 +1,4 @@
-"""Every message in Meta's sample payloads gets exactly the reply the README's message-types table promises.
+"""Every message in Meta's sample payloads gets exactly the reply the message-types table in docs/ promises.
 
 Each case posts one fixture message (fresh ids, a sender of its own) through the real API and workers, then a
 plain text "ping" from the same user. Conversations are served in order, so once the ping is answered the
@@ -18,19 +18,19 @@ from tests.fakes.groq_fake import GroqFake
 from tests.fakes.server import wait_for
 from tests.processes import REPO, ServiceProcess
 from tests.webhooks import MEDIA_FIXTURES, all_fixture_bodies, fresh_ids, message_body, text_message
-from workers.phrases import PHRASES
+from workers.text.phrases import PHRASES
 
 pytestmark = pytest.mark.integration
 
-README = REPO / "README.md"
+TABLE_DOC = REPO / "docs" / "message-types.md"
 PHOTO = (MEDIA_FIXTURES / "photo.jpg").read_bytes()
 REPLY_WORDS = {"AI answer": "ai", "Fixed reply": "fixed", "No reply": "none", "Voice pipeline": "voice"}
 
 
-def readme_table(path: Path = README) -> dict[str, str]:
-    """Row key (first column without backticks) -> promised reply, from the first table of the README section."""
+def readme_table(path: Path = TABLE_DOC) -> dict[str, str]:
+    """Row key (first column without backticks) -> promised reply, from the first table of the message-types page."""
     rows: dict[str, str] = {}
-    section = path.read_text().split("\n## Message types\n", 1)[1].split("###")[0]
+    section = path.read_text().split("\n## ", 1)[0]
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) >= 2 and "`" in cells[0] and cells[1] in REPLY_WORDS:
@@ -39,7 +39,7 @@ def readme_table(path: Path = README) -> dict[str, str]:
 
 
 def row_key(message: dict[str, Any]) -> str:
-    """Which README row a message belongs to (the test's own reading of the payload, not the bot's code)."""
+    """Which table row a message belongs to (the test's own reading of the payload, not the bot's code)."""
     kind = str(message["type"])
     if kind == "interactive":
         interactive = message.get("interactive")
@@ -174,7 +174,7 @@ def test_fixture_message_gets_the_promised_reply(
         for needle in NOT_IN_REPLY.get(name, []):
             assert needle not in replies[0]["text"]["body"]
     else:
-        assert promised == "none", f"{name}: not documented in {README.name}"
+        assert promised == "none", f"{name}: not documented in {TABLE_DOC.name}"
         assert replies == []
         assert model_calls == []
         assert receipts == []  # no typing indicator for a message we will not answer

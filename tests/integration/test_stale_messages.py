@@ -13,7 +13,7 @@ from tests.fakes.groq_fake import GroqFake
 from tests.fakes.server import wait_for
 from tests.processes import ServiceProcess
 from tests.webhooks import fixture_file, fresh_ids, message_body, text_message
-from workers.phrases import PHRASES
+from workers.text.phrases import PHRASES
 
 pytestmark = pytest.mark.integration
 

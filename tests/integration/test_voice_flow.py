@@ -356,7 +356,7 @@ def test_too_long_voice_note_gets_a_polite_reply_without_transcription(
     stack: VoiceStack, graph_fake, groq_fake
 ) -> None:
     user = "15550100007"
-    from workers.voice.transcode import transcode_to_voice_note
+    from workers.media.transcode import transcode_to_voice_note
 
     long_note = transcode_to_voice_note(tone_wav(MAX_VOICE_SECONDS + 5, rate=16000), bitrate="8k")
     assert len(long_note) < MAX_VOICE_BYTES  # too long, not too big

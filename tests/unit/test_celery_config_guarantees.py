@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from shared.config import Settings
-from workers.celery_app import celery_config
+from workers.runtime.celery_app import celery_config
 
 
 def settings(**values: Any) -> Settings:
@@ -24,7 +24,7 @@ def test_visibility_timeout_and_time_limits_come_from_settings() -> None:
     # Reconnects: retry forever, with socket timeouts and health checks, via the patched transport.
     assert config["broker_connection_max_retries"] is None
     assert config["broker_transport_options"]["health_check_interval"] > 0
-    assert config["broker_transport"] == "workers.broker:Transport"
+    assert config["broker_transport"] == "workers.runtime.broker:Transport"
 
 
 def test_a_visibility_timeout_not_above_the_hard_limit_is_refused() -> None:

@@ -40,7 +40,7 @@ MUST_MATCH += " replaced_task_nesting stamped_headers stamps"
 def _celerys_envelope(redis_url: str, task_id: str) -> dict[str, Any]:
     from celery import Celery
 
-    from workers.celery_app import celery_config
+    from workers.runtime.celery_app import celery_config
 
     app = Celery("loopera")
     app.conf.update(celery_config(Settings(redis_url=redis_url)))

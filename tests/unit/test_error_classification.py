@@ -4,9 +4,9 @@ import groq
 import httpx
 import pytest
 
-from shared.errors import PermanentError, TransientError
-from workers.graph_errors import classify_graph_response
-from workers.groq_errors import classify_groq_error
+from workers.clients.graph_errors import classify_graph_response
+from workers.clients.groq_errors import classify_groq_error
+from workers.errors import PermanentError, TransientError
 
 
 def graph_response(status: int, code: int | None, headers: dict[str, str] | None = None) -> httpx.Response:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.formatting import MAX_TEXT, markdown_to_whatsapp, split_message
+from workers.text.formatting import MAX_TEXT, markdown_to_whatsapp, split_message
 
 
 @pytest.mark.parametrize(

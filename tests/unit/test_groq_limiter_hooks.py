@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fakes.groq_fake import API_KEY, GroqFake, groq_error
-from workers.groq_client import GroqClient
-from workers.rate_limit import RateLimited
+from workers.clients.groq import GroqClient
+from workers.clients.rate_limit import RateLimited
 
 
 class DenyingLimiter:

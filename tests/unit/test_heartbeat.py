@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import time
 
-from workers.conversation_lease import Heartbeat
+from workers.delivery.lease import Heartbeat
 
 
 def test_heartbeat_beats_until_the_job_ends() -> None:

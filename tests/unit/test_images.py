@@ -9,9 +9,9 @@ import os
 import pytest
 from PIL import Image
 
-from shared.errors import UserInputError
 from tests.webhooks import MEDIA_FIXTURES
-from workers.images import base64_size, prepare_for_vision
+from workers.errors import UserInputError
+from workers.media.images import base64_size, prepare_for_vision
 
 LIMIT = 4_000_000
 

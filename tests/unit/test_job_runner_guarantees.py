@@ -14,16 +14,16 @@ import redis
 
 from shared import mailbox
 from shared.config import Settings
-from shared.errors import TransientError
 from shared.jobs import InboundJob
-from shared.memory import ConversationMemory
 from tests.processes import RedisServer
+from workers.clients.rate_limit import RateLimited, RateLimiter
 from workers.context import WorkerContext
-from workers.conversation_lease import CLAIMED, ConversationLeases
-from workers.dead_letters import DeadLetters
-from workers.job_runner import run_job
-from workers.outbox import Outbox
-from workers.rate_limit import RateLimited, RateLimiter
+from workers.delivery.dead_letters import DeadLetters
+from workers.delivery.lease import CLAIMED, ConversationLeases
+from workers.delivery.memory import ConversationMemory
+from workers.delivery.outbox import Outbox
+from workers.errors import TransientError
+from workers.runtime.job_runner import run_job
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 
@@ -200,7 +200,7 @@ def test_complete_does_not_pop_a_job_another_live_copy_holds(ctx: WorkerContext)
 
 
 def test_a_live_send_marker_defers_until_it_expires_without_spending_attempts(ctx: WorkerContext) -> None:
-    from workers.replies import send_text_reply
+    from workers.pipelines.replies import send_text_reply
 
     payload, task = enqueue(ctx), FakeTask()
     # A copy that was killed mid-send left its marker for another 40 s.

@@ -6,9 +6,8 @@ from typing import Any
 
 import pytest
 
-from shared.errors import PermanentError
 from tests.webhooks import all_fixture_bodies, fixture_file
-from workers.phrases import PHRASES
+from workers.errors import PermanentError
 from workers.pipelines.chat_turn import context_notes
 from workers.pipelines.message_types import Reply, expects_reply, route_for
 from workers.pipelines.payloads import (
@@ -19,8 +18,9 @@ from workers.pipelines.payloads import (
     order_summary,
     user_text,
 )
+from workers.pipelines.staleness import message_age
 from workers.pipelines.vision import image_prompt, vision_request, without_reasoning
-from workers.staleness import message_age
+from workers.text.phrases import PHRASES
 
 
 def fixture_message(file: str, scenario: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import redis
 
 from shared.config import Settings
 from tests.processes import RedisServer
-from workers.rate_limit import RateLimited, RateLimiter
+from workers.clients.rate_limit import RateLimited, RateLimiter
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 

@@ -11,9 +11,9 @@ import pytest
 
 from shared.config import Settings
 from shared.jobs import InboundJob
-from workers import staleness
-from workers.outbox import Outbox
-from workers.phrases import PHRASES
+from workers.delivery.outbox import Outbox
+from workers.pipelines import staleness
+from workers.text.phrases import PHRASES
 
 
 class FakeRedis:

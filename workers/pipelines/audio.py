@@ -10,20 +10,20 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from shared.errors import PermanentError, UserInputError
 from shared.jobs import InboundJob
 from shared.logging import correlation_id, get_logger
-from shared.memory import entry
+from workers.clients.graph_errors import GraphError
+from workers.clients.rate_limit import RateLimited
 from workers.context import WorkerContext
-from workers.conversation_lease import Heartbeat
-from workers.graph_errors import GraphError
-from workers.phrases import PHRASES, guess_language, phrase
+from workers.delivery.lease import Heartbeat
+from workers.delivery.memory import entry
+from workers.errors import PermanentError, UserInputError
+from workers.media.transcode import TranscodeError, audio_duration, encode_opus
+from workers.pipelines.prompting import chat_messages, last_user_text
+from workers.pipelines.replies import acknowledge, generate_once, send_text_reply
 from workers.pipelines.text import handle_text_queue
-from workers.prompting import chat_messages, last_user_text
-from workers.rate_limit import RateLimited
-from workers.replies import acknowledge, generate_once, send_text_reply
+from workers.text.phrases import PHRASES, guess_language, phrase
 from workers.voice.speak import SpeechFailedError, prepare_voice_note, tts_voice_for
-from workers.voice.transcode import TranscodeError, audio_duration, encode_opus
 
 log = get_logger("workers.audio")
 

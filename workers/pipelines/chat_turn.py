@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from shared.jobs import InboundJob
-from shared.memory import TurnKind, entry
 from workers.context import WorkerContext
-from workers.prompting import chat_messages
-from workers.replies import acknowledge, generate_once, send_text_reply
+from workers.delivery.memory import TurnKind, entry
+from workers.pipelines.prompting import chat_messages
+from workers.pipelines.replies import acknowledge, generate_once, send_text_reply
 
 
 def context_notes(message: dict[str, Any]) -> str:

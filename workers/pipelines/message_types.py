@@ -14,9 +14,8 @@ from typing import Any
 
 from shared.jobs import InboundJob
 from shared.logging import correlation_id, get_logger
-from shared.memory import entry
 from workers.context import WorkerContext
-from workers.phrases import guess_language, phrase
+from workers.delivery.memory import entry
 from workers.pipelines.chat_turn import answer_text, context_notes
 from workers.pipelines.payloads import (
     as_dict,
@@ -28,9 +27,10 @@ from workers.pipelines.payloads import (
     order_summary,
     user_text,
 )
+from workers.pipelines.prompting import last_user_text
+from workers.pipelines.replies import acknowledge, send_text_reply
 from workers.pipelines.vision import handle_image
-from workers.prompting import last_user_text
-from workers.replies import acknowledge, send_text_reply
+from workers.text.phrases import guess_language, phrase
 
 log = get_logger("workers.message_types")
 

@@ -11,17 +11,17 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from shared.errors import PermanentError, UserInputError
 from shared.jobs import InboundJob
 from shared.logging import correlation_id, get_logger
-from shared.memory import MemoryEntry, entry
+from workers.clients.graph_errors import GraphError
 from workers.context import WorkerContext
-from workers.graph_errors import GraphError
-from workers.images import prepare_for_vision
-from workers.phrases import guess_language, phrase
+from workers.delivery.memory import MemoryEntry, entry
+from workers.errors import PermanentError, UserInputError
+from workers.media.images import prepare_for_vision
 from workers.pipelines.chat_turn import context_notes
-from workers.prompting import chat_messages, last_user_text
-from workers.replies import acknowledge, generate_once, send_text_reply
+from workers.pipelines.prompting import chat_messages, last_user_text
+from workers.pipelines.replies import acknowledge, generate_once, send_text_reply
+from workers.text.phrases import guess_language, phrase
 
 log = get_logger("workers.vision")
 

@@ -13,13 +13,13 @@ from functools import partial
 from typing import TypeVar
 
 from shared.config import Settings
-from shared.errors import LooperaError, PermanentError, TransientError
 from shared.jobs import InboundJob
+from workers.clients.rate_limit import RateLimited
 from workers.context import WorkerContext
-from workers.rate_limit import RateLimited
+from workers.errors import LooperaError, PermanentError, TransientError
+from workers.media.transcode import TranscodeError, transcode_to_voice_note
+from workers.media.wav import WavError, join_wavs
 from workers.voice.chunking import TTS_MAX_CHARS, chunk_for_tts, speakable_text
-from workers.voice.transcode import TranscodeError, transcode_to_voice_note
-from workers.voice.wav import WavError, join_wavs
 
 T = TypeVar("T")
 VOICE_PREFIX = "lp:voice:"

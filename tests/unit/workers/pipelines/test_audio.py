@@ -8,8 +8,8 @@ import pytest
 
 from shared.config import Settings
 from tests.webhooks import MEDIA_FIXTURES
+from workers.media.transcode import TranscodeError
 from workers.pipelines.audio import _limit, _size_limit, upload_for_whisper
-from workers.voice.transcode import TranscodeError
 
 
 def ctx() -> Any:

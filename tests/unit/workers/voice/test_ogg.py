@@ -8,8 +8,8 @@ import pytest
 
 from tests.fakes.groq_fake import tone_wav
 from tests.webhooks import MEDIA_FIXTURES
-from workers.voice.ogg import ogg_duration
-from workers.voice.transcode import audio_duration
+from workers.media.ogg import ogg_duration
+from workers.media.transcode import audio_duration
 
 
 def ffprobe_duration(path: Path) -> float:

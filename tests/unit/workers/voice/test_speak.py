@@ -36,8 +36,8 @@ class _Ctx:
 def test_a_short_tts_rate_limit_defers_the_job_instead_of_sleeping() -> None:
     import pytest
 
-    from shared.errors import PermanentError, TransientError
-    from workers.rate_limit import RateLimited
+    from workers.clients.rate_limit import RateLimited
+    from workers.errors import PermanentError, TransientError
     from workers.voice.speak import defer_if_short
 
     ctx = _Ctx(settings(tts_max_wait_seconds="10"))

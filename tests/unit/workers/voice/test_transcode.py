@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.groq_fake import tone_wav
-from workers.voice.ogg import ogg_duration
-from workers.voice.transcode import (
+from workers.media.ogg import ogg_duration
+from workers.media.transcode import (
     TranscodeError,
     VoiceSetupError,
     check_ffmpeg,
@@ -93,7 +93,7 @@ def test_check_ffmpeg_refuses_a_build_without_libopus(tmp_path: Path) -> None:
 
 
 def test_a_crafted_playlist_cannot_make_ffmpeg_open_local_files() -> None:
-    from workers.voice.transcode import audio_duration, encode_opus
+    from workers.media.transcode import audio_duration, encode_opus
 
     playlist = b"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n"
     with pytest.raises(TranscodeError):
@@ -103,7 +103,7 @@ def test_a_crafted_playlist_cannot_make_ffmpeg_open_local_files() -> None:
 
 @pytest.mark.parametrize("extension", ["mp3", "aac", "m4a", "flac", "webm", "wav"])
 def test_other_audio_containers_are_recognised_on_a_pipe(extension: str, tmp_path: Path) -> None:
-    from workers.voice.transcode import audio_duration, encode_opus
+    from workers.media.transcode import audio_duration, encode_opus
 
     # Written to a file (as a phone would): an m4a then has its index at the end, the hard case for a pipe.
     target = tmp_path / f"note.{extension}"

@@ -7,7 +7,7 @@ import wave
 import pytest
 
 from tests.fakes.groq_fake import tone_wav
-from workers.voice.wav import WavError, join_wavs, parse_wav, write_wav
+from workers.media.wav import WavError, join_wavs, parse_wav, write_wav
 
 
 def chunk(chunk_id: bytes, body: bytes) -> bytes:

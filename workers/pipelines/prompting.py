@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from shared.memory import MemoryEntry
+from workers.delivery.memory import MemoryEntry
 
 
 def history_messages(history: Sequence[MemoryEntry]) -> list[dict[str, Any]]:

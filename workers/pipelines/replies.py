@@ -6,11 +6,11 @@ from collections.abc import Callable
 
 from shared.jobs import InboundJob
 from shared.logging import correlation_id, get_logger
+from workers.clients.graph_errors import GraphError
 from workers.context import WorkerContext
-from workers.formatting import markdown_to_whatsapp, split_message
-from workers.graph_errors import GraphError
+from workers.text.formatting import markdown_to_whatsapp, split_message
 
-log = get_logger("workers.replies")
+log = get_logger("workers.pipelines.replies")
 
 REPLY_PREFIX = "lp:reply:"
 _REPLY_TTL = 24 * 3600

@@ -1,8 +1,8 @@
 """Global Groq rate limits per model, shared by every worker process and replica through Redis.
 
 Groq limits an organisation per model (requests per minute, tokens per minute, audio seconds per hour; see
-groq-api.md section 3). Celery's own `rate_limit` is per worker instance, so the budget lives in Redis and every
-call takes from it atomically in one Lua script.
+https://console.groq.com/docs/rate-limits). Celery's own `rate_limit` is per worker instance, so the budget lives
+in Redis and every call takes from it atomically in one Lua script.
 
 Algorithm: a rolling-window log per (model, dimension): a sorted set of the calls admitted in the last window,
 each member carrying its cost. A call is admitted only if the costs inside the window plus its own stay within the
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import redis
 
 from shared.config import Settings
-from shared.errors import TransientError
+from workers.errors import TransientError
 
 RATE_PREFIX = "lp:rl:"
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import groq
 
-from shared.errors import LooperaError, PermanentError, TransientError
-from workers.groq_errors import classify_groq_error
-from workers.languages import language_code
-from workers.rate_limit import RateLimited, RateLimiter, Reservation, sequence_chars
+from workers.clients.groq_errors import classify_groq_error
+from workers.clients.rate_limit import RateLimited, RateLimiter, Reservation, sequence_chars
+from workers.errors import LooperaError, PermanentError, TransientError
+from workers.text.languages import language_code
 
 # Rough sizes for budgeting before a call; the real figures from the answer replace them (RateLimiter.settle).
 CHARS_PER_TOKEN = 3.5

@@ -1,10 +1,11 @@
-"""Graph API errors mapped to retry / give up, from the code table in whatsapp-cloud-api.md section 6."""
+"""Graph API errors mapped to retry / give up, from Meta's error code table
+(https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes)."""
 
 from __future__ import annotations
 
 import httpx
 
-from shared.errors import PermanentError, TransientError
+from workers.errors import PermanentError, TransientError
 
 TRANSIENT_CODES = frozenset({1, 2, 4, 17, 341, 80007, 130429, 131000, 131016, 131057, 131056, 131048})
 # Codes an operator must act on: tokens and permissions.

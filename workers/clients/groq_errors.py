@@ -1,4 +1,5 @@
-"""Groq errors mapped to retry / give up, from the table in groq-api.md section 5."""
+"""Groq errors mapped to retry / give up, from Groq's error reference
+(https://console.groq.com/docs/errors)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 import groq
 
-from shared.errors import LooperaError, PermanentError, TransientError
+from workers.errors import LooperaError, PermanentError, TransientError
 
 TERMS_URL = "https://console.groq.com/playground?model={model}"
 OPS_CODES = frozenset({"invalid_api_key", "model_not_found", "model_decommissioned", "model_terms_required"})

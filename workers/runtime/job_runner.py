@@ -18,18 +18,17 @@ from celery.exceptions import Retry
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from shared.errors import LooperaError, PermanentError, TransientError, UserInputError
 from shared.jobs import TASK_FOR_QUEUE, InboundJob
 from shared.logging import conversation_ref, correlation_id, get_logger
 from workers import metrics
+from workers.clients.rate_limit import RateLimited
 from workers.context import WorkerContext
-from workers.conversation_lease import CLAIMED, HELD_ELSEWHERE, Heartbeat
-from workers.outbox import SendInFlightError
-from workers.phrases import guess_language, phrase
-from workers.prompting import last_user_text
-from workers.rate_limit import RateLimited
-from workers.replies import send_text_reply
-from workers.staleness import handled_as_stale
+from workers.delivery.lease import CLAIMED, HELD_ELSEWHERE, Heartbeat
+from workers.delivery.outbox import SendInFlightError
+from workers.errors import LooperaError, PermanentError, TransientError, UserInputError
+from workers.pipelines.prompting import last_user_text
+from workers.pipelines.replies import send_text_reply
+from workers.text.phrases import guess_language, phrase
 
 log = get_logger("workers.job")
 
@@ -156,8 +155,7 @@ def _execute(
             ),
             metrics.stage(queue, "pipeline"),
         ):
-            if not handled_as_stale(ctx, job):  # the one stale check, for every pipeline
-                pipeline(ctx, job)
+            pipeline(ctx, job)
     except (RateLimited, SendInFlightError) as exc:
         # Over the shared Groq budget, or another copy's send marker is live: a deferral, not a failure. The
         # worker slot is freed at once; only the deadline bounds how often this happens.

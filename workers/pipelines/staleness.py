@@ -12,13 +12,13 @@ from typing import Any
 from shared.jobs import InboundJob
 from shared.logging import correlation_id, get_logger
 from workers.context import WorkerContext
-from workers.phrases import guess_language, phrase
 from workers.pipelines.message_types import expects_reply
 from workers.pipelines.payloads import user_text
-from workers.prompting import last_user_text
-from workers.replies import generate_once, send_text_reply
+from workers.pipelines.prompting import last_user_text
+from workers.pipelines.replies import generate_once, send_text_reply
+from workers.text.phrases import guess_language, phrase
 
-log = get_logger("workers.staleness")
+log = get_logger("workers.pipelines.staleness")
 
 NOTICE_PREFIX = "lp:stale-notice:"
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import redis
 
-from shared.errors import TransientError
+from workers.errors import TransientError
 
 SENT_PREFIX = "lp:sent:"
 _DONE = b"done"

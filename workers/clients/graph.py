@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from shared.errors import UserInputError
-from workers.graph_errors import GraphError, classify_graph_response, classify_transport_error
+from workers.clients.graph_errors import GraphError, classify_graph_response, classify_transport_error
+from workers.errors import UserInputError
 
 META_HOST_SUFFIXES = (".facebook.com", ".fbsbx.com", ".fbcdn.net", ".whatsapp.net", ".whatsapp.com")
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from shared.errors import UserInputError
+from workers.errors import UserInputError
 
 # Formats Groq's vision models take as-is; anything else (e.g. a sticker-like WebP is fine, a TIFF is not) is
 # re-encoded to JPEG.

@@ -1,9 +1,5 @@
-"""The Celery application shared by the text, audio and vision pools.
-
-Settings follow celery-redis-flower.md: late acks + reject on worker lost (a killed job is redelivered, our
-tasks are idempotent), prefetch 1 (a slow voice note does not hold other messages hostage), a visibility timeout
-above the hard time limit, no result backend (replies leave from inside the task), events on for Flower.
-"""
+"""The worker's lifecycle, hooked to Celery's signals: checks at start, one context per process, the lease reaper
+thread, and the heartbeat file that `loopera healthcheck worker` reads."""
 
 from __future__ import annotations
 
@@ -20,60 +16,14 @@ from celery.signals import (
     worker_ready,
     worker_shutdown,
 )
-from kombu.entity import Queue as KombuQueue
 
 from shared.config import Settings, get_settings
-from shared.jobs import TASK_ROUTES, Queue
+from shared.jobs import Queue
 from shared.logging import configure_logging, get_logger
 from shared.redis_client import sync_redis
+from workers.runtime.celery_app import app
 
 log = get_logger("workers")
-
-
-def celery_config(settings: Settings) -> dict[str, Any]:
-    if settings.celery_visibility_timeout <= settings.task_time_limit:
-        raise ValueError("CELERY_VISIBILITY_TIMEOUT must exceed TASK_TIME_LIMIT, or running jobs get redelivered")
-    return {
-        "broker_url": settings.redis_url,
-        # kombu's Redis transport plus a fix that keeps the worker alive across a Redis restart (workers/broker.py).
-        "broker_transport": "workers.broker:Transport",
-        "task_routes": TASK_ROUTES,
-        "task_queues": [KombuQueue(q.value, routing_key=q.value) for q in Queue],
-        "task_default_queue": Queue.TEXT.value,
-        "task_serializer": "json",
-        "accept_content": ["json"],
-        "task_acks_late": True,
-        "task_reject_on_worker_lost": True,
-        "task_acks_on_failure_or_timeout": True,
-        "worker_prefetch_multiplier": 1,
-        "task_ignore_result": True,
-        "task_soft_time_limit": settings.task_soft_time_limit,
-        "task_time_limit": settings.task_time_limit,
-        "worker_send_task_events": True,
-        "task_send_sent_event": True,
-        "worker_hijack_root_logger": False,
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
-        "broker_connection_retry_on_startup": True,
-        "broker_connection_max_retries": None,
-        "broker_transport_options": {
-            "visibility_timeout": settings.celery_visibility_timeout,
-            "socket_timeout": 10,
-            "socket_connect_timeout": 5,
-            "socket_keepalive": True,
-            "health_check_interval": 10,
-            "retry_on_timeout": True,
-        },
-    }
-
-
-def create_celery(settings: Settings | None = None) -> Celery:
-    settings = settings or get_settings()
-    app = Celery("loopera", include=["workers.tasks"])
-    app.conf.update(celery_config(settings))
-    return app
-
-
-app = create_celery()
 
 
 def _consumes_audio(celery: Celery) -> bool:
@@ -87,7 +37,7 @@ def _check_voice_tools(settings: Settings) -> None:
     ffmpeg (or without libopus) refuses to start, instead of failing every voice reply over to text."""
     if not _consumes_audio(app):
         return
-    from workers.voice.transcode import check_ffmpeg
+    from workers.media.transcode import check_ffmpeg
 
     version = check_ffmpeg(settings.ffmpeg_binary)
     log.info("worker.ffmpeg_ok", version=version)
@@ -98,7 +48,7 @@ def _init_worker(**_: Any) -> None:
     # In the parent, before any pool process forks. Celery logs and swallows exceptions raised by signal handlers
     # (the worker would run on without ffmpeg), and a child that exits is simply respawned, so the check lives
     # here and stops the whole worker with one clear error and a non-zero exit status.
-    from workers.voice.transcode import VoiceSetupError
+    from workers.media.transcode import VoiceSetupError
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
@@ -111,7 +61,7 @@ def _init_worker(**_: Any) -> None:
 
 @worker_process_init.connect
 def _init_process(**_: Any) -> None:
-    from workers.context import get_context
+    from workers.runtime.process import get_context
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
@@ -120,7 +70,7 @@ def _init_process(**_: Any) -> None:
 
 @worker_process_shutdown.connect
 def _close_process(**_: Any) -> None:
-    from workers.context import close_context
+    from workers.runtime.process import close_context
 
     close_context()
     from workers.metrics import mark_process_dead
@@ -135,7 +85,7 @@ class _Reaper:
         self._stop = threading.Event()
 
     def start(self, settings: Settings) -> None:
-        from workers.conversation_lease import ConversationLeases
+        from workers.delivery.lease import ConversationLeases
 
         leases = ConversationLeases(sync_redis(settings.redis_url), settings.conversation_lease_seconds)
         interval = max(1.0, min(10.0, settings.conversation_lease_seconds / 4))

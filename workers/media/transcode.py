@@ -11,7 +11,7 @@ from typing import Any
 
 import ffmpeg
 
-from workers.voice.ogg import ogg_duration
+from workers.media.ogg import ogg_duration
 
 
 class VoiceSetupError(RuntimeError):

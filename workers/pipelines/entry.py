@@ -1,0 +1,30 @@
+"""The pipeline each queue runs: every one starts with the same late-message check (see `staleness`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from shared.jobs import InboundJob
+from workers.context import WorkerContext
+from workers.pipelines.audio import handle_audio_queue
+from workers.pipelines.staleness import handled_as_stale
+from workers.pipelines.text import handle_text_queue
+from workers.pipelines.vision import handle_image
+
+Pipeline = Callable[[WorkerContext, InboundJob], None]
+
+
+def unless_stale(pipeline: Pipeline) -> Pipeline:
+    """A late message (Meta's outage backlog) gets the late-message policy instead of the pipeline."""
+
+    def run(ctx: WorkerContext, job: InboundJob) -> None:
+        if not handled_as_stale(ctx, job):
+            pipeline(ctx, job)
+
+    run.__name__ = getattr(pipeline, "__name__", "pipeline")
+    return run
+
+
+TEXT_PIPELINE = unless_stale(handle_text_queue)
+AUDIO_PIPELINE = unless_stale(handle_audio_queue)
+VISION_PIPELINE = unless_stale(handle_image)

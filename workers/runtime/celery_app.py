@@ -1,0 +1,66 @@
+"""The Celery application and its configuration, shared by the text, audio and vision pools.
+
+Settings follow Celery's "Using Redis" and task guides: late acks + reject on worker lost (a killed job is
+redelivered, our tasks are idempotent), prefetch 1 (a slow voice note does not hold other messages hostage), a
+visibility timeout above the hard time limit, no result backend (replies leave from inside the task), events on
+for Flower.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from kombu.entity import Queue as KombuQueue
+
+from shared.config import Settings, get_settings
+from shared.jobs import TASK_ROUTES, Queue
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    if settings.celery_visibility_timeout <= settings.task_time_limit:
+        raise ValueError("CELERY_VISIBILITY_TIMEOUT must exceed TASK_TIME_LIMIT, or running jobs get redelivered")
+    return {
+        "broker_url": settings.redis_url,
+        # kombu's Redis transport plus a fix that keeps the worker alive across a Redis restart (broker.py).
+        "broker_transport": "workers.runtime.broker:Transport",
+        "task_routes": TASK_ROUTES,
+        "task_queues": [KombuQueue(q.value, routing_key=q.value) for q in Queue],
+        "task_default_queue": Queue.TEXT.value,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        "worker_prefetch_multiplier": 1,
+        "task_ignore_result": True,
+        "task_soft_time_limit": settings.task_soft_time_limit,
+        "task_time_limit": settings.task_time_limit,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_hijack_root_logger": False,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        "broker_transport_options": {
+            "visibility_timeout": settings.celery_visibility_timeout,
+            "socket_timeout": 10,
+            "socket_connect_timeout": 5,
+            "socket_keepalive": True,
+            "health_check_interval": 10,
+            "retry_on_timeout": True,
+        },
+    }
+
+
+def create_celery(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    app = Celery("loopera", include=["workers.runtime.tasks"])
+    app.conf.update(celery_config(settings))
+    return app
+
+
+app = create_celery()
+
+# Connect the worker's signal handlers wherever the app is loaded (lifecycle imports `app` from here).
+from workers.runtime import lifecycle as _lifecycle  # noqa: E402, F401
