@@ -1,4 +1,4 @@
-"""`loopera doctor`: the seed's troubleshooting guide, run against the live deployment's configuration.
+"""`loopera doctor`: the common WhatsApp Cloud API setup mistakes, run against the live deployment's configuration.
 
 Each check returns one or more `Result`s with a status and, for every failure, the exact fix. The checks only read
 (plus one tiny TTS request, skippable), so doctor is safe to run against production at any time. It uses plain
@@ -40,7 +40,7 @@ class Result:
         return {k: str(v) for k, v in asdict(self).items()}
 
 
-# Ids the seed (and old tutorials) use: Groq retired them. id -> replacement.
+# Ids old tutorials use: Groq retired them. id -> replacement.
 # Source: https://console.groq.com/docs/deprecations
 RETIRED_GROQ_MODELS = {
     "llama-3.3-70b-versatile": "openai/gpt-oss-120b",
@@ -113,7 +113,7 @@ class Doctor:
         return results
 
     def check_phone_number_id(self) -> list[Result]:
-        """The seed's #1 confusion: the WABA id (webhook entry[].id) pasted as PHONE_NUMBER_ID. A phone number
+        """The most common confusion: the WABA id (webhook entry[].id) pasted as PHONE_NUMBER_ID. A phone number
         node has `display_phone_number`; asking a WABA node for it is Graph error 100 naming the node type, and
         only a WABA has the `phone_numbers` edge, whose listing is the fix."""
         name = "graph.phone_number_id"

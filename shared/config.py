@@ -1,7 +1,8 @@
 """Service configuration, read once from the environment (and `.env`).
 
-The seed bot's variable names are kept (VERIFY_TOKEN, WHATSAPP_TOKEN, APP_SECRET, PHONE_NUMBER_ID, GROQ_API_KEY,
-REDIS_URL, PORT). Every model id lives here and nowhere else: Groq retires models, so ids must be configuration.
+The original single-file bot's variable names are kept (VERIFY_TOKEN, WHATSAPP_TOKEN, APP_SECRET, PHONE_NUMBER_ID,
+GROQ_API_KEY, REDIS_URL, PORT). Every model id lives here and nowhere else: Groq retires models, so ids must be
+configuration.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def is_placeholder(value: str | SecretStr | None) -> bool:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    # --- the seed's variables -------------------------------------------------------------------------------
+    # --- the original bot's variables ---------------------------------------------------------------------
     verify_token: SecretStr = SecretStr("")
     whatsapp_token: SecretStr = SecretStr("")
     app_secret: SecretStr = SecretStr("")
@@ -64,7 +65,7 @@ class Settings(BaseSettings):
 
     # --- Meta Graph API -------------------------------------------------------------------------------------
     graph_api_url: str = "https://graph.facebook.com"
-    # v21.0 (the seed's) is served only until Jan 2027; v25.0 is supported until Jul 2028.
+    # v21.0 is served only until Jan 2027; v25.0 is supported until Jul 2028.
     graph_api_version: str = "v25.0"
     waba_id: str = ""
     graph_timeout_seconds: float = 15.0

@@ -103,3 +103,31 @@ def test_environment_names_are_real_settings(compose: dict[str, Any]) -> None:
 def test_flower_is_not_published_beyond_loopback(compose: dict[str, Any]) -> None:
     for port in compose["services"]["flower"]["ports"]:
         assert port.startswith("127.0.0.1:")
+
+
+# Settings that a service sets itself in `environment` (they differ per service or point inside the compose network).
+PER_SERVICE = {"REDIS_URL", "PORT", "WORKER_POOL", "WORKER_POOL_IMPL", "WORKER_CONCURRENCY", "WORKER_METRICS_PORT"}
+
+
+def effective_environment(service: dict[str, Any], dotenv: dict[str, str]) -> dict[str, str]:
+    """What a container sees, by Compose's rules: `env_file` entries first, `environment` wins over them."""
+    files = service.get("env_file", [])
+    files = [files] if isinstance(files, str) else files
+    env: dict[str, str] = {}
+    for name in files:
+        assert name == ".env", name  # the only file the documented setup creates
+        env |= dotenv
+    return env | {key: str(value) for key, value in (service.get("environment") or {}).items()}
+
+
+def test_every_setting_in_dotenv_reaches_every_service() -> None:
+    """Optional settings (CHAT_MODEL, SYSTEM_PROMPT, VOICE_REPLY_LANGUAGES, ...) written in .env must not be
+    silently dropped: each one reaches every Loopera container, unless that service sets it itself."""
+    dotenv = {name.upper(): f"value-of-{name}" for name in Settings.model_fields} | REQUIRED
+    compose = load(dotenv)
+    for name, service in compose["services"].items():
+        if name == "redis":
+            continue
+        env = effective_environment(service, dotenv)
+        lost = sorted(key for key, value in dotenv.items() if key not in PER_SERVICE and env.get(key) != value)
+        assert lost == [], f"{name} does not receive {lost}"

@@ -43,7 +43,7 @@ def test_worker_secrets_are_required() -> None:
     settings().require(WORKER_SECRETS, "The worker")
 
 
-def test_env_names_of_the_seed_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_names_of_the_original_bot_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {
         "VERIFY_TOKEN": "vt",
         "WHATSAPP_TOKEN": "wt",
