@@ -53,7 +53,7 @@ def test_a_missing_voice_is_a_setup_error_naming_the_files(tmp_path: Path) -> No
 
 
 def test_a_missing_piper_program_is_a_setup_error() -> None:
-    with pytest.raises(PiperSetupError, match="Piper not found.*uv sync --extra piper"):
+    with pytest.raises(PiperSetupError, match=r"Piper not found.*uv sync --extra piper"):
         PiperEngine("/nonexistent/piper", VOICES_DIR).executable()
 
 
