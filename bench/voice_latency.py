@@ -2,7 +2,7 @@
 -> upload -> voice note at the Graph fake, with loopback fakes that hold each call for a realistic time (Whisper
 400 ms, chat 800 ms, each TTS request 600 ms, the upload 150 ms; all settable). Answers of 1, 3 and 6 Orpheus
 chunks, synthesised one after another (TTS_CONCURRENCY=1, the baseline) and concurrently (one request per chunk),
-in the same run.
+then concurrently without loudness normalisation (its cost), in the same run.
 
 Per stage, from the fakes' own clocks: ingest (webhook -> Whisper called: ack, queue, claim, download), Whisper,
 chat, TTS (first request -> last answer), encode (last TTS answer -> upload starts: joining, ffmpeg, loudness),
@@ -166,12 +166,14 @@ def run(runs: int, holds: Holds, chunk_counts: tuple[int, ...] = CHUNK_COUNTS) -
         }
         try:
             common.print_header("Voice reply latency", facts)
-            for mode, concurrency in (("sequential", 1), ("concurrent", max(chunk_counts))):
-                s.env = env | {"TTS_CONCURRENCY": str(concurrency)}
-                s.start_worker("--pool", "audio", "--concurrency", "1", name=f"voice-{mode}")
-                _one_note(s.api.url, graph, s.groq, 1, f"155509900{concurrency:02d}")  # warm the worker process
+            most = max(chunk_counts)
+            modes = (("sequential", 1, "-16"), ("concurrent", most, "-16"), ("concurrent, loudnorm off", most, "0"))
+            for mode, concurrency, lufs in modes:
+                s.env = env | {"TTS_CONCURRENCY": str(concurrency), "VOICE_LOUDNESS_LUFS": lufs}
+                s.start_worker("--pool", "audio", "--concurrency", "1", name=f"voice-{len(rows)}")
+                _one_note(s.api.url, graph, s.groq, 1, f"1555099000{len(rows):02d}")  # warm the worker process
                 for chunks in chunk_counts:
-                    users = [f"155509{concurrency}{chunks}{r:03d}" for r in range(runs)]
+                    users = [f"155509{len(rows):02d}{chunks}{r:03d}" for r in range(runs)]
                     samples = [_one_note(s.api.url, graph, s.groq, chunks, user) for user in users]
                     medians = {k: statistics.median(sample[k] for sample in samples) * 1000 for k in STAGES}
                     rows.append([mode, chunks, *(f"{medians[k]:.0f}" for k in STAGES)])

@@ -111,6 +111,6 @@ def test_the_worker_image_ships_a_spanish_piper_voice_pinned_by_revision() -> No
     assert (REPO / "deploy" / "piper_voice.py").is_file()
     environment = env(path)
     assert environment["PIPER_VOICES_DIR"] == "/opt/piper-voices"
-    routes = parse_tts_voices(environment["TTS_VOICES"].replace("${PIPER_VOICE}", args["PIPER_VOICE"]))
+    routes = parse_tts_voices(environment["TTS_VOICES"])
     route = routes["es"]
     assert route is not None and route.backend is Backend.PIPER and route.voice == args["PIPER_VOICE"]
