@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import closing
 from typing import TypeVar
 
 from shared.config import Settings
@@ -106,20 +107,25 @@ def _encode(ctx: WorkerContext, cache: VoiceCache, reply: str, route: TTSRoute) 
     except LooperaError as exc:
         raise SpeechFailedError.from_error(exc) from exc
     chunks = _chunks(backend, route, text)
+    audios = synthesize_in_order(
+        lambda piece: backend.synthesize(piece, route.voice),
+        chunks,
+        cache,
+        settings.tts_concurrency,
+        lambda call: _twice(ctx, call),
+    )
     try:
-        with StreamingVoiceEncoder(
-            settings.voice_bitrate,
-            settings.ffmpeg_binary,
-            settings.ffmpeg_timeout_seconds,
-            settings.voice_loudness_lufs,
-        ) as encoder:
-            for audio in synthesize_in_order(
-                lambda piece: backend.synthesize(piece, route.voice),
-                chunks,
-                cache,
-                settings.tts_concurrency,
-                lambda call: _twice(ctx, call),
-            ):
+        # closing(): however this block ends, queued requests are cancelled and in-flight ones cached at once.
+        with (
+            closing(audios),
+            StreamingVoiceEncoder(
+                settings.voice_bitrate,
+                settings.ffmpeg_binary,
+                settings.ffmpeg_timeout_seconds,
+                settings.voice_loudness_lufs,
+            ) as encoder,
+        ):
+            for audio in audios:
                 encoder.add(audio)
             note = encoder.finish()
     except LooperaError as exc:

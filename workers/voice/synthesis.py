@@ -8,7 +8,7 @@ order is raised: a retried job then re-synthesises only what is missing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -35,7 +35,7 @@ def synthesize_in_order(
     cache: VoiceCache,
     concurrency: int,
     attempt: Attempt = _once,
-) -> Iterator[WavAudio]:
+) -> Generator[WavAudio, None, None]:
     """Yield each chunk's audio in order, as soon as it and every chunk before it are ready.
 
     Raises whatever `speak` raises (LooperaError subclasses, WavError for unreadable audio)."""
