@@ -4,6 +4,10 @@
 Speech comes from espeak-ng when installed (else a synthetic voiced signal), resampled once to 24 kHz mono 16-bit,
 which is what Orpheus returns. Both sides pay for spawning ffmpeg; goal: ours <= 1.2x the CLI.
 
+A second table prices loudness normalisation: the voice-note encoder the pipeline uses
+(`workers.voice.encoder.StreamingVoiceEncoder`, the audio written in 10 s chunks as they would arrive) with
+ffmpeg's `loudnorm` at -16 LUFS against the same encoder with normalisation off, in the same run.
+
     uv run python -m bench.voice_transcode [--runs 7]
 """
 
@@ -20,7 +24,8 @@ import time
 from pathlib import Path
 
 from workers.media.transcode import check_ffmpeg, transcode_to_voice_note
-from workers.media.wav import parse_wav, write_wav
+from workers.media.wav import WavAudio, parse_wav, write_wav
+from workers.voice.encoder import StreamingVoiceEncoder
 
 RATE = 24000
 TEXT = (
@@ -76,12 +81,38 @@ def time_cli(source: Path, target: Path) -> tuple[float, int]:
     return time.perf_counter() - start, target.stat().st_size
 
 
+def time_streaming(wav: bytes, lufs: float) -> tuple[float, int]:
+    """The pipeline's encoder, fed 10 s chunks (the unit a TTS backend answers in), loudness `lufs` (0 = off)."""
+    audio = parse_wav(wav)
+    step = 10 * audio.sample_rate * audio.block_align
+    chunks = [WavAudio(audio.fmt, audio.frames[i : i + step]) for i in range(0, len(audio.frames), step)]
+    start = time.perf_counter()
+    with StreamingVoiceEncoder("24k", "ffmpeg", 120, lufs) as encoder:
+        for chunk in chunks:
+            encoder.add(chunk)
+        out = encoder.finish()
+    return time.perf_counter() - start, len(out)
+
+
+def loudness_rows(runs: int) -> list[tuple[int, float, float]]:
+    rows = []
+    for seconds in (10, 60):
+        wav = espeak_speech(seconds) or synthetic_speech(seconds)
+        time_streaming(wav, -16.0)  # warm
+        plain, normalised = [], []
+        for _ in range(runs):
+            plain.append(time_streaming(wav, 0.0)[0])
+            normalised.append(time_streaming(wav, -16.0)[0])
+        rows.append((seconds, statistics.median(plain), statistics.median(normalised)))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7, help="timed runs per case (median reported)")
     args = parser.parse_args()
     print(check_ffmpeg())
-    source = "espeak-ng" if shutil.which("espeak-ng") else "synthetic"
+    speech = "espeak-ng" if shutil.which("espeak-ng") else "synthetic"
     rows = []
     with tempfile.TemporaryDirectory(prefix="loopera-bench-") as tmp:
         for seconds in (10, 60):
@@ -98,7 +129,7 @@ def main() -> None:
                 cli_times.append(t)
             ours, cli = statistics.median(ours_times), statistics.median(cli_times)
             rows.append((seconds, len(wav), ours, cli, ours / cli, ours_size, cli_size))
-    print(f"\nspeech source: {source}; 24 kHz mono s16 WAV -> mono OGG/Opus 24 kbit/s voip; median of {args.runs}\n")
+    print(f"\nspeech source: {speech}; 24 kHz mono s16 WAV -> mono OGG/Opus 24 kbit/s voip; median of {args.runs}\n")
     print("| audio | WAV in | ours (ffmpeg-python, pipes) | ffmpeg CLI (files) | ratio | OGG out (ours / CLI) |")
     print("|---|---|---|---|---|---|")
     for seconds, wav_size, ours, cli, ratio, ours_size, cli_size in rows:
@@ -108,6 +139,14 @@ def main() -> None:
         )
     verdict = all(row[4] <= 1.2 for row in rows)
     print(f"\ngoal <= 1.2x the CLI: {'met' if verdict else 'NOT met'}")
+    print("\nloudness normalisation (streaming voice-note encoder, median of the same runs)\n")
+    print("| audio | loudnorm off | loudnorm -16 LUFS | cost |")
+    print("|---|---|---|---|")
+    for seconds, plain, normalised in loudness_rows(args.runs):
+        print(
+            f"| {seconds} s | {plain * 1000:.0f} ms | {normalised * 1000:.0f} ms | "
+            f"+{(normalised - plain) * 1000:.0f} ms ({normalised / plain:.2f}x) |"
+        )
 
 
 if __name__ == "__main__":

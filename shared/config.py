@@ -105,6 +105,34 @@ class Settings(BaseSettings):
     tts_max_wait_seconds: float = 10.0
     ffmpeg_binary: str = "ffmpeg"
     ffmpeg_timeout_seconds: float = 60.0
+    # Target loudness of every voice note (EBU R128 integrated loudness, LUFS), so replies from different TTS
+    # backends sound equally loud; 0 switches normalisation off (docs/voice.md has its measured cost).
+    voice_loudness_lufs: float = -16.0
+
+    # --- text-to-speech routing (docs/voice.md) ---------------------------------------------------------------
+    # Which voice speaks which language: "LANG=BACKEND:VOICE[@MODEL],..." with BACKEND groq, openai or piper, or
+    # "LANG=text". Adds to, or overrides per language, what VOICE_REPLY_LANGUAGES + TTS_MODEL/TTS_VOICE/
+    # TTS_ARABIC_* give. Checked when an audio worker starts.
+    tts_voices: str = ""
+    # At most this many chunks of one reply are synthesised at the same time (the shared rate limits still apply).
+    tts_concurrency: int = 4
+    # Any OpenAI-compatible speech endpoint (POST {base}/audio/speech), e.g. https://api.openai.com/v1.
+    openai_tts_base_url: str = ""
+    openai_tts_api_key: SecretStr = SecretStr("")
+    openai_tts_model: str = "tts-1"
+    # wav, or pcm (raw 16-bit mono at OPENAI_TTS_SAMPLE_RATE): lossless, so speech is compressed only once, to Opus.
+    openai_tts_response_format: Literal["wav", "pcm"] = "wav"
+    openai_tts_sample_rate: int = 24000
+    openai_tts_max_chars: int = 300
+    openai_tts_timeout_seconds: float = 30.0
+    # Requests per minute for the endpoint, shared by every worker like Groq's budgets; 0 = no limit.
+    openai_tts_rpm: int = 0
+    # Piper (GPL-3.0) runs as its own program; voices are <name>.onnx + <name>.onnx.json in PIPER_VOICES_DIR.
+    piper_binary: str = "piper"
+    piper_voices_dir: Path = Path("piper-voices")
+    # One Piper run per reply by default: loading the engine and the voice costs more than synthesising a sentence.
+    piper_max_chars: int = 1000
+    piper_timeout_seconds: float = 60.0
 
     # --- webhook ingress ------------------------------------------------------------------------------------
     # Meta documents payloads up to 3 MB; anything larger is not Meta.
@@ -195,7 +223,7 @@ class Settings(BaseSettings):
     # task_send_sent_event cannot do it), so Flower lists jobs before a worker picks them up.
     announce_task_sent_events: bool = True
 
-    @field_validator("graph_api_url", "groq_base_url")
+    @field_validator("graph_api_url", "groq_base_url", "openai_tts_base_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")

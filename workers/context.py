@@ -14,6 +14,8 @@ from shared.config import WORKER_SECRETS, Settings
 from shared.redis_client import sync_redis
 from workers.clients.graph import GraphClient
 from workers.clients.groq import GroqClient
+from workers.clients.openai_speech import OpenAISpeechClient
+from workers.clients.piper import PiperEngine
 from workers.clients.rate_limit import RateLimiter
 from workers.delivery.dead_letters import DeadLetters
 from workers.delivery.lease import ConversationLeases
@@ -34,6 +36,10 @@ class WorkerContext:
     system_prompt: str
     # The shared Groq budgets (GroqClient already holds it; here for pipelines that need to look, e.g. metrics).
     limiter: RateLimiter | None = None
+    # Text-to-speech besides Groq: an OpenAI-compatible endpoint (None unless OPENAI_TTS_BASE_URL is set) and
+    # local Piper voices (a subprocess per request; nothing runs until a Piper route speaks).
+    openai_speech: OpenAISpeechClient | None = None
+    piper: PiperEngine | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> WorkerContext:
@@ -58,9 +64,20 @@ class WorkerContext:
             dead_letters=DeadLetters(client),
             system_prompt=settings.resolved_system_prompt(),
             limiter=limiter,
+            openai_speech=OpenAISpeechClient(
+                settings.openai_tts_base_url,
+                settings.openai_tts_api_key.get_secret_value(),
+                settings.openai_tts_timeout_seconds,
+                limiter=limiter,
+            )
+            if settings.openai_tts_base_url
+            else None,
+            piper=PiperEngine(settings.piper_binary, settings.piper_voices_dir, settings.piper_timeout_seconds),
         )
 
     def close(self) -> None:
         self.graph.close()
         self.groq.close()
+        if self.openai_speech is not None:
+            self.openai_speech.close()
         self.redis.close()

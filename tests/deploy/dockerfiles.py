@@ -48,12 +48,17 @@ def healthcheck(path: Path) -> list[str]:
 
 
 def env(path: Path) -> dict[str, str]:
+    """The image's ENV, with `${NAME}` expanded from the ARG defaults declared before it (as docker build does)."""
     values: dict[str, str] = {}
+    args: dict[str, str] = {}
     for instruction in instructions(path):
-        if instruction.keyword == "ENV":
+        if instruction.keyword == "ARG":
+            name, _, default = instruction.args.partition("=")
+            args[name.strip()] = default.strip()
+        elif instruction.keyword == "ENV":
             for pair in shlex.split(instruction.args):
                 key, _, value = pair.partition("=")
-                values[key] = value
+                values[key] = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), ""), value)
     return values
 
 

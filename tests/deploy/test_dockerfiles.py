@@ -3,6 +3,7 @@ image's dependency set free of the worker stack."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.dockerfiles import IMAGES, REPO, cmd, healthcheck, instructions, sync_extras
+from tests.deploy.dockerfiles import IMAGES, REPO, cmd, env, healthcheck, instructions, sync_extras
 
 HADOLINT = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
 
@@ -51,7 +52,8 @@ def test_image_shape(role: str) -> None:
     assert len(syncs) == 2 and "--no-install-project" in steps[syncs[0]].args
     assert syncs[0] < min(code_copies) < syncs[1]
     assert all("--frozen" in steps[i].args and "--no-dev" in steps[i].args for i in syncs)
-    assert sync_extras(path) == [[role], [role]]
+    extras = [role, "piper"] if role == "worker" else [role]  # the worker image speaks local Piper voices too
+    assert sync_extras(path) == [extras, extras]
     assert keywords.index("USER") > syncs[1]
 
 
@@ -81,5 +83,34 @@ def test_api_image_dependency_set_has_no_worker_stack() -> None:
     api = _locked_packages("api")
     worker = _locked_packages("worker")
     assert {"fastapi", "uvicorn", "redis"} <= api
-    assert not api & {"celery", "kombu", "groq", "ffmpeg-python", "pillow", "flower"}
+    assert not api & {"celery", "kombu", "groq", "ffmpeg-python", "pillow", "flower", "piper-tts", "onnxruntime"}
     assert {"celery", "groq", "ffmpeg-python"} <= worker  # the comparison is meaningful
+
+
+def _args(path: Path) -> dict[str, str]:
+    values = {}
+    for step in instructions(path):
+        if step.keyword == "ARG":
+            name, _, default = step.args.partition("=")
+            values[name] = default
+    return values
+
+
+def test_the_worker_image_ships_a_spanish_piper_voice_pinned_by_revision() -> None:
+    """Spanish voice replies out of the box: the voice is fetched at build time by our fetch script, pinned by
+    revision and SHA-256, into PIPER_VOICES_DIR, and TTS_VOICES routes Spanish to it (a route the worker accepts)."""
+    from workers.voice.routing import Backend, parse_tts_voices
+
+    path = REPO / "Dockerfile.worker"
+    args = _args(path)
+    assert re.fullmatch(r"[0-9a-f]{64}", args["PIPER_VOICE_SHA256"])
+    assert args["PIPER_VOICES_REVISION"] and args["PIPER_VOICE"].startswith("es_")
+    (fetch,) = [s.args for s in instructions(path) if s.keyword == "RUN" and "piper_voice.py" in s.args]
+    for flag in ("--voice", "--path", "--revision", "--sha256", "--dest /opt/piper-voices"):
+        assert flag in fetch
+    assert (REPO / "deploy" / "piper_voice.py").is_file()
+    environment = env(path)
+    assert environment["PIPER_VOICES_DIR"] == "/opt/piper-voices"
+    routes = parse_tts_voices(environment["TTS_VOICES"])
+    route = routes["es"]
+    assert route is not None and route.backend is Backend.PIPER and route.voice == args["PIPER_VOICE"]

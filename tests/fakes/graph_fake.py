@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 import threading
@@ -51,6 +52,8 @@ class GraphFake:
         self.expired_media_urls: set[str] = set()
         # Serve media URLs under another host name (e.g. "localhost") to test where the token may go.
         self.media_host: str | None = None
+        # Seconds each media upload takes (Meta's upload is not instant; the voice benchmark sets it).
+        self.upload_delay = 0.0
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._init_account()
@@ -112,6 +115,7 @@ class GraphFake:
             self.media.clear()
             self.expired_media_urls.clear()
         self.media_host = None
+        self.upload_delay = 0.0
         self.faults.clear()
         self._init_account()
 
@@ -194,6 +198,8 @@ class GraphFake:
             return graph_error(100, "file is required").response()
         data = await upload.read()
         await form.close()  # uploads are spooled to temporary files; close them (filterwarnings=error)
+        if self.upload_delay:
+            await asyncio.sleep(self.upload_delay)
         self._record(
             Recorded(
                 "POST",

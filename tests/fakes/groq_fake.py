@@ -122,6 +122,7 @@ class CallLog:
     body: Any = None
     file_name: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    answered_at: float = 0.0  # when the fake answered (after any delay it was told to hold the call)
 
 
 class GroqFake:
@@ -142,8 +143,11 @@ class GroqFake:
         # Set to hold chat requests open (e.g. to SIGKILL the worker mid-request); cleared = pass.
         self.hold_chat = threading.Event()
         self.release_chat = threading.Event()
-        # Seconds each chat answer takes (a real model is not instant: overlapping calls become observable).
+        # Seconds each chat answer takes (a real model is not instant: overlapping calls become observable);
+        # likewise each transcription and each speech request.
         self.chat_delay = 0.0
+        self.transcription_delay = 0.0
+        self.speech_delay = 0.0
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         base = "/openai/v1"
@@ -168,6 +172,8 @@ class GroqFake:
         self.release_chat.clear()
         self.speech_audio = self._default_speech_audio
         self.chat_delay = 0.0
+        self.transcription_delay = 0.0
+        self.speech_delay = 0.0
 
     def _default_speech_audio(self, text: str) -> bytes:
         return tone_wav(max(0.3, len(text) * self.seconds_per_char))
@@ -199,7 +205,7 @@ class GroqFake:
             await asyncio.to_thread(self.release_chat.wait, 60)
         if self.chat_delay:
             await asyncio.sleep(self.chat_delay)
-        call.extra["answered_at"] = time.time()
+        call.extra["answered_at"] = call.answered_at = time.time()
         if fault := self.faults.take("chat"):
             return fault.response()
         if body.get("n", 1) != 1:
@@ -230,15 +236,17 @@ class GroqFake:
         model = str(form.get("model", ""))
         data = await upload.read() if upload is not None and not isinstance(upload, str) else b""
         await form.close()  # uploads are spooled to temporary files; close them (filterwarnings=error)
-        self._log(
-            CallLog(
-                "audio/transcriptions",
-                model,
-                time.time(),
-                file_name=name,
-                extra={"size": len(data), "response_format": form.get("response_format")},
-            )
+        call = CallLog(
+            "audio/transcriptions",
+            model,
+            time.time(),
+            file_name=name,
+            extra={"size": len(data), "response_format": form.get("response_format")},
         )
+        self._log(call)
+        if self.transcription_delay:
+            await asyncio.sleep(self.transcription_delay)
+        call.answered_at = time.time()
         if fault := self.faults.take("transcriptions"):
             return fault.response()
         if not name or "." not in name or name.rsplit(".", 1)[1].lower() not in AUDIO_EXTENSIONS:
@@ -265,7 +273,11 @@ class GroqFake:
         if denied := self._unauthorized(request):
             return denied
         body = await request.json()
-        self._log(CallLog("audio/speech", body.get("model", ""), time.time(), body))
+        call = CallLog("audio/speech", body.get("model", ""), time.time(), body)
+        self._log(call)
+        if self.speech_delay:
+            await asyncio.sleep(self.speech_delay)
+        call.answered_at = time.time()
         if fault := self.faults.take("speech"):
             return fault.response()
         text = body.get("input", "")

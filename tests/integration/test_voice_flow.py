@@ -161,12 +161,13 @@ def test_english_voice_note_gets_a_real_voice_note_back(stack: VoiceStack, graph
     assert stt.extra == {"size": len(VOICE_EN), "response_format": "verbose_json"}
     assert stt.model == "whisper-large-v3-turbo"
 
-    # Every TTS request fits Orpheus' cap, and together they are the whole reply, in order.
+    # Every TTS request fits Orpheus' cap, and together, in reply order, they are the whole reply (they are sent
+    # concurrently, so they may reach Groq in any order).
     tts = groq_fake.calls_to("audio/speech")
     inputs = [call.body["input"] for call in tts]
     assert len(inputs) > 1
     assert all(len(text) <= TTS_MAX_CHARS for text in inputs)
-    assert " ".join(inputs) == " ".join(LONG_REPLY.split())
+    assert " ".join(sorted(inputs, key=LONG_REPLY.index)) == " ".join(LONG_REPLY.split())
     assert {call.model for call in tts} == {"canopylabs/orpheus-v1-english"}
     assert {call.body["voice"] for call in tts} == {"autumn"}
 
@@ -324,7 +325,7 @@ def test_a_retried_job_resends_the_same_note_without_synthesising_again(
     assert len(groq_fake.calls_to("audio/transcriptions")) == 1
     assert len(groq_fake.calls_to("chat/completions")) == 1
     inputs = [call.body["input"] for call in groq_fake.calls_to("audio/speech")]
-    assert " ".join(inputs) == " ".join(LONG_REPLY.split())
+    assert " ".join(sorted(inputs, key=LONG_REPLY.index)) == " ".join(LONG_REPLY.split())
     assert len(graph_fake.uploads()) == 1
 
 

@@ -139,6 +139,8 @@ class RateLimiter:
                 ("requests", settings.stt_rpm, minute), ("audio_seconds", settings.stt_audio_seconds_per_hour, hour)
             ),
             "speech": _limits(("requests", settings.tts_rpm, minute), ("tokens", settings.tts_tpm, minute)),
+            # An OpenAI-compatible speech endpoint (workers/clients/openai_speech.py): requests only.
+            "openai_speech": _limits(("requests", settings.openai_tts_rpm, minute)),
         }
 
     def key(self, model: str, dimension: str) -> str:

@@ -115,7 +115,7 @@ def decide_answer(ctx: WorkerContext, job: InboundJob, reply: str, language: str
         log.info("voice.reply_as_text", correlation_id=cid, language=language or "unknown")
         return "text"
     try:
-        return "voice:" + prepare_voice_note(ctx, job, reply, *tts)
+        return "voice:" + prepare_voice_note(ctx, job, reply, tts)
     except SpeechFailedError as exc:
         _log_fallback(cid, exc.cause, exc.detail, exc.ops_alert)
         return "text"

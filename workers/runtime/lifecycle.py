@@ -33,14 +33,18 @@ def _consumes_audio(celery: Celery) -> bool:
 
 
 def _check_voice_tools(settings: Settings) -> None:
-    """Only the audio pool needs ffmpeg: text and vision workers start without it. An audio worker without
-    ffmpeg (or without libopus) refuses to start, instead of failing every voice reply over to text."""
+    """Only the audio pool needs ffmpeg and voices: text and vision workers start without them. An audio worker
+    without ffmpeg (or libopus), with a TTS_VOICES it cannot read or a voice it cannot find refuses to start,
+    instead of failing every voice reply over to text."""
     if not _consumes_audio(app):
         return
     from workers.media.transcode import check_ffmpeg
 
     version = check_ffmpeg(settings.ffmpeg_binary)
     log.info("worker.ffmpeg_ok", version=version)
+    from workers.voice.setup import check_voice_routes
+
+    log.info("worker.voices_ok", routes=check_voice_routes(settings))
 
 
 @worker_init.connect
