@@ -44,13 +44,14 @@ def test_memory_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
         assert float(str(row[3])) > 10  # an idle RSS in MiB was read from /proc
 
 
+@pytest.mark.timeout(300)  # three worker starts; a smoke run on a loaded machine, nothing here is timed
 def test_voice_latency_benchmark_runs_every_mode(capsys: pytest.CaptureFixture[str]) -> None:
     from bench import voice_latency
 
-    rows = voice_latency.run(1, voice_latency.Holds(0.05, 0.05, 0.2, 0.05), chunk_counts=(1, 2))
+    rows = voice_latency.run(1, voice_latency.Holds(0.05, 0.05, 0.2, 0.05), chunk_counts=(2,))
     out = capsys.readouterr().out
     assert "Voice reply latency" in out and "2-chunk TTS stage" in out
     modes = ("sequential", "concurrent", "concurrent, loudnorm off")
-    assert [(row[0], row[1]) for row in rows] == [(mode, chunks) for mode in modes for chunks in (1, 2)]
+    assert [(row[0], row[1]) for row in rows] == [(mode, 2) for mode in modes]
     for row in rows:
         assert float(str(row[-2])) > 0  # a total was measured, webhook to voice note
