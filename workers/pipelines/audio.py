@@ -19,10 +19,12 @@ from workers.delivery.lease import Heartbeat
 from workers.delivery.memory import entry
 from workers.errors import PermanentError, UserInputError
 from workers.media.transcode import TranscodeError, audio_duration, encode_opus
-from workers.pipelines.prompting import chat_messages, last_user_text
+from workers.pipelines.conversation_language import language_after, language_for_reply
+from workers.pipelines.prompting import chat_messages
 from workers.pipelines.replies import acknowledge, generate_once, send_text_reply
 from workers.pipelines.text import handle_text_queue
-from workers.text.phrases import PHRASES, guess_language, phrase
+from workers.text.languages import next_language
+from workers.text.phrases import PHRASES, phrase
 from workers.voice.speak import SpeechFailedError, prepare_voice_note, tts_voice_for
 
 log = get_logger("workers.audio")
@@ -95,8 +97,8 @@ def listen(ctx: WorkerContext, job: InboundJob, media_id: str) -> Heard:
     if not transcript.text:
         log.info("voice.empty_transcript", correlation_id=cid, language=transcript.language)
         return Heard(language=transcript.language, notice="voice_not_understood")
-    # Whisper normally names the language; if not, a stop-word vote on the words beats "unknown".
-    return Heard(transcript.text, transcript.language or guess_language(transcript.text))
+    # Whisper normally names the language; if not, the language of the words beats "unknown".
+    return Heard(transcript.text, transcript.language or next_language(transcript.text, ""))
 
 
 def listen_once(ctx: WorkerContext, job: InboundJob, media_id: str) -> Heard:
@@ -188,12 +190,12 @@ def answer_voice_note(ctx: WorkerContext, job: InboundJob, media_id: str) -> Non
             )
             mode = generate_once(ctx, job, "answer_mode", lambda: decide_answer(ctx, job, reply, heard.language))
     if heard.notice:
-        send_notice(ctx, job, heard, guess_language(last_user_text(history)))
+        send_notice(ctx, job, heard, language_for_reply(ctx, job, history=history))
         return
     spoken_sent = send_answer(ctx, job, reply, mode)
     ctx.memory.append(
         job.conversation,
-        entry("user", heard.text, kind="voice"),
+        entry("user", heard.text, kind="voice", language=language_after(history, heard.text, heard.language)),
         entry("assistant", reply, kind="voice" if spoken_sent else "text"),
         once_for=job.message_id,
     )
