@@ -71,6 +71,27 @@ def upload_for_whisper(ctx: WorkerContext, data: bytes, mime_type: str) -> tuple
     return "voice.ogg", note
 
 
+def length_notice(ctx: WorkerContext, cid: str, data: bytes) -> str:
+    """The notice for audio too long to transcribe, or that does not decode within its work budget (not audio,
+    or crafted: Whisper would not do better); "" when it can go to Whisper."""
+    settings = ctx.settings
+    seconds = audio_duration(
+        data,
+        settings.max_voice_seconds,
+        settings.ffmpeg_binary,
+        settings.ffmpeg_timeout_seconds,
+        settings.media_cpu_seconds,
+        settings.media_memory_mb * 1024 * 1024,
+    )
+    if seconds is None:
+        log.info("voice.unreadable", correlation_id=cid, reason="undecodable")
+        return "voice_not_understood"
+    if seconds > settings.max_voice_seconds:
+        log.info("voice.too_long", correlation_id=cid, seconds=round(seconds, 1))
+        return "voice_too_long"
+    return ""
+
+
 def listen(ctx: WorkerContext, job: InboundJob, media_id: str) -> Heard:
     settings = ctx.settings
     cid = correlation_id(job.message_id)
@@ -79,10 +100,8 @@ def listen(ctx: WorkerContext, job: InboundJob, media_id: str) -> Heard:
     except UserInputError as exc:
         log.info("voice.too_large", correlation_id=cid, detail=exc.detail)
         return Heard(notice="voice_too_large")
-    seconds = audio_duration(data, settings.max_voice_seconds, settings.ffmpeg_binary, settings.ffmpeg_timeout_seconds)
-    if seconds is not None and seconds > settings.max_voice_seconds:
-        log.info("voice.too_long", correlation_id=cid, seconds=round(seconds, 1))
-        return Heard(notice="voice_too_long")
+    if notice := length_notice(ctx, cid, data):
+        return Heard(notice=notice)
     try:
         filename, upload = upload_for_whisper(ctx, data, mime_type)
         transcript = ctx.groq.transcribe(settings.stt_model, upload, filename)

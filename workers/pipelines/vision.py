@@ -55,7 +55,14 @@ def vision_request(
 def _describe(ctx: WorkerContext, job: InboundJob, media_id: str, prompt: str, history: list[MemoryEntry]) -> str:
     settings = ctx.settings
     data, mime_type = ctx.graph.download_media(media_id, settings.image_max_download_bytes)
-    image = prepare_for_vision(data, settings.vision_max_base64_bytes, settings.vision_max_image_side)
+    image = prepare_for_vision(
+        data,
+        settings.vision_max_base64_bytes,
+        settings.vision_max_image_side,
+        max_pixels=settings.image_max_pixels,
+        cpu_seconds=settings.media_cpu_seconds,
+        memory_bytes=settings.media_memory_mb * 1024 * 1024,
+    )
     log.info(
         "vision.image",
         correlation_id=correlation_id(job.message_id),
