@@ -138,7 +138,7 @@ class Settings(BaseSettings):
     # CPU seconds (RLIMIT_CPU) and address space (RLIMIT_AS, MB) of one child process; Debian's ffmpeg alone maps
     # ~270 MB of libraries. An image child's wall time is bounded at twice its CPU seconds, ffmpeg's by
     # FFMPEG_TIMEOUT_SECONDS.
-    media_cpu_seconds: int = 30
+    media_cpu_seconds: int = 10
     media_memory_mb: int = 512
     # Images with more pixels (read from the header, before decoding) get a polite "too large" reply. A WhatsApp
     # photo has at most ~16 MP; decoding 25 MP RGBA peaks at ~270 MB in the child (docs/performance.md).

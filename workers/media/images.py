@@ -52,7 +52,7 @@ def prepare_for_vision(
     max_base64_bytes: int,
     max_side: int,
     max_pixels: int = 25_000_000,
-    cpu_seconds: int = 30,
+    cpu_seconds: int = 10,
     memory_bytes: int = 512 * 1024 * 1024,
 ) -> VisionImage:
     """Return the image unchanged when Groq can take it, else a JPEG that fits `max_base64_bytes` once base64

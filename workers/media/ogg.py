@@ -10,8 +10,9 @@ Verdict against ffprobe (`python -m bench.media_budget`, figures in docs/perform
 cannot tell the duration of piped input (it must seek to the last page), so it needs the bytes in a seekable
 memory file, and every call is a process: about 40 ms of CPU and 20 MB for any voice note, where this reader takes
 well under a millisecond for a real note and about 0.5 s for the worst 16 MB file (every page empty). We keep it.
-A duration that would need an impossible bitrate is a lie and gets no answer here: the caller then counts the
-decoded samples with ffmpeg under its work budget.
+Pages that claim fewer seconds than the file's size can hold at any Opus bitrate are a lie (crafted, or not a voice
+note): `ImplausibleOggError`. ffmpeg would not do better on those: its own Ogg demuxer spent 8 CPU-seconds on a
+crafted 1 MB file of overlapping pages, so such a file is refused rather than decoded.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ _OPUS_RATE = 48000
 # Opus tops out at 510 kbit/s (RFC 6716 section 2.1.1) and Vorbis is used far below that: a file whose pages claim
 # fewer seconds than its size can hold at this rate (plus Ogg framing) is lying about its length.
 _MAX_BITS_PER_SECOND = 600_000
+
+
+class ImplausibleOggError(ValueError):
+    """An Ogg file whose pages claim far less audio than its size: crafted, or not a voice note."""
 
 
 def _stream_clock(payload: bytes) -> tuple[int, int] | None:
@@ -49,10 +54,10 @@ def _page(data: bytes, pos: int) -> tuple[int, int, int] | None:
 
 
 def ogg_duration(data: bytes) -> float | None:
-    """Seconds of audio in an Ogg Opus/Vorbis file; None when it is not one we can read or its pages lie.
+    """Seconds of audio in an Ogg Opus/Vorbis file; None when it is not one (not Ogg, another codec).
 
     Pages of other logical streams are skipped; the walk stops at the first byte that is not a page (trailing
-    garbage, a truncated last page) and reports the audio up to there."""
+    garbage, a truncated last page) and reports the audio up to there. Raises ImplausibleOggError."""
     first = _page(data, 0)
     if first is None:
         return None
@@ -69,5 +74,5 @@ def ogg_duration(data: bytes) -> float | None:
             last_granule = granule
     seconds = max(0.0, (last_granule - pre_skip) / rate)
     if len(data) * 8 > (seconds + 1) * _MAX_BITS_PER_SECOND:
-        return None
+        raise ImplausibleOggError(f"{len(data)} bytes for {seconds:.1f} s")
     return seconds

@@ -14,7 +14,7 @@ from typing import Any
 import ffmpeg
 
 from workers.media.bounded import BudgetError, WorkBudget, run_bounded
-from workers.media.ogg import ogg_duration
+from workers.media.ogg import ImplausibleOggError, ogg_duration
 
 
 class VoiceSetupError(RuntimeError):
@@ -67,7 +67,7 @@ def _pipe_input(input_format: str | None) -> Any:
 
 # The default work budget of one ffmpeg run. Debian's ffmpeg maps about 270 MB of libraries before it reads a
 # byte, so its address-space limit cannot be small; its resident memory while decoding a voice note is ~50 MB.
-DEFAULT_CPU_SECONDS = 30
+DEFAULT_CPU_SECONDS = 10
 DEFAULT_MEMORY_BYTES = 512 * 1024 * 1024
 DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024
 
@@ -140,12 +140,16 @@ def audio_duration(
     """Seconds of audio, counted up to `limit_seconds` + 1 (enough to say "too long"); None when undecodable or
     when decoding does not finish within its budget.
 
-    Ogg (every WhatsApp voice note) is read from its page headers (linear time, no process). Anything else, and an
-    Ogg file whose pages lie, is decoded to 8 kHz mono PCM on a pipe and the samples counted: ffprobe cannot tell
-    the duration of piped input, and `-t` bounds the work and the output for a small file that decodes to hours.
+    Ogg Opus/Vorbis (every WhatsApp voice note) is read from its page headers (linear time, no process); one whose
+    pages lie is refused. Anything else is decoded to 8 kHz mono PCM on a pipe and the samples counted: ffprobe
+    cannot tell the duration of piped input, and `-t` bounds the work and the output for a small file that decodes
+    to hours.
     """
     if data.startswith(b"OggS"):
-        seconds = ogg_duration(data)
+        try:
+            seconds = ogg_duration(data)
+        except ImplausibleOggError:
+            return None
         if seconds is not None:
             return seconds
     stream = _pipe_input(None).output("pipe:1", format="s16le", acodec="pcm_s16le", ac=1, ar=8000, t=limit_seconds + 1)
