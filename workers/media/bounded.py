@@ -73,11 +73,22 @@ def _limit(pid: int, budget: WorkBudget) -> None:
         pass  # it already exited (e.g. a bad argument): its exit status says why, and it cannot do any more work
 
 
-def run_bounded(args: Sequence[str], data: bytes, budget: WorkBudget, env: Mapping[str, str] | None = None) -> Finished:
+def run_bounded(
+    args: Sequence[str],
+    data: bytes,
+    budget: WorkBudget,
+    env: Mapping[str, str] | None = None,
+    pass_fds: Sequence[int] = (),
+) -> Finished:
     """Run `args` with `data` on stdin and return its stdout. Raises BudgetError."""
     try:
         process = subprocess.Popen(
-            list(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+            list(args),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            pass_fds=tuple(pass_fds),
         )
     except OSError as exc:
         raise BudgetError("missing", str(exc)) from exc
