@@ -77,3 +77,11 @@ def test_flower_view_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Flower task-sent events" in capsys.readouterr().out
     assert set(rates) == {"events on", "events off"}
     assert all(rate > 0 for rate in rates.values())
+
+
+def test_language_detection_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import language_detection
+
+    results = language_detection.run()
+    assert "Language detection" in capsys.readouterr().out
+    assert all(0 < count <= 84 for name, count in results.items() if name != "switches")
