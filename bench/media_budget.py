@@ -4,8 +4,8 @@ Same run, same machine, one table each:
 
 1. Ogg duration: `workers/media/ogg.py`'s page walk vs ffprobe (bounded, the note in a memory file so that it can
    seek to the last page: piped input has no duration), on real voice notes.
-2. Crafted Ogg: the page walk vs a backwards search that CRC-checks every "OggS" candidate (the design the walk
-   replaced, kept here as the baseline) vs ffprobe, on crafted page layouts.
+2. Crafted Ogg: the page walk vs a backwards search that CRC-checks every "OggS" candidate (the obvious design,
+   kept here as the baseline) vs ffprobe, on crafted page layouts.
 3. WAV: `workers/media/wav.py` vs the stdlib `wave` module: the cost of parsing a TTS answer, and which of the WAV
    shapes TTS services send each one reads.
 4. Images: the bounded decoder child (`workers/media/images.py`) on real photos and on crafted images, vs
@@ -72,7 +72,7 @@ def ffprobe_duration(data: bytes) -> tuple[float, int, str]:
         os.close(fd)
 
 
-# --- the backwards reader the page walk replaced (baseline only) -------------------------------------------------
+# --- a backwards reader (baseline only) -----------------------------------------------------------------------------
 
 _HEADER = struct.Struct("<4sBBqIIIB")
 
@@ -185,9 +185,7 @@ def crafted_ogg_table(quick: bool) -> list[list[str]]:
         rows.append(
             [name, f"{walk:.3f}", show(result), old, f"{probe_cpu:.2f}", f"{probe_peak / MB:.0f} MB", probe_says]
         )
-    common.print_header(
-        "Crafted Ogg: CPU seconds of the page walk, the backwards CRC search it replaced, and ffprobe", {}
-    )
+    common.print_header("Crafted Ogg: CPU seconds of the page walk, a backwards CRC search, and ffprobe", {})
     common.print_table(
         ["input", "walk CPU s", "walk says", "backwards search CPU s", "ffprobe CPU s", "ffprobe peak", "ffprobe says"],
         rows,

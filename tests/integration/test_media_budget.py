@@ -140,7 +140,7 @@ def test_crafted_media_get_polite_replies_while_the_worker_stays_flat(
         f"\nworker peak memory +{growth / MB:.0f} MB, own CPU {own_after - own_before:.2f} s, "
         f"decoder children CPU {children_after - children_before:.2f} s"
     )
-    # Without the budget, one 59 MP PNG alone added ~900 MB to the worker and the 16 MB Ogg took hours of CPU.
+    # Decoded in the worker itself, one 59 MP PNG adds ~450 MB to it (bench/media_budget.py).
     assert growth < 120 * MB
     assert own_after - own_before < 20  # downloads, base64 and JSON of ~35 MB of media, and the page walks
     assert children_after - children_before < len(cases) * (CPU_BUDGET + 1)

@@ -34,7 +34,7 @@ def test_short_messages_are_detected_in_their_language() -> None:
     rows = labelled_messages()
     wrong = [(language, text) for language, text in rows if language_candidates(text)[0][0] != language]
     # 2 of the 84 are wrong today ("how do I reset my password?" reads as French; an Italian phrase as Spanish);
-    # the stop-word vote this replaced got 24 wrong (docs/performance.md#language-detection).
+    # a stop-word vote gets 24 wrong (docs/performance.md#language-detection).
     assert len(wrong) <= 3, wrong
 
 

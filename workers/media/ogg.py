@@ -3,8 +3,9 @@
 The last page's granule position counts samples (48 kHz for Opus, minus the encoder's pre-skip; RFC 7845 section
 4; page layout: RFC 3533 section 6). The reader walks the chain of pages from the first one, jumping from each
 header over the page's declared length, so it touches every page header once and never reads a payload: linear in
-the number of pages, whatever the bytes. (It replaced a backwards search for the last "OggS" that CRC-checked every
-candidate; a crafted file with an overlapping candidate every 32 bytes cost it 31 CPU-seconds per 128 KB.)
+the number of pages, whatever the bytes. (The obvious alternative, searching backwards for the last "OggS" and
+CRC-checking each candidate, is quadratic on crafted files with an overlapping candidate every 32 bytes: about 30
+CPU-seconds for 128 KB; bench/media_budget.py keeps it as a baseline.)
 
 Verdict against ffprobe (`python -m bench.media_budget`, figures in docs/performance.md#media-parsers): ffprobe
 cannot tell the duration of piped input (it must seek to the last page), so it needs the bytes in a seekable
