@@ -2,8 +2,9 @@
 
 The decoding runs in a child process under a work budget (`workers.media.image_decoder` under
 `workers.media.bounded`): a pixel bomb, a decoder stuck on crafted data or a lying header costs that child its
-CPU or memory limit, never the worker. Python's start-up and Pillow's import cost the child about 60 ms of CPU and
-25 MB before it decodes anything (`python -m bench.media_budget`), small next to a vision model call.
+CPU or memory limit, never the worker. Python's start-up and Pillow's import cost the child about 0.1 CPU-second
+and 17 MB before it decodes anything, small next to a vision model call; a 59 MP pixel bomb decoded in-process
+took 466 MB (`python -m bench.media_budget`, docs/performance.md#media-parsers).
 """
 
 from __future__ import annotations
