@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import threading
@@ -63,6 +64,12 @@ def flower_broker_view(url: str) -> dict[str, int]:
     return {str(q["name"]): int(str(q["messages"])) for q in asyncio.run(read())}
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its reaped children, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def run(seconds: float = 8.0, repeat: int = 3, quick: bool = False) -> dict[str, object]:
     facts = common.machine()
     payload = PAYLOADS[0]
@@ -82,8 +89,11 @@ def run(seconds: float = 8.0, repeat: int = 3, quick: bool = False) -> dict[str,
             )
             for state, flag in (("on", "true"), ("off", "false"))
         }
-        runner = _Runner(redis_server, seconds, 50, quick)
+        # No warm-up run inside a round (the rounds alternate, so every API is warm after the first), so that the
+        # API's CPU seconds over the round belong to the measured requests only.
+        runner = _Runner(redis_server, seconds, 50, quick=True)
         runs: dict[str, list[common.WrkResult]] = {name: [] for name in servers}
+        cpu_per_request: dict[str, list[float]] = {name: [] for name in servers}
         seen: dict[str, tuple[int, int, dict[str, int]]] = {}
         start = 0
         try:
@@ -94,8 +104,10 @@ def run(seconds: float = 8.0, repeat: int = 3, quick: bool = False) -> dict[str,
                     pool, size = make_pool(workdir, payload, count, start)
                     start += size
                     counter = EventCounter(redis_server.url)
+                    cpu_before = cpu_seconds(service.pid())
                     result, _, _ = runner.api(service.url, payload, pool, size, warm_pool)
                     common.settle(0.5)  # the announcer flushes every 50 ms
+                    cpu_per_request[name].append((cpu_seconds(service.pid()) - cpu_before) / max(1, result.requests))
                     counter.close()
                     runs[name].append(result)
                     acked = result.requests - result.non2xx
@@ -109,13 +121,24 @@ def run(seconds: float = 8.0, repeat: int = 3, quick: bool = False) -> dict[str,
     for name, results in runs.items():
         rps = statistics.median(r.rps for r in results)
         p99 = statistics.median(r.p99_us for r in results)
+        cpu = statistics.median(cpu_per_request[name]) * 1e6
         acked, events, queues = seen[name]
         shown = f"{events:,} of {acked:,}"
-        rows.append([name, f"{rps:,.0f}", common.ms(p99), f"{rps / on:.2f}", shown, queues["text"]])
-    facts["load"] = f"single-text webhooks, wrk -t1 -c50, {seconds:g} s per run, median of {repeat} alternating rounds"
+        rows.append([name, f"{rps:,.0f}", common.ms(p99), f"{rps / on:.2f}", f"{cpu:.0f} us", shown, queues["text"]])
+    facts["workload"] = (
+        f"single-text webhooks, wrk -t1 -c50, {seconds:g} s per run, median of {repeat} alternating rounds"
+    )
     common.print_header("Flower task-sent events: ack-path cost and what Flower sees (same run)", facts)
     common.print_table(
-        ["API", "webhooks/s", "p99 ms", "x events on", "task-sent events (last round)", "broker view: text queue"],
+        [
+            "API",
+            "webhooks/s",
+            "p99 ms",
+            "x events on",
+            "API CPU per webhook",
+            "task-sent events (last round)",
+            "broker view: text queue",
+        ],
         rows,
     )
     return {name: statistics.median(r.rps for r in results) for name, results in runs.items()}
