@@ -153,6 +153,7 @@ class _Exchange:
                     if key.fileobj is process.stdin:
                         if not feed.write():
                             selector.unregister(process.stdin)
+                            process.stdin.close()
                     elif not self._read(key.fd, key.fileobj is process.stdout):
                         selector.unregister(key.fileobj)
                 if len(self.output) > self._budget.max_output_bytes:
@@ -179,7 +180,7 @@ class _Exchange:
 
 
 class _Feed:
-    """The child's stdin, written in chunks without blocking, closed once everything is written."""
+    """The child's stdin, written in chunks without blocking."""
 
     def __init__(self, stdin: IO[bytes], data: bytes) -> None:
         self._stdin = stdin
@@ -195,17 +196,15 @@ class _Feed:
         return not self._stdin.closed
 
     def write(self) -> bool:
-        """Write what the pipe takes; False once done (all written, or the child closed its end)."""
+        """Write what the pipe takes; False once done (all written, or the child closed its end): the caller
+        then closes stdin, so the child sees the end of its input."""
         try:
             self._written += os.write(self._stdin.fileno(), self._view[self._written : self._written + _CHUNK])
         except BlockingIOError:
             return True
         except BrokenPipeError:
             self._written = len(self._view)  # the child stopped reading: its exit status tells why
-        if self._written < len(self._view):
-            return True
-        self._stdin.close()
-        return False
+        return self._written < len(self._view)
 
 
 def _reap(process: subprocess.Popen[bytes]) -> tuple[int, resource.struct_rusage]:
