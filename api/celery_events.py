@@ -5,6 +5,12 @@ the API pushes hand-built envelopes (celery_protocol.py), so it announces them i
 the way kombu's Redis transport publishes to the `celeryev` fanout exchange (PUBLISH on `/<db>.celeryev/task.sent`,
 with `fanout_prefix` and `fanout_patterns` on, Celery's defaults). Flower then lists a job as queued before a
 worker picks it up. Events are monitoring only: a lost one loses nothing.
+
+Verdict against Flower's own broker view (`python -m bench.flower_view`, docs/performance.md#flower-task-sent-events):
+the broker view reads queue lengths straight from Redis and needs no event, but shows a count per queue; these
+events make Flower list each queued job (id, queue, redacted arguments) before a worker takes it, for about 7 %
+more API CPU per webhook. We keep them, on by default; ANNOUNCE_TASK_SENT_EVENTS=false leaves the broker view.
+The event format is checked against Celery's own EventReceiver (tests/integration/test_flower_events.py).
 """
 
 from __future__ import annotations

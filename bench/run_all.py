@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in turn, each printing its table with the same-run baseline.
 
-python -m bench.run_all [--quick] [--only ack_path,end_to_end,memory]
+python -m bench.run_all [--quick] [--only ack_path,end_to_end,memory,media_budget,flower_view,language_detection]
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import argparse
 import sys
 import time
 
-from bench import ack_path, end_to_end, memory
+from bench import ack_path, end_to_end, flower_view, language_detection, media_budget, memory
 
-BENCHMARKS = ("ack_path", "end_to_end", "memory")
+BENCHMARKS = ("ack_path", "end_to_end", "memory", "media_budget", "flower_view", "language_detection")
 
 
 def run(quick: bool = False, only: tuple[str, ...] = BENCHMARKS, compare: str | None = None) -> dict[str, object]:
@@ -24,6 +24,12 @@ def run(quick: bool = False, only: tuple[str, ...] = BENCHMARKS, compare: str | 
             results[name] = end_to_end.run(5 if quick else 100, 10 if quick else 400)
         elif name == "memory":
             results[name] = memory.run(0.25, quick)
+        elif name == "media_budget":
+            results[name] = media_budget.run(quick)
+        elif name == "language_detection":
+            results[name] = language_detection.run()
+        elif name == "flower_view":
+            results[name] = flower_view.run(1.0 if quick else 8.0, 1 if quick else 3, quick)
         else:
             raise SystemExit(f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}")
         print(f"({name} took {time.monotonic() - started:.0f} s)", flush=True)

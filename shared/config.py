@@ -134,6 +134,16 @@ class Settings(BaseSettings):
     piper_max_chars: int = 1000
     piper_timeout_seconds: float = 60.0
 
+    # --- untrusted media: the work budget of each decoder process (ffmpeg for audio, Pillow for images) -----------
+    # CPU seconds (RLIMIT_CPU) and address space (RLIMIT_AS, MB) of one child process; Debian's ffmpeg alone maps
+    # ~270 MB of libraries. An image child's wall time is bounded at twice its CPU seconds, ffmpeg's by
+    # FFMPEG_TIMEOUT_SECONDS.
+    media_cpu_seconds: int = 10
+    media_memory_mb: int = 512
+    # Images with more pixels (read from the header, before decoding) get a polite "too large" reply. A WhatsApp
+    # photo has at most ~16 MP; decoding 25 MP RGBA peaks at ~270 MB in the child (docs/performance.md).
+    image_max_pixels: int = 25_000_000
+
     # --- webhook ingress ------------------------------------------------------------------------------------
     # Meta documents payloads up to 3 MB; anything larger is not Meta.
     max_webhook_bytes: int = 3 * 1024 * 1024

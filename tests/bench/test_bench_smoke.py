@@ -55,3 +55,34 @@ def test_voice_latency_benchmark_runs_every_mode(capsys: pytest.CaptureFixture[s
     assert [(row[0], row[1]) for row in rows] == [(mode, 2) for mode in modes]
     for row in rows:
         assert float(str(row[-2])) > 0  # a total was measured, webhook to voice note
+
+
+def test_media_budget_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import media_budget
+
+    tables = media_budget.run(quick=True)
+    assert "Ogg duration" in capsys.readouterr().out
+    [(_, _, _, walk_says, _, _, ffprobe_says, _)] = tables["ogg"]
+    assert float(walk_says.split()[0]) == pytest.approx(float(ffprobe_says), abs=0.05)  # both read the same note
+    assert {row[2] for row in tables["crafted_ogg"]} == {"ImplausibleOggError"}
+    assert all(row[3] == "reads it" for row in tables["wav"][1:])
+    said = {row[0]: row[4] for row in tables["images"]}
+    assert said["59 MP PNG of 190 KB (pixel bomb)"] == "image_too_large"
+    assert said["photo 640x480 JPEG (passes through)"] == "decoded"
+
+
+def test_flower_view_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import flower_view
+
+    rates = flower_view.run(1.0, 1, quick=True)
+    assert "Flower task-sent events" in capsys.readouterr().out
+    assert set(rates) == {"events on", "events off"}
+    assert all(rate > 0 for rate in rates.values())
+
+
+def test_language_detection_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import language_detection
+
+    results = language_detection.run()
+    assert "Language detection" in capsys.readouterr().out
+    assert all(0 < count <= 84 for name, count in results.items() if name != "switches")

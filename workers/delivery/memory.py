@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 import orjson
 import redis
@@ -19,10 +19,16 @@ class MemoryEntry(TypedDict):
     content: str
     kind: TurnKind
     ts: float
+    # User turns: the conversation's language (ISO 639-1) once this turn was heard; see
+    # workers/pipelines/conversation_language.py.
+    lang: NotRequired[str]
 
 
-def entry(role: Role, content: str, kind: TurnKind = "text") -> MemoryEntry:
-    return MemoryEntry(role=role, content=content, kind=kind, ts=time.time())
+def entry(role: Role, content: str, kind: TurnKind = "text", language: str = "") -> MemoryEntry:
+    turn = MemoryEntry(role=role, content=content, kind=kind, ts=time.time())
+    if language:
+        turn["lang"] = language
+    return turn
 
 
 # KEYS: memory list, once-marker. ARGV: max, ttl, once_ttl, entries... Appends only if the once-marker is new, so

@@ -1,6 +1,8 @@
 """ffmpeg through pipes (ffmpeg-python builds the argv): WAV in, WhatsApp voice note (mono OGG/Opus) out.
 
 No temp files: audio goes in on stdin and comes back on stdout, so nothing is left on disk when a job is killed.
+Every ffmpeg runs under a work budget (`workers.media.bounded`: CPU seconds, address space, output bytes, wall
+time): a crafted voice note costs at most its budget, never the worker.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from typing import Any
 
 import ffmpeg
 
-from workers.media.ogg import ogg_duration
+from workers.media.bounded import BudgetError, WorkBudget, run_bounded
+from workers.media.ogg import ImplausibleOggError, ogg_duration
 
 
 class VoiceSetupError(RuntimeError):
@@ -62,20 +65,31 @@ def _pipe_input(input_format: str | None) -> Any:
     return ffmpeg.input("pipe:0", **options)
 
 
-def _run(args: list[str], data: bytes, timeout: float) -> bytes:
+# The default work budget of one ffmpeg run. Debian's ffmpeg maps about 270 MB of libraries before it reads a
+# byte, so its address-space limit cannot be small; its resident memory while decoding a voice note is ~50 MB.
+DEFAULT_CPU_SECONDS = 10
+DEFAULT_MEMORY_BYTES = 512 * 1024 * 1024
+DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024
+
+
+def _run(
+    args: list[str],
+    data: bytes,
+    timeout: float,
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+    cpu_seconds: int = DEFAULT_CPU_SECONDS,
+    memory_bytes: int = DEFAULT_MEMORY_BYTES,
+) -> bytes:
     try:
-        process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    except OSError as exc:
-        raise TranscodeError("ffmpeg_missing", str(exc)) from exc
-    try:
-        out, err = process.communicate(data, timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        process.kill()
-        process.communicate()
-        raise TranscodeError("ffmpeg_timeout", f"no result after {timeout:.0f}s") from exc
-    if process.returncode != 0:
-        raise TranscodeError("ffmpeg_failed", err.decode(errors="replace").strip()[-300:])
-    return out
+        return run_bounded(args, data, WorkBudget(cpu_seconds, memory_bytes, max_output_bytes, timeout)).output
+    except BudgetError as exc:
+        if exc.reason == "missing":
+            raise TranscodeError("ffmpeg_missing", exc.detail) from exc
+        if exc.reason == "failed":
+            raise TranscodeError("ffmpeg_failed", exc.detail) from exc
+        if exc.reason == "timeout":
+            raise TranscodeError("ffmpeg_timeout", f"no result after {timeout:.0f}s") from exc
+        raise TranscodeError(f"ffmpeg_{exc.reason}", exc.detail) from exc
 
 
 def opus_args(input_format: str | None = "wav", bitrate: str = "24k", ffmpeg_binary: str = "ffmpeg") -> list[str]:
@@ -116,22 +130,33 @@ def transcode_to_voice_note(
 
 
 def audio_duration(
-    data: bytes, limit_seconds: float, ffmpeg_binary: str = "ffmpeg", timeout: float = 60.0
+    data: bytes,
+    limit_seconds: float,
+    ffmpeg_binary: str = "ffmpeg",
+    timeout: float = 60.0,
+    cpu_seconds: int = DEFAULT_CPU_SECONDS,
+    memory_bytes: int = DEFAULT_MEMORY_BYTES,
 ) -> float | None:
-    """Seconds of audio, counted up to `limit_seconds` + 1 (enough to say "too long"); None when undecodable.
+    """Seconds of audio, counted up to `limit_seconds` + 1 (enough to say "too long"); None when undecodable or
+    when decoding does not finish within its budget.
 
-    Ogg (every WhatsApp voice note) is read from its pages. Anything else is decoded to 8 kHz mono PCM on a pipe and
-    the samples counted: ffprobe cannot tell the duration of piped input, and `-t` bounds the work and the memory
-    for a small file that decodes to hours of audio.
+    Ogg Opus/Vorbis (every WhatsApp voice note) is read from its page headers (linear time, no process); one whose
+    pages lie is refused. Anything else is decoded to 8 kHz mono PCM on a pipe and the samples counted: ffprobe
+    cannot tell the duration of piped input, and `-t` bounds the work and the output for a small file that decodes
+    to hours.
     """
     if data.startswith(b"OggS"):
-        seconds = ogg_duration(data)
+        try:
+            seconds = ogg_duration(data)
+        except ImplausibleOggError:
+            return None
         if seconds is not None:
             return seconds
     stream = _pipe_input(None).output("pipe:1", format="s16le", acodec="pcm_s16le", ac=1, ar=8000, t=limit_seconds + 1)
-    args = [ffmpeg_binary, "-hide_banner", "-loglevel", "error", *ffmpeg.get_args(stream)]
+    args = [ffmpeg_binary, "-hide_banner", "-loglevel", "error", "-threads", "1", *ffmpeg.get_args(stream)]
+    max_output = int((limit_seconds + 2) * 16000)  # 8 kHz x 2 bytes: a little over what `-t` lets through
     try:
-        pcm = _run(args, data, timeout)
+        pcm = _run(args, data, timeout, max_output, cpu_seconds, memory_bytes)
     except TranscodeError:
         return None
     return len(pcm) / 16000 if pcm else None

@@ -19,10 +19,12 @@ from workers.delivery.lease import Heartbeat
 from workers.delivery.memory import entry
 from workers.errors import PermanentError, UserInputError
 from workers.media.transcode import TranscodeError, audio_duration, encode_opus
-from workers.pipelines.prompting import chat_messages, last_user_text
+from workers.pipelines.conversation_language import language_after, language_for_reply
+from workers.pipelines.prompting import chat_messages
 from workers.pipelines.replies import acknowledge, generate_once, send_text_reply
 from workers.pipelines.text import handle_text_queue
-from workers.text.phrases import PHRASES, guess_language, phrase
+from workers.text.languages import next_language
+from workers.text.phrases import PHRASES, phrase
 from workers.voice.speak import SpeechFailedError, prepare_voice_note, tts_voice_for
 
 log = get_logger("workers.audio")
@@ -69,6 +71,27 @@ def upload_for_whisper(ctx: WorkerContext, data: bytes, mime_type: str) -> tuple
     return "voice.ogg", note
 
 
+def length_notice(ctx: WorkerContext, cid: str, data: bytes) -> str:
+    """The notice for audio too long to transcribe, or that does not decode within its work budget (not audio,
+    or crafted: Whisper would not do better); "" when it can go to Whisper."""
+    settings = ctx.settings
+    seconds = audio_duration(
+        data,
+        settings.max_voice_seconds,
+        settings.ffmpeg_binary,
+        settings.ffmpeg_timeout_seconds,
+        settings.media_cpu_seconds,
+        settings.media_memory_mb * 1024 * 1024,
+    )
+    if seconds is None:
+        log.info("voice.unreadable", correlation_id=cid, reason="undecodable")
+        return "voice_not_understood"
+    if seconds > settings.max_voice_seconds:
+        log.info("voice.too_long", correlation_id=cid, seconds=round(seconds, 1))
+        return "voice_too_long"
+    return ""
+
+
 def listen(ctx: WorkerContext, job: InboundJob, media_id: str) -> Heard:
     settings = ctx.settings
     cid = correlation_id(job.message_id)
@@ -77,10 +100,8 @@ def listen(ctx: WorkerContext, job: InboundJob, media_id: str) -> Heard:
     except UserInputError as exc:
         log.info("voice.too_large", correlation_id=cid, detail=exc.detail)
         return Heard(notice="voice_too_large")
-    seconds = audio_duration(data, settings.max_voice_seconds, settings.ffmpeg_binary, settings.ffmpeg_timeout_seconds)
-    if seconds is not None and seconds > settings.max_voice_seconds:
-        log.info("voice.too_long", correlation_id=cid, seconds=round(seconds, 1))
-        return Heard(notice="voice_too_long")
+    if notice := length_notice(ctx, cid, data):
+        return Heard(notice=notice)
     try:
         filename, upload = upload_for_whisper(ctx, data, mime_type)
         transcript = ctx.groq.transcribe(settings.stt_model, upload, filename)
@@ -95,8 +116,8 @@ def listen(ctx: WorkerContext, job: InboundJob, media_id: str) -> Heard:
     if not transcript.text:
         log.info("voice.empty_transcript", correlation_id=cid, language=transcript.language)
         return Heard(language=transcript.language, notice="voice_not_understood")
-    # Whisper normally names the language; if not, a stop-word vote on the words beats "unknown".
-    return Heard(transcript.text, transcript.language or guess_language(transcript.text))
+    # Whisper normally names the language; if not, the language of the words beats "unknown".
+    return Heard(transcript.text, transcript.language or next_language(transcript.text, ""))
 
 
 def listen_once(ctx: WorkerContext, job: InboundJob, media_id: str) -> Heard:
@@ -188,12 +209,12 @@ def answer_voice_note(ctx: WorkerContext, job: InboundJob, media_id: str) -> Non
             )
             mode = generate_once(ctx, job, "answer_mode", lambda: decide_answer(ctx, job, reply, heard.language))
     if heard.notice:
-        send_notice(ctx, job, heard, guess_language(last_user_text(history)))
+        send_notice(ctx, job, heard, language_for_reply(ctx, job, history=history))
         return
     spoken_sent = send_answer(ctx, job, reply, mode)
     ctx.memory.append(
         job.conversation,
-        entry("user", heard.text, kind="voice"),
+        entry("user", heard.text, kind="voice", language=language_after(history, heard.text, heard.language)),
         entry("assistant", reply, kind="voice" if spoken_sent else "text"),
         once_for=job.message_id,
     )

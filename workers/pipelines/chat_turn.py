@@ -7,6 +7,7 @@ from typing import Any
 from shared.jobs import InboundJob
 from workers.context import WorkerContext
 from workers.delivery.memory import TurnKind, entry
+from workers.pipelines.conversation_language import language_after
 from workers.pipelines.prompting import chat_messages
 from workers.pipelines.replies import acknowledge, generate_once, send_text_reply
 
@@ -31,11 +32,18 @@ def context_notes(message: dict[str, Any]) -> str:
 
 
 def answer_text(
-    ctx: WorkerContext, job: InboundJob, text: str, *, kind: TurnKind = "text", remember_as: str | None = None
+    ctx: WorkerContext,
+    job: InboundJob,
+    text: str,
+    *,
+    kind: TurnKind = "text",
+    remember_as: str | None = None,
+    words: str = "",
 ) -> str:
     """Answer `text` with the chat model and remember the turn (as `remember_as` when the request carried an
     instruction not worth keeping). The context notes are stored with it, so later turns still know that it was,
-    say, a forwarded message. Returns the reply."""
+    say, a forwarded message. `words` are the user's own words in `text` (not an instruction of ours): they
+    decide the conversation's language stored with the turn. Returns the reply."""
     acknowledge(ctx, job)
     user_content = context_notes(job.message) + text
     history = ctx.memory.load(job.conversation)
@@ -54,7 +62,12 @@ def answer_text(
     send_text_reply(ctx, job, reply)
     ctx.memory.append(
         job.conversation,
-        entry("user", context_notes(job.message) + remember_as if remember_as else user_content, kind),
+        entry(
+            "user",
+            context_notes(job.message) + remember_as if remember_as else user_content,
+            kind,
+            language_after(history, words),
+        ),
         entry("assistant", reply),
         once_for=job.message_id,
     )

@@ -17,6 +17,7 @@ from shared.logging import correlation_id, get_logger
 from workers.context import WorkerContext
 from workers.delivery.memory import entry
 from workers.pipelines.chat_turn import answer_text, context_notes
+from workers.pipelines.conversation_language import language_for_reply
 from workers.pipelines.payloads import (
     as_dict,
     contact_names,
@@ -27,10 +28,9 @@ from workers.pipelines.payloads import (
     order_summary,
     user_text,
 )
-from workers.pipelines.prompting import last_user_text
 from workers.pipelines.replies import acknowledge, send_text_reply
 from workers.pipelines.vision import handle_image
-from workers.text.phrases import guess_language, phrase
+from workers.text.phrases import phrase
 
 log = get_logger("workers.message_types")
 
@@ -50,17 +50,22 @@ class Route:
 
 
 def _language(ctx: WorkerContext, job: InboundJob, hint: str = "") -> str:
-    """The user's language for a fixed sentence: from their own words in this message, else from memory."""
-    return guess_language(hint or last_user_text(ctx.memory.load(job.conversation)))
+    """The user's language for a fixed sentence: their own words in this message, else the conversation's."""
+    return language_for_reply(ctx, job, hint)
 
 
-def _fixed_reply(ctx: WorkerContext, job: InboundJob, text: str, remember_as: str | None = None) -> None:
+def _fixed_reply(
+    ctx: WorkerContext, job: InboundJob, text: str, remember_as: str | None = None, language: str = ""
+) -> None:
     acknowledge(ctx, job)
     send_text_reply(ctx, job, text, part="notice")
     if remember_as is not None:
         # So a follow-up ("call Monica?") has the context; the fixed answer is remembered with it.
         ctx.memory.append(
-            job.conversation, entry("user", remember_as, "other"), entry("assistant", text), once_for=job.message_id
+            job.conversation,
+            entry("user", remember_as, "other", language),
+            entry("assistant", text),
+            once_for=job.message_id,
         )
 
 
@@ -72,7 +77,7 @@ def answer_words(ctx: WorkerContext, job: InboundJob) -> None:
     if text is None:  # an empty text body: nothing to answer
         stay_silent(ctx, job)
         return
-    answer_text(ctx, job, text)
+    answer_text(ctx, job, text, words=text)
 
 
 def answer_location(ctx: WorkerContext, job: InboundJob) -> None:
@@ -84,21 +89,25 @@ def answer_location(ctx: WorkerContext, job: InboundJob) -> None:
 def acknowledge_contacts(ctx: WorkerContext, job: InboundJob) -> None:
     names = contact_names(job.message)
     listed = ", ".join(names) if names else "?"
-    text = phrase("contacts_received", _language(ctx, job)).format(count=len(names), names=listed)
-    _fixed_reply(ctx, job, text, remember_as=f"(shared contacts: {listed})")
+    language = _language(ctx, job)
+    text = phrase("contacts_received", language).format(count=len(names), names=listed)
+    _fixed_reply(ctx, job, text, remember_as=f"(shared contacts: {listed})", language=language)
 
 
 def acknowledge_order(ctx: WorkerContext, job: InboundJob) -> None:
     listed, note = order_summary(job.message)
-    text = phrase("order_received", _language(ctx, job, note)).format(items=listed)
-    _fixed_reply(ctx, job, text, remember_as=f"(sent an order: {listed}) {note}".strip())
+    language = _language(ctx, job, note)
+    text = phrase("order_received", language).format(items=listed)
+    _fixed_reply(ctx, job, text, remember_as=f"(sent an order: {listed}) {note}".strip(), language=language)
 
 
 def explain_media_not_supported(ctx: WorkerContext, job: InboundJob) -> None:
     caption = media_caption(job.message)
-    text = phrase("media_not_supported", _language(ctx, job, caption))
+    language = _language(ctx, job, caption)
+    text = phrase("media_not_supported", language)
     notes = context_notes(job.message)
-    _fixed_reply(ctx, job, text, remember_as=f"{notes}(sent a {job.message_type} the bot cannot open) {caption}")
+    remember_as = f"{notes}(sent a {job.message_type} the bot cannot open) {caption}"
+    _fixed_reply(ctx, job, text, remember_as=remember_as, language=language)
 
 
 def explain_message_not_supported(ctx: WorkerContext, job: InboundJob) -> None:

@@ -26,10 +26,3 @@ def chat_messages(system_prompt: str, history: Sequence[MemoryEntry], user_conte
         *history_messages(history),
         {"role": "user", "content": user_content},
     ]
-
-
-def last_user_text(history: Sequence[MemoryEntry]) -> str:
-    for turn in reversed(history):
-        if turn["role"] == "user" and turn["content"]:
-            return turn["content"]
-    return ""

@@ -12,11 +12,11 @@ from typing import Any
 from shared.jobs import InboundJob
 from shared.logging import correlation_id, get_logger
 from workers.context import WorkerContext
+from workers.pipelines.conversation_language import language_for_reply
 from workers.pipelines.message_types import expects_reply
 from workers.pipelines.payloads import user_text
-from workers.pipelines.prompting import last_user_text
 from workers.pipelines.replies import generate_once, send_text_reply
-from workers.text.phrases import guess_language, phrase
+from workers.text.phrases import phrase
 
 log = get_logger("workers.pipelines.staleness")
 
@@ -55,6 +55,6 @@ def handled_as_stale(ctx: WorkerContext, job: InboundJob) -> bool:
     # One notice per conversation per backlog; the owner re-checks on retry, so a failed send is retried.
     claimed = ctx.redis.set(key, job.message_id, nx=True, ex=ttl) or ctx.redis.get(key) == job.message_id.encode()
     if claimed:
-        hint = user_text(job.message) or last_user_text(ctx.memory.load(job.conversation))
-        send_text_reply(ctx, job, phrase("stale_notice", guess_language(hint)), part="stale")
+        language = language_for_reply(ctx, job, user_text(job.message) or "")
+        send_text_reply(ctx, job, phrase("stale_notice", language), part="stale")
     return True

@@ -19,9 +19,10 @@ from workers.delivery.memory import MemoryEntry, entry
 from workers.errors import PermanentError, UserInputError
 from workers.media.images import prepare_for_vision
 from workers.pipelines.chat_turn import context_notes
-from workers.pipelines.prompting import chat_messages, last_user_text
+from workers.pipelines.conversation_language import language_for_reply
+from workers.pipelines.prompting import chat_messages
 from workers.pipelines.replies import acknowledge, generate_once, send_text_reply
-from workers.text.phrases import guess_language, phrase
+from workers.text.phrases import phrase
 
 log = get_logger("workers.vision")
 
@@ -54,7 +55,14 @@ def vision_request(
 def _describe(ctx: WorkerContext, job: InboundJob, media_id: str, prompt: str, history: list[MemoryEntry]) -> str:
     settings = ctx.settings
     data, mime_type = ctx.graph.download_media(media_id, settings.image_max_download_bytes)
-    image = prepare_for_vision(data, settings.vision_max_base64_bytes, settings.vision_max_image_side)
+    image = prepare_for_vision(
+        data,
+        settings.vision_max_base64_bytes,
+        settings.vision_max_image_side,
+        max_pixels=settings.image_max_pixels,
+        cpu_seconds=settings.media_cpu_seconds,
+        memory_bytes=settings.media_memory_mb * 1024 * 1024,
+    )
     log.info(
         "vision.image",
         correlation_id=correlation_id(job.message_id),
@@ -81,7 +89,7 @@ def handle_image(ctx: WorkerContext, job: InboundJob) -> None:
     caption = str(image.get("caption") or "").strip()
     acknowledge(ctx, job)
     history = ctx.memory.load(job.conversation)
-    language = guess_language(caption or last_user_text(history))
+    language = language_for_reply(ctx, job, caption, history)
     notes = context_notes(job.message)
     try:
         if not isinstance(media_id, str) or not media_id:
@@ -100,7 +108,7 @@ def handle_image(ctx: WorkerContext, job: InboundJob) -> None:
     send_text_reply(ctx, job, reply)
     ctx.memory.append(
         job.conversation,
-        entry("user", notes + caption, "image"),
+        entry("user", notes + caption, "image", language),
         entry("assistant", reply),
         once_for=job.message_id,
     )

@@ -26,9 +26,10 @@ from workers.context import WorkerContext
 from workers.delivery.lease import CLAIMED, HELD_ELSEWHERE, Heartbeat
 from workers.delivery.outbox import SendInFlightError
 from workers.errors import LooperaError, PermanentError, TransientError, UserInputError
-from workers.pipelines.prompting import last_user_text
+from workers.pipelines.conversation_language import language_for_reply
+from workers.pipelines.payloads import user_text
 from workers.pipelines.replies import send_text_reply
-from workers.text.phrases import guess_language, phrase
+from workers.text.phrases import phrase
 
 log = get_logger("workers.job")
 
@@ -203,7 +204,7 @@ def give_up(ctx: WorkerContext, task_name: str, job: InboundJob, payload: dict[s
     if exc.reason.startswith("graph_") or exc.reason == "untrusted_host":
         return  # the failure is the sending channel itself: an apology would fail the same way
     try:
-        language = guess_language(last_user_text(ctx.memory.load(job.conversation)))
+        language = language_for_reply(ctx, job, user_text(job.message) or "")
         send_text_reply(ctx, job, phrase("apology", language), part="apology")
     except Exception as apology_error:
         log.error("job.apology_failed", correlation_id=cid, error=type(apology_error).__name__)
