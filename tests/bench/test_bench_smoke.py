@@ -36,6 +36,7 @@ def test_end_to_end_benchmark_runs_and_every_message_is_answered(capsys: pytest.
     assert [row[-1] for row in rows] == [0, 0]  # no non-200 acks
 
 
+@pytest.mark.timeout(300)  # starts the API and two workers; a smoke run, nothing here is timed
 def test_memory_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     rows = memory.run(0.01, quick=True)
     assert "Memory" in capsys.readouterr().out
