@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 from api import queue_depth
 from api.ingest import Ingestor
 from api.redis_channel import ScriptChannel, supports_url
+from api.redis_primary import PrimaryLocator
 from api.webhook import Receive, Scope, Send, WebhookEndpoint
 from shared import mailbox
 from shared.config import API_SECRETS, ConfigError, Settings, get_settings, is_placeholder
@@ -56,7 +57,7 @@ def build_fastapi(settings: Settings, ingestor: Ingestor) -> FastAPI:
         # measured) and set the p99. Frozen, a full collection takes well under 1 ms.
         gc.collect()
         gc.freeze()
-        depth_client = async_redis(settings.redis_url)
+        depth_client = async_redis(settings)
         async with queue_depth.running_refresher(depth_client, settings.queue_depth_refresh_seconds):
             yield
         await depth_client.aclose()
@@ -102,16 +103,31 @@ class LooperaApp:
             await self._fastapi(scope, receive, send)
 
 
+def ingest_channel(settings: Settings) -> ScriptChannel | None:
+    """The webhook's own Redis connection (api/redis_channel.py), following Sentinel and waiting for replicas as
+    configured; None where the URL needs redis-py (TLS and other options)."""
+    if not supports_url(settings.redis_url):
+        return None
+    return ScriptChannel(
+        settings.redis_url,
+        mailbox.INGEST,
+        locator=PrimaryLocator(settings.redis_url, settings),
+        ack_replicas=settings.ack_replicas,
+        ack_wait_ms=settings.redis_ack_wait_ms,
+    )
+
+
 def create_app(settings: Settings | None = None) -> LooperaApp:
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_json)
     check_api_settings(settings)
-    channel = ScriptChannel(settings.redis_url, mailbox.INGEST) if supports_url(settings.redis_url) else None
     ingestor = Ingestor(
-        async_redis(settings.redis_url),
+        async_redis(settings),
         settings.dedupe_ttl_seconds,
         settings.conversation_lease_seconds,
-        channel,
+        ingest_channel(settings),
         announce_to_flower=settings.announce_task_sent_events,
+        ack_replicas=settings.ack_replicas,
+        ack_wait_ms=settings.redis_ack_wait_ms,
     )
     return LooperaApp(build_fastapi(settings, ingestor), WebhookEndpoint(settings, ingestor))

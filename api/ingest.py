@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
-from api.redis_channel import ScriptChannel
+from api.redis_channel import ScriptChannel, check_replicas
 from api.task_events import TaskSentAnnouncer
 from api.webhook_payload import PreparedJob
 from shared import mailbox
@@ -19,7 +19,8 @@ _LEASES = mailbox.LEASES_KEY.encode()
 
 class Ingestor:
     """`channel` (the multiplexed connection of `api.redis_channel`) runs the script when given; without it (a
-    Redis URL with TLS or other options) redis-py does."""
+    Redis URL with TLS or other options) redis-py does. `ack_replicas` > 0: the redis-py path also waits (WAIT) for
+    that many replicas; the channel does so itself."""
 
     def __init__(
         self,
@@ -28,9 +29,12 @@ class Ingestor:
         lease_seconds: int,
         channel: ScriptChannel | None = None,
         announce_to_flower: bool = False,
+        ack_replicas: int = 0,
+        ack_wait_ms: int = 500,
     ) -> None:
         self._redis = client
         self._channel = channel
+        self._ack_replicas, self._ack_wait_ms = ack_replicas, ack_wait_ms
         self._announcer = TaskSentAnnouncer(client) if announce_to_flower else None
         self._script = client.register_script(mailbox.INGEST)
         self._ttl = str(dedupe_ttl_seconds).encode()
@@ -51,10 +55,21 @@ class Ingestor:
         if self._channel is not None:
             result = await self._channel.run(keys, args)
         else:
-            result = await self._script(keys=keys, args=args)
+            result = await self._run_with_redis_py(keys, args)
         if self._announcer is not None:
             self._announcer.announce(jobs, result)
         return result
+
+    async def _run_with_redis_py(self, keys: list[bytes], args: list[bytes]) -> list[int]:
+        if not self._ack_replicas:
+            return list(await self._script(keys=keys, args=args))
+        # WAIT covers the writes of its own connection only, and a pipeline keeps one connection.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            await self._script(keys=keys, args=args, client=pipe)
+            pipe.execute_command("WAIT", self._ack_replicas, self._ack_wait_ms)
+            result, replicas = await pipe.execute()
+        check_replicas(replicas, self._ack_replicas)
+        return list(result)
 
     async def ping(self) -> bool:
         return bool(await self._redis.ping())
