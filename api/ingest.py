@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
-from api.redis_channel import ScriptChannel, check_replicas
+from api.redis_channel import check_replicas
 from api.task_events import TaskSentAnnouncer
 from api.webhook_payload import PreparedJob
 from shared import mailbox
@@ -15,6 +16,14 @@ from shared import mailbox
 DUPLICATE, QUEUED_BEHIND, DISPATCHED = 0, 1, 2
 
 _LEASES = mailbox.LEASES_KEY.encode()
+
+
+class ScriptRunner(Protocol):
+    """What runs the ingest script: `api.redis_channel.ScriptChannel` (bench/ingest_clients.py measures others)."""
+
+    async def run(self, keys: list[bytes], args: list[bytes]) -> Any: ...
+
+    async def close(self) -> None: ...
 
 
 class Ingestor:
@@ -27,7 +36,7 @@ class Ingestor:
         client: aioredis.Redis,
         dedupe_ttl_seconds: int,
         lease_seconds: int,
-        channel: ScriptChannel | None = None,
+        channel: ScriptRunner | None = None,
         announce_to_flower: bool = False,
         ack_replicas: int = 0,
         ack_wait_ms: int = 500,

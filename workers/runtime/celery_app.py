@@ -40,6 +40,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_send_sent_event": True,
         "worker_hijack_root_logger": False,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # That cancel replaces the pool processes after every broker connection loss (a Redis restart, a Sentinel
+        # failover): each new one imports the Groq SDK and httpx, which takes seconds on a busy host; Celery's 4 s
+        # default then kills them as hung, again and again (seen in the failover benchmark under load).
+        "worker_proc_alive_timeout": 30,
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
         "broker_transport_options": {
