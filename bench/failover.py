@@ -23,13 +23,21 @@ from tests.fakes.groq_fake import GroqFake
 from tests.processes import fake_backed_env, start_api, start_worker
 from tests.redis_ha import SentinelGroup
 
-MODES = (("WAIT for 1 replica", "1"), ("no WAIT", "0"))
+# (name, REDIS_ACK_REPLICAS, replicas): with one replica the promoted primary has none left until the old primary
+# is back; with two, one stays to confirm WAITs.
+MODES = (("WAIT 1, 1 replica", "1", 1), ("no WAIT, 1 replica", "0", 1), ("WAIT 1, 2 replicas", "1", 2))
 
 
 def one_round(
-    workdir: Path, graph: GraphFake, groq: GroqFake, ack_replicas: str, senders: list[str], per_user: int
+    workdir: Path,
+    graph: GraphFake,
+    groq: GroqFake,
+    ack_replicas: str,
+    senders: list[str],
+    per_user: int,
+    replicas: int = 1,
 ) -> list[object]:
-    group = SentinelGroup(workdir / "redis").start()
+    group = SentinelGroup(workdir / "redis", replicas=replicas).start()
     env = fake_backed_env("", graph.url, graph.version, groq.url) | group.env()
     env |= {
         "REDIS_ACK_REPLICAS": ack_replicas,
@@ -68,6 +76,7 @@ def one_round(
     return [
         burst.total_acked(),
         burst.non_200,
+        f"{burst.refusing_seconds:.1f}",
         f"{times['promoted'] - times['kill']:.1f}",
         f"{times['revived'] - times['kill']:.1f}",
         verdict.lost,
@@ -81,24 +90,25 @@ def run(rounds: int, user_count: int, per_user: int) -> list[list[object]]:
     facts = common.machine()
     facts["scenario"] = (
         f"{user_count} users x {per_user} messages, kill -9 of the primary after a third were acknowledged; "
-        "1 replica, 3 Sentinels (down-after 1 s); the old primary restarted right after the promotion"
+        "3 Sentinels (down-after 1 s); the old primary restarted right after the promotion"
     )
     rows: list[list[object]] = []
     graph, groq = GraphFake(), GroqFake()
     graph.server.start()
     groq.server.start()
     try:
-        for name, replicas in MODES:
+        for name, ack_replicas, replicas in MODES:
             for n in range(rounds):
                 with tempfile.TemporaryDirectory(prefix="bench-failover-") as tmp:
-                    row = one_round(Path(tmp), graph, groq, replicas, users(user_count), per_user)
+                    row = one_round(Path(tmp), graph, groq, ack_replicas, users(user_count), per_user, replicas)
                 rows.append([name, n + 1, *row])
                 print(rows[-1], flush=True)
     finally:
         graph.server.stop()
         groq.server.stop()
     common.print_header("Failover: acknowledged messages after kill -9 of the Redis primary", facts)
-    headers = ["mode", "round", "acked", "non-200", "promoted s", "replica back s", "lost", "twice", "out of order"]
+    headers = ["mode", "round", "acked", "non-200", "refusing s", "promoted s", "replica back s", "lost", "twice"]
+    headers.append("out of order")
     common.print_table([*headers, "all answered"], rows)
     return rows
 

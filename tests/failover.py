@@ -8,6 +8,7 @@ short pause, as Meta's retries would.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -29,8 +30,16 @@ class Burst:
     acked: dict[str, list[str]] = field(default_factory=dict)
     non_200: int = 0
     first_non_200_at: float | None = None
+    last_non_200_at: float | None = None
     unacked: int = 0  # messages never acknowledged before the senders' deadline
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def refusing_seconds(self) -> float:
+        """From the first non-200 to the last one: how long the service did not acknowledge."""
+        if self.first_non_200_at is None or self.last_non_200_at is None:
+            return 0.0
+        return self.last_non_200_at - self.first_non_200_at
 
     def total_acked(self) -> int:
         with self.lock:
@@ -78,6 +87,7 @@ def run_burst(
                 with burst.lock:
                     burst.non_200 += 1
                     burst.first_non_200_at = burst.first_non_200_at or time.monotonic()
+                    burst.last_non_200_at = time.monotonic()
                 if time.monotonic() > stop_at:
                     with burst.lock:
                         burst.unacked += per_user - i
@@ -85,7 +95,9 @@ def run_burst(
                 time.sleep(REDELIVERY_PAUSE)
 
     clients = [httpx.Client(base_url=api_url, timeout=10) for _ in senders]
-    threads = [threading.Thread(target=send_all, args=(u, c), daemon=True) for u, c in zip(senders, clients, strict=True)]
+    threads = [
+        threading.Thread(target=send_all, args=(u, c), daemon=True) for u, c in zip(senders, clients, strict=True)
+    ]
     try:
         for thread in threads:
             thread.start()
@@ -108,7 +120,7 @@ def judge(burst: Burst, graph_fake: GraphFake) -> Verdict:
         duplicated += len(replies) - len(set(replies))
         # Order: the answers to acknowledged messages must come in the order they were acknowledged.
         firsts = [replies.index(text) for text in acked if text in replies]
-        out_of_order += sum(1 for a, b in zip(firsts, firsts[1:], strict=False) if b < a)
+        out_of_order += sum(1 for a, b in itertools.pairwise(firsts) if b < a)
     return Verdict(lost, duplicated, out_of_order, answered)
 
 
