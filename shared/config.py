@@ -252,6 +252,12 @@ class Settings(BaseSettings):
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
+    @field_validator("redis_ack_replicas", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        # docker compose passes `${REDIS_ACK_REPLICAS:-}` as an empty string: that means "not set".
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("redis_sentinels")
     @classmethod
     def _check_sentinels(cls, value: str) -> str:
