@@ -12,6 +12,8 @@ answered out of order. Not a CI check: `tests/integration/test_failover.py` asse
 from __future__ import annotations
 
 import argparse
+import contextlib
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -37,7 +39,23 @@ def one_round(
     per_user: int,
     replicas: int = 1,
 ) -> list[object]:
-    group = SentinelGroup(workdir / "redis", replicas=replicas).start()
+    with contextlib.ExitStack() as stack:
+        group = SentinelGroup(workdir / "redis", replicas=replicas)
+        stack.callback(group.stop)
+        group.start()
+        return _measure(stack, workdir, group, graph, groq, ack_replicas, senders, per_user)
+
+
+def _measure(
+    stack: contextlib.ExitStack,
+    workdir: Path,
+    group: SentinelGroup,
+    graph: GraphFake,
+    groq: GroqFake,
+    ack_replicas: str,
+    senders: list[str],
+    per_user: int,
+) -> list[object]:
     env = fake_backed_env("", graph.url, graph.version, groq.url) | group.env()
     env |= {
         "REDIS_ACK_REPLICAS": ack_replicas,
@@ -52,7 +70,9 @@ def one_round(
     groq.reset()
     groq.chat_delay = 0.02
     api, url = start_api(env, workdir / "api.log")
+    stack.callback(api.stop)
     worker = start_worker(env, workdir / "worker.log", "--pool", "all", "--concurrency", "3")
+    stack.callback(worker.stop)
     old_port = group.primary.port
     times: dict[str, float] = {}
 
@@ -64,15 +84,10 @@ def one_round(
         group.revive(old_port)
         times["revived"] = time.monotonic()
 
-    try:
-        total = len(senders) * per_user
-        burst = run_burst(url, senders, per_user, kill_after=total // 3, kill=crash_and_recover)
-        answered_all = wait_for_answers(burst, graph, timeout=60)
-        verdict = judge(burst, graph)
-    finally:
-        worker.stop()
-        api.stop()
-        group.stop()
+    total = len(senders) * per_user
+    burst = run_burst(url, senders, per_user, kill_after=total // 3, kill=crash_and_recover)
+    answered_all = wait_for_answers(burst, graph, timeout=60)
+    verdict = judge(burst, graph)
     return [
         burst.total_acked(),
         burst.non_200,
@@ -99,8 +114,12 @@ def run(rounds: int, user_count: int, per_user: int) -> list[list[object]]:
     try:
         for name, ack_replicas, replicas in MODES:
             for n in range(rounds):
-                with tempfile.TemporaryDirectory(prefix="bench-failover-") as tmp:
-                    row = one_round(Path(tmp), graph, groq, ack_replicas, users(user_count), per_user, replicas)
+                workdir = Path(tempfile.mkdtemp(prefix="bench-failover-"))
+                row = one_round(workdir, graph, groq, ack_replicas, users(user_count), per_user, replicas)
+                if row[-4:] == [0, 0, 0, "yes"]:
+                    shutil.rmtree(workdir)
+                else:
+                    row.append(f"logs kept in {workdir}")
                 rows.append([name, n + 1, *row])
                 print(rows[-1], flush=True)
     finally:

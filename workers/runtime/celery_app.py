@@ -39,10 +39,15 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_send_task_events": True,
         "task_send_sent_event": True,
         "worker_hijack_root_logger": False,
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
-        # That cancel replaces the pool processes after every broker connection loss (a Redis restart, a Sentinel
-        # failover): each new one imports the Groq SDK and httpx, which takes seconds on a busy host; Celery's 4 s
-        # default then kills them as hung, again and again (seen in the failover benchmark under load).
+        # A job keeps running when the broker connection drops (a Redis restart, a Sentinel failover): its own Redis
+        # calls ride through, it records its reply and completes its mailbox. Cancelling it instead killed jobs
+        # between Graph accepting a reply and the send-once marker saying so: the next copy then waited out the
+        # in-flight marker and sent the reply again (seen in bench/failover.py). Running twice in parallel, which
+        # the cancel guards against, is what the conversation claim prevents: the unacknowledged message that comes
+        # back later finds its job done (not the mailbox head) and is skipped.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+        # Pool processes replaced after a crash import the Groq SDK and httpx, seconds on a busy host; Celery's 4 s
+        # default killed them as hung, again and again (seen in the failover benchmark under load).
         "worker_proc_alive_timeout": 30,
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
