@@ -14,10 +14,7 @@ from redis.exceptions import RedisError
 
 from api import queue_depth
 from api.ingest import Ingestor
-from api.redis_channel import ScriptChannel, supports_url
-from api.redis_primary import PrimaryLocator
 from api.webhook import Receive, Scope, Send, WebhookEndpoint
-from shared import mailbox
 from shared.config import API_SECRETS, ConfigError, Settings, get_settings, is_placeholder
 from shared.logging import configure_logging, get_logger
 from shared.redis_client import async_redis
@@ -103,29 +100,15 @@ class LooperaApp:
             await self._fastapi(scope, receive, send)
 
 
-def ingest_channel(settings: Settings) -> ScriptChannel | None:
-    """The webhook's own Redis connection (api/redis_channel.py), following Sentinel and waiting for replicas as
-    configured; None where the URL needs redis-py (TLS and other options)."""
-    if not supports_url(settings.redis_url):
-        return None
-    return ScriptChannel(
-        settings.redis_url,
-        mailbox.INGEST,
-        locator=PrimaryLocator(settings.redis_url, settings),
-        ack_replicas=settings.ack_replicas,
-        ack_wait_ms=settings.redis_ack_wait_ms,
-    )
-
-
 def create_app(settings: Settings | None = None) -> LooperaApp:
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_json)
     check_api_settings(settings)
     ingestor = Ingestor(
-        async_redis(settings),
+        # A socket timeout above the ingest's WAIT, so a slow replica is a NotReplicatedError, not a timeout.
+        async_redis(settings, socket_timeout=2.0 + settings.redis_ack_wait_ms / 1000),
         settings.dedupe_ttl_seconds,
         settings.conversation_lease_seconds,
-        ingest_channel(settings),
         announce_to_flower=settings.announce_task_sent_events,
         ack_replicas=settings.ack_replicas,
         ack_wait_ms=settings.redis_ack_wait_ms,

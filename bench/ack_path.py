@@ -87,15 +87,19 @@ class _Runner:
         return common.wrk(url, pool, self.seconds, self.connections)
 
     def api(
-        self, url: str, payload: Payload, pool: Path, size: int, warm_pool: Path
+        self, url: str, payload: Payload, pool: Path, size: int, warm_pool: Path, pid: int | None = None
     ) -> tuple[common.WrkResult, bool, str]:
-        """One measured run on an empty Redis, then the jobs counted: (result, durable, note)."""
+        """One measured run on an empty Redis, then the jobs counted: (result, durable, note). With `pid`, the
+        result carries that server's CPU time during the measured run."""
         if self.warm:
             common.wrk(url, warm_pool, self.warm, self.connections)
         common.settle(self.pause)  # wrk stops with requests in flight: let the server finish them, then forget them
         self.redis.client.flushdb()
+        cpu_before = common.cpu_seconds_of(pid) if pid else 0.0
         ours = common.wrk(url, pool, self.seconds, self.connections)
         common.settle(self.pause)
+        if pid:
+            ours.cpu_seconds = common.cpu_seconds_of(pid) - cpu_before
         note, durable = "", True
         if payload.per_body:
             mailboxed, queued = jobs_in_redis(self.redis)
@@ -159,7 +163,7 @@ def _measure_variants(
             pool, size = make_pool(workdir, payload, count, 6 * 10**9 + round_ * count)
             for item in everything:
                 runner = _Runner(item.redis, *runner_args)
-                result, durable, note = runner.api(item.api.url, payload, pool, size, warm_pool)
+                result, durable, note = runner.api(item.api.url, payload, pool, size, warm_pool, item.api.pid())
                 item.runs.append(result)
                 item.durable = item.durable and durable
                 item.note = note
@@ -179,6 +183,7 @@ def run(
     compare: str | None = None,
     repeat: int = 1,
     variants: bool = True,
+    variants_only: bool = False,
 ) -> list[dict[str, object]]:
     facts = common.machine()
     rows: list[list[object]] = []
@@ -208,7 +213,7 @@ def run(
         try:
             start = 0
             floors: list[float] = []
-            for payload in PAYLOADS:
+            for payload in PAYLOADS if not variants_only else ():
                 count = max(200, int(payload.rate_guess * seconds * 1.3)) if payload.per_body else 2000
                 warm_pool, _ = make_pool(workdir, payload, 2000 if payload.per_body <= 1 else 100, 10**9 + start)
                 bases, ours_runs, old_runs, notes, old_notes = [], [], [], [], []
@@ -272,9 +277,10 @@ def run(
                 results += figures
             # The floor again at the end: how much it moved is the noise other processes on the machine caused.
             again = common.wrk(floor.url, make_pool(workdir, PAYLOADS[0], 2000, 3 * 10**9)[0], seconds, connections)
-            drift = abs(again.rps - floors[0]) / floors[0]
+            first = floors[0] if floors else again.rps
+            drift = abs(again.rps - first) / first
             facts["noise"] = (
-                f"floor (single text) {floors[0]:,.0f} req/s at start, {again.rps:,.0f} at end ({drift:.0%} apart)"
+                f"floor (single text) {first:,.0f} req/s at start, {again.rps:,.0f} at end ({drift:.0%} apart)"
             )
         finally:
             for service in (reference, api, floor):
@@ -297,10 +303,11 @@ def main() -> None:
     parser.add_argument(
         "--no-variants", action="store_true", help="skip the durability modes and ingest clients (bench/ack_variants)"
     )
+    parser.add_argument("--variants-only", action="store_true", help="only the durability modes and ingest clients")
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.repeat = 1.0, 1
-    run(args.seconds, args.connections, args.quick, args.compare, args.repeat, not args.no_variants)
+    run(args.seconds, args.connections, args.quick, args.compare, args.repeat, not args.no_variants, args.variants_only)
 
 
 if __name__ == "__main__":

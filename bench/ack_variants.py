@@ -35,9 +35,9 @@ DURABILITY = (
     Variant("1 Redis, no persistence", ()),
 )
 _CLIENTS = (
-    ("ours: api/redis_channel.py (baseline)", "channel", "redis"),
+    ("hand-written RESP client, one multiplexed connection (baseline)", "resp", "hiredis"),
+    ("redis.asyncio, one pipeline per loop pass (the API's)", "channel", "redis"),
     ("redis.asyncio, a pooled connection per call", "redis-py", "redis"),
-    ("redis.asyncio, one pipeline per loop pass", "redis-py-pipelined", "redis"),
     ("coredis 6.9.0", "coredis", "coredis"),
     ("valkey-glide 2.5.3", "glide", "glide"),
 )
@@ -91,20 +91,32 @@ Table = tuple[str, dict[str, str], list[list[object]]]
 def print_tables(tables: list[Table]) -> None:
     for title, facts, rows in tables:
         common.print_header(title, facts)
-        common.print_table(["variant", "webhooks/s", "p50 ms", "p99 ms", "x baseline", "check"], rows)
+        headers = ["variant", "webhooks/s", "p50 ms", "p99 ms", "x baseline", "API CPU us/ack", "check"]
+        common.print_table(headers, rows)
 
 
 def table(title: str, running: list[Running], facts: dict[str, str]) -> tuple[Table, list[dict[str, object]]]:
     """One table of medians, each row against the first (the baseline), and its figures."""
     base = statistics.median(r.rps for r in running[0].runs)
+    base_cpu = statistics.median(r.cpu_us_per_request for r in running[0].runs)
     rows, results = [], []
     for item in running:
         rps = statistics.median(r.rps for r in item.runs)
         p50 = statistics.median(r.p50_us for r in item.runs)
         p99 = statistics.median(r.p99_us for r in item.runs)
+        cpu = statistics.median(r.cpu_us_per_request for r in item.runs)
         check = ("durable" if item.durable else "NOT DURABLE") + (f"; {item.note}" if item.note else "")
-        rows.append([item.variant.name, f"{rps:,.0f}", common.ms(p50), common.ms(p99), f"{rps / base:.2f}", check])
+        cost = f"{cpu:,.0f} ({cpu / base_cpu:.2f}x)" if base_cpu else "-"
+        rows.append(
+            [item.variant.name, f"{rps:,.0f}", common.ms(p50), common.ms(p99), f"{rps / base:.2f}", cost, check]
+        )
         results.append(
-            {"variant": item.variant.name, "api_rps": rps, "api_p99_ms": p99 / 1000, "durable": item.durable}
+            {
+                "variant": item.variant.name,
+                "api_rps": rps,
+                "api_p99_ms": p99 / 1000,
+                "api_cpu_us_per_ack": cpu,
+                "durable": item.durable,
+            }
         )
     return (title, facts, rows), results

@@ -175,10 +175,23 @@ class WrkResult:
     p50_us: float
     p99_us: float
     max_us: float
+    cpu_seconds: float = 0.0  # the server's CPU time during the run, when measured (cpu_seconds_of)
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        """The server's cost of one request: CPU time over requests. Unlike throughput it hardly moves when other
+        processes compete for the cores, so it is the figure to compare on a shared machine."""
+        return self.cpu_seconds / self.requests * 1e6 if self.requests else 0.0
+
+
+def cpu_seconds_of(pid: int) -> float:
+    """User + system CPU seconds of a process so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wrk(url: str, pool: Path, seconds: float, connections: int = 50, path: str = "/webhook") -> WrkResult:

@@ -1,9 +1,9 @@
 """The API with another Redis client running the ingest script, for the ack-path benchmark's client comparison.
 
 `BENCH_INGEST_CLIENT` picks it; everything else is `api.app`'s (same endpoint, same script, same settings):
-- `channel`: ours (`api/redis_channel.py`), as shipped;
-- `redis-py`: redis.asyncio's registered script, one pooled connection per call (the API's fallback path);
-- `redis-py-pipelined`: redis.asyncio, the calls of one event-loop pass sent as one non-transactional pipeline;
+- `channel`: the API's own (`api/redis_channel.py`): redis.asyncio, one pipeline per event-loop pass;
+- `resp`: a hand-written RESP client on one multiplexed connection, hiredis parsing (`bench/resp_channel.py`);
+- `redis-py`: redis.asyncio's registered script, one pooled connection per call;
 - `coredis`: coredis' registered script (its connection pool multiplexes concurrent commands);
 - `glide`: valkey-glide's `invoke_script` (one multiplexed connection, Rust core).
 
@@ -18,52 +18,27 @@ from typing import Any
 
 from redis.asyncio.connection import parse_url
 
-from api.app import LooperaApp, build_fastapi, check_api_settings, ingest_channel
+from api.app import LooperaApp, build_fastapi, check_api_settings
 from api.ingest import Ingestor, ScriptRunner
 from api.webhook import WebhookEndpoint
+from bench import resp_channel
 from shared import mailbox
 from shared.config import get_settings
 from shared.logging import configure_logging
 from shared.redis_client import async_redis
 
-CLIENTS = ("channel", "redis-py", "redis-py-pipelined", "coredis", "glide")
+CLIENTS = ("channel", "resp", "redis-py", "coredis", "glide")
 
 
-class PipelinedRedisPy:
-    """Concurrent calls collected for one loop pass, then one redis.asyncio pipeline (one round trip)."""
+class PerCall:
+    """redis.asyncio's registered script, awaited per call: one pooled connection per webhook."""
 
     def __init__(self, url: str, script: str) -> None:
         self._client = async_redis(url)
         self._script = self._client.register_script(script)
-        self._queued: list[tuple[list[bytes], list[bytes], asyncio.Future[Any]]] = []
-        self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self, keys: list[bytes], args: list[bytes]) -> Any:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if not self._queued:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._queued.append((keys, args, future))
-        return await future
-
-    def _flush(self) -> None:
-        batch, self._queued = self._queued, []
-        task = asyncio.create_task(self._send(batch))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _send(self, batch: list[tuple[list[bytes], list[bytes], asyncio.Future[Any]]]) -> None:
-        try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for keys, args, _ in batch:
-                    await self._script(keys=keys, args=args, client=pipe)
-                replies = await pipe.execute(raise_on_error=False)
-        except Exception as exc:
-            replies = [exc] * len(batch)
-        for (_, _, future), reply in zip(batch, replies, strict=True):
-            if isinstance(reply, Exception):
-                future.set_exception(reply)
-            else:
-                future.set_result(reply)
+        return await self._script(keys=keys, args=args)
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -131,9 +106,9 @@ def create_app() -> LooperaApp:
     check_api_settings(settings)
     choice = os.environ.get("BENCH_INGEST_CLIENT", "channel")
     runners: dict[str, Any] = {
-        "channel": lambda: ingest_channel(settings),
-        "redis-py": lambda: None,
-        "redis-py-pipelined": lambda: PipelinedRedisPy(settings.redis_url, mailbox.INGEST),
+        "channel": lambda: None,  # the Ingestor's default: api/redis_channel.py
+        "resp": lambda: resp_channel.ScriptChannel(settings.redis_url, mailbox.INGEST),
+        "redis-py": lambda: PerCall(settings.redis_url, mailbox.INGEST),
         "coredis": lambda: Coredis(settings.redis_url, mailbox.INGEST),
         "glide": lambda: Glide(settings.redis_url, mailbox.INGEST),
     }

@@ -82,13 +82,13 @@ def sync_redis(target: Settings | str) -> redis.Redis:
     return cast(redis.Redis, client)
 
 
-def async_redis(target: Settings | str) -> aioredis.Redis:
-    """The API's redis-py client (readiness, Flower events, queue depth, and the ingest script where the channel of
-    `api.redis_channel` does not apply). The webhook must answer quickly: one quick retry covers a restarted Redis,
-    then the caller answers 503 and Meta redelivers."""
+def async_redis(target: Settings | str, socket_timeout: float = _TIMEOUT) -> aioredis.Redis:
+    """The API's redis-py client (the ingest script, readiness, Flower events, queue depth). The webhook must answer
+    quickly: one quick retry covers a restarted or failed-over Redis, then the caller answers 503 and Meta
+    redelivers. `socket_timeout` (seconds) must exceed any blocking command's own wait (the ingest's WAIT)."""
     url, settings = _url_and_settings(target)
     common: dict[str, Any] = {
-        "socket_timeout": _TIMEOUT,
+        "socket_timeout": socket_timeout,
         "socket_connect_timeout": _TIMEOUT,
         "socket_keepalive": True,
         "health_check_interval": 15,

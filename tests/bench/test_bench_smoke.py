@@ -27,6 +27,12 @@ def test_ack_path_benchmark_runs_and_its_acks_are_durable(capsys: pytest.Capture
         assert float(str(result["api_rps"])) > 0, result
     for result in results[:2]:
         assert result["durable"] is True, result  # every acked message found as a job in Redis
+    # The same run measured each Redis durability mode and each installed ingest client, durably too.
+    variants = {str(r["variant"]): r for r in results if "variant" in r}
+    assert "primary + 1 replica, AOF everysec, WAIT 1" in variants and "1 Redis, AOF always" in variants
+    assert "redis.asyncio, one pipeline per loop pass (the API's)" in variants
+    for name, result in variants.items():
+        assert float(str(result["api_rps"])) > 0 and result["durable"] is True, name
 
 
 def test_end_to_end_benchmark_runs_and_every_message_is_answered(capsys: pytest.CaptureFixture[str]) -> None:

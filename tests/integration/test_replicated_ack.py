@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from api.ingest import DISPATCHED, DUPLICATE, Ingestor
-from api.redis_channel import NotReplicatedError, ScriptChannel
+from api.redis_channel import NotReplicatedError
 from api.webhook_payload import PreparedJob
 from shared import mailbox
 from shared.redis_client import async_redis
@@ -55,9 +55,9 @@ def _url(node: RedisNode) -> str:
     return f"redis://127.0.0.1:{node.port}/0"
 
 
-def _ingestor(url: str, replicas: int, wait_ms: int, channel: bool = True) -> Ingestor:
-    runner = ScriptChannel(url, mailbox.INGEST, ack_replicas=replicas, ack_wait_ms=wait_ms) if channel else None
-    return Ingestor(async_redis(url), 3600, 60, runner, ack_replicas=replicas, ack_wait_ms=wait_ms)
+def _ingestor(url: str, replicas: int, wait_ms: int) -> Ingestor:
+    client = async_redis(url, socket_timeout=2.0 + wait_ms / 1000)
+    return Ingestor(client, 3600, 60, ack_replicas=replicas, ack_wait_ms=wait_ms)
 
 
 class _Frozen:
@@ -74,12 +74,9 @@ class _Frozen:
         os.kill(self.pid, signal.SIGCONT)
 
 
-@pytest.mark.parametrize("channel", [True, False], ids=["channel", "redis-py"])
-def test_a_write_the_replica_confirmed_is_acknowledged(
-    pair: tuple[RedisNode, RedisNode], primary: redis.Redis, channel: bool
-) -> None:
+def test_a_write_the_replica_confirmed_is_acknowledged(pair: tuple[RedisNode, RedisNode], primary: redis.Redis) -> None:
     async def main() -> list[int]:
-        ingestor = _ingestor(_url(pair[0]), 1, 2000, channel)
+        ingestor = _ingestor(_url(pair[0]), 1, 2000)
         try:
             return await ingestor.ingest([_job(1)])
         finally:
@@ -90,9 +87,8 @@ def test_a_write_the_replica_confirmed_is_acknowledged(
         assert replica.exists(mailbox.seen_key("wamid.r1")) == 1  # WAIT returned: the replica has it already
 
 
-@pytest.mark.parametrize("channel", [True, False], ids=["channel", "redis-py"])
 def test_no_confirmation_in_time_raises_and_the_redelivery_is_acknowledged_once_replicated(
-    pair: tuple[RedisNode, RedisNode], primary: redis.Redis, channel: bool
+    pair: tuple[RedisNode, RedisNode], primary: redis.Redis
 ) -> None:
     """The first delivery reaches the primary but not the replica: NotReplicatedError (the webhook's 503). Meta's
     redelivery, through another API process's connection, finds the dedupe marker; it must not be acknowledged
@@ -102,7 +98,7 @@ def test_no_confirmation_in_time_raises_and_the_redelivery_is_acknowledged_once_
     url = _url(pair[0])
 
     async def main() -> tuple[BaseException | None, BaseException | None, list[int]]:
-        first_api, second_api = _ingestor(url, 1, 200, channel), _ingestor(url, 1, 200, channel)
+        first_api, second_api = _ingestor(url, 1, 200), _ingestor(url, 1, 200)
         try:
             with _Frozen(pair[1]):
                 first = await _failure(first_api.ingest([_job(2)]))
@@ -121,7 +117,7 @@ def test_no_confirmation_in_time_raises_and_the_redelivery_is_acknowledged_once_
 
 
 def test_one_wait_per_flushed_batch(pair: tuple[RedisNode, RedisNode], primary: redis.Redis) -> None:
-    """Concurrent webhooks share the channel's connection: their scripts leave in one write, followed by one WAIT."""
+    """Concurrent webhooks' scripts leave in one pipeline per event-loop pass, followed by one WAIT."""
     primary.config_resetstat()
 
     async def main() -> list[list[int]]:

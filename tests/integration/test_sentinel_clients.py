@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+import redis
 from pydantic import SecretStr
 
 from loopera.doctor import Doctor, Status
@@ -125,3 +126,31 @@ def _get(url: str) -> dict | None:  # type: ignore[type-arg]
         return response.json()  # type: ignore[no-any-return]
     except ValueError:
         return {}
+
+
+def test_the_api_follows_a_switchover_without_a_restart(
+    group: SentinelGroup, env: dict[str, str], tmp_path: Path
+) -> None:
+    """`SENTINEL FAILOVER` demotes a live primary: the API's connection to it now answers READONLY, which must send
+    the channel back to the Sentinels, not into 503s forever. (Runs last in this module: it moves the primary.)"""
+    api, api_url = start_api(env, tmp_path / "api.log")
+    old = group.primary.port
+    try:
+        assert _post(api_url, "15550008000") == 200  # the channel is connected to the current primary
+        sentinel = redis.Redis(port=group.sentinel_ports[0])
+        try:
+            sentinel.execute_command("SENTINEL", "FAILOVER", group.master_name)
+        finally:
+            sentinel.close()
+        wait_for(lambda: group.primary_port() not in (None, old), timeout=30, what="the switchover")
+        senders = iter(range(15550008001, 15550009000))
+        wait_for(lambda: _post(api_url, str(next(senders))) == 200, timeout=30, interval=0.2, what="a 200 after it")
+        assert "READONLY" not in api.output()  # handled, not surfaced as an error of its own
+        assert api.process is not None and api.process.poll() is None
+    finally:
+        api.stop()
+
+
+def _post(api_url: str, sender: str) -> int:
+    raw = encode(message_body([text_message("switchover", sender=sender)], sender=sender))
+    return httpx.post(f"{api_url}/webhook", content=raw, headers=signed_headers(raw), timeout=10).status_code
