@@ -31,8 +31,9 @@ test-unit: setup
 test-integration: setup
 	$(UV) run pytest tests/integration
 
-bench: setup ## benchmarks (not part of CI pass/fail); figures go in the README
-	$(UV) run python -m bench.run_all
+bench: ## benchmarks (not part of CI pass/fail); figures go in docs/performance.md
+	$(UV) sync --frozen --all-extras --group bench
+	$(UV) run --no-sync python -m bench.run_all
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache

@@ -14,9 +14,7 @@ from redis.exceptions import RedisError
 
 from api import queue_depth
 from api.ingest import Ingestor
-from api.redis_channel import ScriptChannel, supports_url
 from api.webhook import Receive, Scope, Send, WebhookEndpoint
-from shared import mailbox
 from shared.config import API_SECRETS, ConfigError, Settings, get_settings, is_placeholder
 from shared.logging import configure_logging, get_logger
 from shared.redis_client import async_redis
@@ -56,7 +54,7 @@ def build_fastapi(settings: Settings, ingestor: Ingestor) -> FastAPI:
         # measured) and set the p99. Frozen, a full collection takes well under 1 ms.
         gc.collect()
         gc.freeze()
-        depth_client = async_redis(settings.redis_url)
+        depth_client = async_redis(settings)
         async with queue_depth.running_refresher(depth_client, settings.queue_depth_refresh_seconds):
             yield
         await depth_client.aclose()
@@ -106,12 +104,13 @@ def create_app(settings: Settings | None = None) -> LooperaApp:
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_json)
     check_api_settings(settings)
-    channel = ScriptChannel(settings.redis_url, mailbox.INGEST) if supports_url(settings.redis_url) else None
     ingestor = Ingestor(
-        async_redis(settings.redis_url),
+        # A socket timeout above the ingest's WAIT, so a slow replica is a NotReplicatedError, not a timeout.
+        async_redis(settings, socket_timeout=2.0 + settings.redis_ack_wait_ms / 1000),
         settings.dedupe_ttl_seconds,
         settings.conversation_lease_seconds,
-        channel,
         announce_to_flower=settings.announce_task_sent_events,
+        ack_replicas=settings.ack_replicas,
+        ack_wait_ms=settings.redis_ack_wait_ms,
     )
     return LooperaApp(build_fastapi(settings, ingestor), WebhookEndpoint(settings, ingestor))

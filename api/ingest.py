@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
@@ -17,22 +18,31 @@ DUPLICATE, QUEUED_BEHIND, DISPATCHED = 0, 1, 2
 _LEASES = mailbox.LEASES_KEY.encode()
 
 
+class ScriptRunner(Protocol):
+    """What runs the ingest script: `api.redis_channel.ScriptChannel` (bench/ingest_clients.py measures others)."""
+
+    async def run(self, keys: list[bytes], args: list[bytes]) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
 class Ingestor:
-    """`channel` (the multiplexed connection of `api.redis_channel`) runs the script when given; without it (a
-    Redis URL with TLS or other options) redis-py does."""
+    """`channel` runs the script (default: the pipelined `api.redis_channel.ScriptChannel` on `client`, waiting for
+    `ack_replicas` replicas up to `ack_wait_ms`)."""
 
     def __init__(
         self,
         client: aioredis.Redis,
         dedupe_ttl_seconds: int,
         lease_seconds: int,
-        channel: ScriptChannel | None = None,
+        channel: ScriptRunner | None = None,
         announce_to_flower: bool = False,
+        ack_replicas: int = 0,
+        ack_wait_ms: int = 500,
     ) -> None:
         self._redis = client
-        self._channel = channel
+        self._channel = channel or ScriptChannel(client, mailbox.INGEST, ack_replicas, ack_wait_ms)
         self._announcer = TaskSentAnnouncer(client) if announce_to_flower else None
-        self._script = client.register_script(mailbox.INGEST)
         self._ttl = str(dedupe_ttl_seconds).encode()
         self._lease_ms = str(lease_seconds * 1000).encode()
 
@@ -47,11 +57,7 @@ class Ingestor:
         for job in jobs:
             keys += (mailbox.seen_key(job.message_id).encode(), mailbox.inbox_key(job.conversation).encode())
             args += (job.task_id.encode(), job.queue.encode(), job.envelope)
-        result: list[int]
-        if self._channel is not None:
-            result = await self._channel.run(keys, args)
-        else:
-            result = await self._script(keys=keys, args=args)
+        result: list[int] = await self._channel.run(keys, args)
         if self._announcer is not None:
             self._announcer.announce(jobs, result)
         return result
@@ -60,6 +66,5 @@ class Ingestor:
         return bool(await self._redis.ping())
 
     async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
+        await self._channel.close()
         await self._redis.aclose()

@@ -1,186 +1,106 @@
-"""One multiplexed Redis connection for the webhook's only hot command: EVALSHA of the ingest script.
+"""The webhook's ingest script on redis.asyncio, pipelined: the calls of one event-loop pass leave as one
+non-transactional pipeline (one connection, one round trip), so under load one write carries many webhooks.
 
-Why not redis-py here: its asyncio client checks a connection out of a pool per command, wraps it in retry and
-health-check logic and re-encodes every argument; on the ack path that was about a third of the API's CPU. Here
-every concurrent webhook writes its command onto the same socket (Redis answers in order, so a FIFO of futures
-matches replies to callers) and hiredis parses the replies. Under load this pipelines naturally: one syscall
-carries many webhooks.
+Chosen over our own RESP client on one multiplexed connection (still in bench/resp_channel.py) by the ack
+benchmark: the same run measured 510 us of API CPU per acknowledged webhook here against 441 there (1.16x, within
+the 25 % we accept for a well-kept library), coredis 6.9.0 at 1.94x and valkey-glide 2.5.3 at 1.74x
+(`python -m bench.ack_path --variants-only`, docs/performance.md#ingest-client-ours-or-a-library). redis-py also
+brings what the hand-written client had to re-implement: Sentinel (the client of `shared.redis_client` asks the
+Sentinels on every reconnect and drops a demoted primary's connection on READONLY), NOSCRIPT handling, AUTH, TLS.
 
-Failure semantics match what the webhook needs: any error raises a redis-py exception (the caller answers 503 and
-Meta redelivers); a timeout or a lost connection closes the socket and fails every pending caller, and the next
-call reconnects. The ingest script is atomic and idempotent (SET NX dedupe), so the one retry after a connection
-error can at worst report messages as duplicates that the first attempt had already queued.
+Acknowledged means replicated (`REDIS_ACK_REPLICAS` > 0): each pipeline ends with one `WAIT <replicas>
+<REDIS_ACK_WAIT_MS>`, on the same connection as its scripts (WAIT covers the writes of its own connection and cannot
+run inside a script: https://redis.io/docs/latest/commands/wait/). Its callers get their replies only once enough
+replicas confirmed; fewer raise `NotReplicatedError` (the webhook's 503). Any other failure raises a redis-py error
+(503 too; Meta redelivers). The ingest script is atomic and idempotent (SET NX dedupe), so redis-py's retry of a
+pipeline after a dropped connection can at worst report as duplicates messages the first attempt had queued.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import socket
-from collections import deque
-from typing import Any, cast
+from typing import Any
 
-import hiredis
-from redis.asyncio.connection import parse_url
+import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import InvalidResponse, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
-# URL options this channel implements; anything else (TLS, client certs, ...) stays with redis-py.
-_SUPPORTED_OPTIONS = frozenset({"host", "port", "db", "username", "password", "path", "connection_class"})
+Call = tuple[list[bytes], list[bytes], "asyncio.Future[Any]"]
 
 
-def supports_url(url: str) -> bool:
-    options = parse_url(url)
-    cls = options.get("connection_class")
-    plain = cls is None or cls.__name__ == "UnixDomainSocketConnection"
-    return plain and set(options) <= _SUPPORTED_OPTIONS
+class NotReplicatedError(RedisError):
+    """The write reached the primary but fewer replicas than REDIS_ACK_REPLICAS confirmed it in time."""
 
 
-def encode_command(args: list[bytes]) -> bytes:
-    """RESP2 array of bulk strings; each argument (an envelope can be kilobytes) is copied once, by the join."""
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        parts += (b"$%d\r\n" % len(arg), arg, b"\r\n")
-    return b"".join(parts)
-
-
-class _Protocol(asyncio.Protocol):
-    def __init__(self) -> None:
-        self.reader = hiredis.Reader(protocolError=InvalidResponse, replyError=ResponseError)
-        self.waiters: deque[asyncio.Future[Any]] = deque()
-        self.transport: asyncio.Transport | None = None
-        self.lost = False
-        self.unsent: list[bytes] = []
-
-    def send(self, payload: bytes) -> None:
-        """Queue a command; everything queued in one event-loop pass leaves in one write (fewer syscalls here and
-        fewer reads in Redis, at the cost of one loop pass of latency)."""
-        if not self.unsent:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self.unsent.append(payload)
-
-    def _flush(self) -> None:
-        unsent, self.unsent = self.unsent, []
-        if unsent and self.transport is not None and not self.lost:
-            self.transport.write(unsent[0] if len(unsent) == 1 else b"".join(unsent))
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-
-    def data_received(self, data: bytes) -> None:
-        self.reader.feed(data)
-        waiters = self.waiters
-        try:
-            while (reply := self.reader.gets()) is not False:
-                waiter = waiters.popleft()
-                if not waiter.done():  # its caller timed out: the reply is simply dropped
-                    waiter.set_result(reply)
-        except (InvalidResponse, IndexError) as exc:
-            # A garbled stream or a reply nobody asked for: nothing after this can be matched to a caller.
-            self.fail(RedisConnectionError(f"protocol error: {exc}"))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.fail(RedisConnectionError("connection to Redis lost"))
-
-    def fail(self, error: Exception) -> None:
-        self.lost = True
-        while self.waiters:
-            waiter = self.waiters.popleft()
-            if not waiter.done():
-                waiter.set_exception(error)
-        if self.transport is not None:
-            self.transport.close()
+def check_replicas(replicas: Any, required: int) -> None:
+    """Judge a WAIT reply: the number of replicas that confirmed, or the error that replaced it. Raises
+    NotReplicatedError when too few confirmed, ConnectionError when the connection died first."""
+    if isinstance(replicas, RedisConnectionError):
+        raise RedisConnectionError(f"connection lost before WAIT answered: {replicas}") from replicas
+    if isinstance(replicas, Exception):
+        raise NotReplicatedError(f"WAIT did not answer: {replicas}") from replicas
+    if int(replicas) < required:
+        raise NotReplicatedError(f"{replicas} of {required} replicas confirmed the write in time")
 
 
 class ScriptChannel:
-    """Runs one Lua script over one shared connection (EVALSHA, falling back to EVAL after a NOSCRIPT)."""
+    """Runs one Lua script for concurrent callers, one pipeline per event-loop pass (EVALSHA; redis-py loads the
+    script after a NOSCRIPT). `ack_replicas` > 0 ends every pipeline with one WAIT for that many replicas, up to
+    `ack_wait_ms`: give `client` a socket timeout above that."""
 
-    def __init__(self, url: str, script: str, timeout: float = 2.0) -> None:
-        self._options = parse_url(url)
-        self._script = script.encode()
-        self._sha = hashlib.sha1(self._script, usedforsecurity=False).hexdigest().encode()
-        self._timeout = timeout
-        self._protocol: _Protocol | None = None
-        self._connecting = asyncio.Lock()
-
-    async def _connect(self) -> _Protocol:
-        async with self._connecting:
-            if self._protocol is not None and not self._protocol.lost:
-                return self._protocol
-            loop = asyncio.get_running_loop()
-            opts = self._options
-            try:
-                if "path" in opts:
-                    connecting = loop.create_unix_connection(_Protocol, opts["path"])
-                else:
-                    connecting = loop.create_connection(
-                        _Protocol, opts.get("host", "localhost"), opts.get("port", 6379)
-                    )
-                _, protocol = await asyncio.wait_for(connecting, self._timeout)
-            except (OSError, TimeoutError) as exc:
-                raise RedisConnectionError(f"cannot connect to Redis: {type(exc).__name__}") from exc
-            hello: list[list[bytes]] = []
-            if opts.get("password"):
-                user = [opts["username"].encode()] if opts.get("username") else []
-                hello.append([b"AUTH", *user, opts["password"].encode()])
-            if opts.get("db"):
-                hello.append([b"SELECT", str(opts["db"]).encode()])
-            for command in hello:
-                reply = await self._roundtrip(protocol, encode_command(command))
-                if isinstance(reply, ResponseError):
-                    protocol.fail(RedisConnectionError(str(reply)))
-                    raise RedisConnectionError(f"Redis refused the connection setup: {reply}")
-            self._protocol = protocol
-            return protocol
-
-    async def _roundtrip(self, protocol: _Protocol, payload: bytes) -> Any:
-        if protocol.lost or protocol.transport is None:
-            raise RedisConnectionError("connection to Redis lost")
-        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        protocol.waiters.append(waiter)
-        protocol.send(payload)
-        # One timer per call is much cheaper than asyncio.wait_for; a timeout closes the connection, because an
-        # unanswered command means it is hung or half-open.
-        timer = asyncio.get_running_loop().call_later(self._timeout, _expire, protocol, waiter)
-        try:
-            return await waiter
-        finally:
-            timer.cancel()
-
-    async def _call(self, command: bytes) -> Any:
-        protocol = self._protocol
-        if protocol is None or protocol.lost:
-            protocol = await self._connect()
-        return await self._roundtrip(protocol, command)
+    def __init__(self, client: aioredis.Redis, script: str, ack_replicas: int = 0, ack_wait_ms: int = 500) -> None:
+        self._client = client
+        self._script = client.register_script(script)
+        self._ack_replicas, self._ack_wait_ms = ack_replicas, ack_wait_ms
+        self._queued: list[Call] = []
+        self._sending: set[asyncio.Task[None]] = set()
 
     async def run(self, keys: list[bytes], args: list[bytes]) -> Any:
-        """The script's reply; raises redis.exceptions errors (ConnectionError, TimeoutError, ResponseError)."""
-        tail = [str(len(keys)).encode(), *keys, *args]
+        """The script's reply once it is on the primary (and, with `ack_replicas`, on that many replicas).
+        Raises redis.exceptions errors (ConnectionError, TimeoutError, ResponseError) or NotReplicatedError."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self._queued:
+            loop.call_soon(self._flush)
+        self._queued.append((keys, args, future))
+        return await future
+
+    def _flush(self) -> None:
+        batch, self._queued = self._queued, []
+        task = asyncio.get_running_loop().create_task(self._send(batch))
+        self._sending.add(task)  # keep a reference until done (asyncio holds tasks weakly)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, batch: list[Call]) -> None:
         try:
-            reply = await self._call(encode_command([b"EVALSHA", self._sha, *tail]))
-        except RedisConnectionError:
-            reply = await self._call(encode_command([b"EVALSHA", self._sha, *tail]))  # one reconnect, like redis-py
-        if isinstance(reply, ResponseError):
-            if not str(reply).startswith("NOSCRIPT"):
-                raise reply
-            # Redis restarted or flushed its script cache; nothing ran. EVAL also caches it for the next call.
-            reply = await self._call(encode_command([b"EVAL", self._script, *tail]))
-            if isinstance(reply, ResponseError):
-                raise reply
-        return reply
+            async with self._client.pipeline(transaction=False) as pipe:
+                for keys, args, _ in batch:
+                    await self._script(keys=keys, args=args, client=pipe)
+                if self._ack_replicas:
+                    pipe.execute_command("WAIT", self._ack_replicas, self._ack_wait_ms)
+                replies = await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError) as exc:
+            error = exc if isinstance(exc, RedisError) else RedisConnectionError(type(exc).__name__)
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        failure: RedisError | None = None
+        if self._ack_replicas:
+            try:
+                check_replicas(replicas=replies[-1], required=self._ack_replicas)
+            except RedisError as exc:
+                failure = exc
+        for (_, _, future), reply in zip(batch, replies, strict=False):
+            if future.done():
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            elif failure is not None:
+                future.set_exception(failure)
+            else:
+                future.set_result(reply)
 
     async def close(self) -> None:
-        if self._protocol is not None and self._protocol.transport is not None:
-            self._protocol.transport.close()
-        self._protocol = None
-
-
-def _expire(protocol: _Protocol, waiter: asyncio.Future[Any]) -> None:
-    if not waiter.done():
-        waiter.set_exception(RedisTimeoutError("Redis did not answer in time"))
-        protocol.fail(RedisConnectionError("connection closed after a timeout"))
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)

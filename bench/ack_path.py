@@ -4,7 +4,10 @@ Both servers are pinned to core 0; wrk (one thread, 50 connections) and redis-se
 is signed, and every message id is unique, so each 200 is a real durable ack: signature verified, deduplicated,
 job in Redis. After each run the jobs are counted in Redis.
 
-    python -m bench.ack_path [--seconds 10] [--connections 50]
+The same run then measures the API against Redis in each durability mode (no replica, `appendfsync always`, a
+replica and WAIT) and with other Redis clients running the ingest script (bench/ack_variants.py).
+
+    python -m bench.ack_path [--seconds 10] [--connections 50] [--repeat 3] [--no-variants]
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from bench import common
+from bench import ack_variants, common
 from bench.payloads import status_bodies, text_bodies, write_pool
 from tests.fakes.graph_fake import PHONE_NUMBER_ID
 from tests.webhooks import APP_SECRET, VERIFY_TOKEN
@@ -84,15 +87,19 @@ class _Runner:
         return common.wrk(url, pool, self.seconds, self.connections)
 
     def api(
-        self, url: str, payload: Payload, pool: Path, size: int, warm_pool: Path
+        self, url: str, payload: Payload, pool: Path, size: int, warm_pool: Path, pid: int | None = None
     ) -> tuple[common.WrkResult, bool, str]:
-        """One measured run on an empty Redis, then the jobs counted: (result, durable, note)."""
+        """One measured run on an empty Redis, then the jobs counted: (result, durable, note). With `pid`, the
+        result carries that server's CPU time during the measured run."""
         if self.warm:
             common.wrk(url, warm_pool, self.warm, self.connections)
         common.settle(self.pause)  # wrk stops with requests in flight: let the server finish them, then forget them
         self.redis.client.flushdb()
+        cpu_before = common.cpu_seconds_of(pid) if pid else 0.0
         ours = common.wrk(url, pool, self.seconds, self.connections)
         common.settle(self.pause)
+        if pid:
+            ours.cpu_seconds = common.cpu_seconds_of(pid) - cpu_before
         note, durable = "", True
         if payload.per_body:
             mailboxed, queued = jobs_in_redis(self.redis)
@@ -136,8 +143,49 @@ def _row(payload: Payload, server: str, result: common.WrkResult, ratio: float |
     ]
 
 
+def _measure_variants(
+    workdir: Path, env: dict[str, str], runner_args: tuple[float, int, bool], repeat: int
+) -> tuple[list[ack_variants.Table], list[dict[str, object]]]:
+    """The durability modes and the ingest clients (bench/ack_variants.py), single text message, same run."""
+    groups = {"durability": ack_variants.DURABILITY, "clients": ack_variants.clients()}
+    if runner_args[2]:  # quick: the CI smoke run starts only the variants it checks
+        groups = {"durability": groups["durability"][:3], "clients": groups["clients"][:2]}
+    base_env = {k: v for k, v in env.items() if k != "REDIS_URL"}
+    running: dict[str, list[ack_variants.Running]] = {name: [] for name in groups}
+    payload = PAYLOADS[0]
+    try:
+        for name, variants in groups.items():
+            for variant in variants:
+                index = sum(len(items) for items in running.values())
+                running[name].append(ack_variants.start(variant, workdir, base_env, index))
+        everything = [item for items in running.values() for item in items]
+        count = max(200, int(payload.rate_guess * runner_args[0] * 1.3))
+        warm_pool, _ = make_pool(workdir, payload, 2000, 5 * 10**9)
+        for round_ in range(repeat):
+            pool, size = make_pool(workdir, payload, count, 6 * 10**9 + round_ * count)
+            for item in everything:
+                runner = _Runner(item.redis, *runner_args)
+                result, durable, note = runner.api(item.api.url, payload, pool, size, warm_pool, item.api.pid())
+                item.runs.append(result)
+                item.durable = item.durable and durable
+                item.note = note
+        facts = {"payload": payload.name, "rounds": f"median of {repeat}, variants alternating within each round"}
+        durability, figures = ack_variants.table("Ack path by Redis durability mode", running["durability"], facts)
+        clients, more = ack_variants.table("Ack path by ingest client", running["clients"], facts)
+    finally:
+        for item in (item for items in running.values() for item in items):
+            item.stop()
+    return [durability, clients], figures + more
+
+
 def run(
-    seconds: float, connections: int, quick: bool = False, compare: str | None = None, repeat: int = 1
+    seconds: float,
+    connections: int,
+    quick: bool = False,
+    compare: str | None = None,
+    repeat: int = 1,
+    variants: bool = True,
+    variants_only: bool = False,
 ) -> list[dict[str, object]]:
     facts = common.machine()
     rows: list[list[object]] = []
@@ -163,10 +211,11 @@ def run(
             f"median of {repeat} round(s), each round measures every server"
         )
         runner = _Runner(redis_server, seconds, connections, quick)
+        tables: list[ack_variants.Table] = []
         try:
             start = 0
             floors: list[float] = []
-            for payload in PAYLOADS:
+            for payload in PAYLOADS if not variants_only else ():
                 count = max(200, int(payload.rate_guess * seconds * 1.3)) if payload.per_body else 2000
                 warm_pool, _ = make_pool(workdir, payload, 2000 if payload.per_body <= 1 else 100, 10**9 + start)
                 bases, ours_runs, old_runs, notes, old_notes = [], [], [], [], []
@@ -225,11 +274,15 @@ def run(
                         }
                     )
                 redis_server.client.flushdb()
+            if variants:
+                tables, figures = _measure_variants(workdir, env, (seconds, connections, quick), repeat)
+                results += figures
             # The floor again at the end: how much it moved is the noise other processes on the machine caused.
             again = common.wrk(floor.url, make_pool(workdir, PAYLOADS[0], 2000, 3 * 10**9)[0], seconds, connections)
-            drift = abs(again.rps - floors[0]) / floors[0]
+            first = floors[0] if floors else again.rps
+            drift = abs(again.rps - first) / first
             facts["noise"] = (
-                f"floor (single text) {floors[0]:,.0f} req/s at start, {again.rps:,.0f} at end ({drift:.0%} apart)"
+                f"floor (single text) {first:,.0f} req/s at start, {again.rps:,.0f} at end ({drift:.0%} apart)"
             )
         finally:
             for service in (reference, api, floor):
@@ -238,6 +291,7 @@ def run(
             redis_server.stop()
     common.print_header("Ack path: loopera api vs bare-ASGI floor (same run)", facts)
     common.print_table(["payload", "server", "webhooks/s", "msgs/s", "p50 ms", "p99 ms", "x floor", "check"], rows)
+    ack_variants.print_tables(tables)
     return results
 
 
@@ -248,10 +302,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a tiny load that only proves the benchmark runs")
     parser.add_argument("--compare", metavar="GIT_REF", help="also measure the API as of this git revision")
     parser.add_argument("--repeat", type=int, default=3, help="rounds per payload; the table shows the median")
+    parser.add_argument(
+        "--no-variants", action="store_true", help="skip the durability modes and ingest clients (bench/ack_variants)"
+    )
+    parser.add_argument("--variants-only", action="store_true", help="only the durability modes and ingest clients")
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.repeat = 1.0, 1
-    run(args.seconds, args.connections, args.quick, args.compare, args.repeat)
+    run(args.seconds, args.connections, args.quick, args.compare, args.repeat, not args.no_variants, args.variants_only)
 
 
 if __name__ == "__main__":

@@ -76,16 +76,23 @@ def ms(microseconds: float) -> str:
 
 
 class Redis:
-    """A private, pinned redis-server without persistence (a benchmark measures our code, not fsync)."""
+    """A private, pinned redis-server, without persistence unless `extra` turns it on (a benchmark measures our
+    code, not fsync, except where the durability modes are the point); `replica_of` makes it a replica."""
 
-    def __init__(self, workdir: Path, core: str = LOAD_CORE) -> None:
+    def __init__(
+        self, workdir: Path, core: str = LOAD_CORE, extra: Sequence[str] = (), replica_of: int | None = None
+    ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise SystemExit("redis-server is needed (apt-get install redis-server)")
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        data = workdir / f"redis-{self.port}"
+        data.mkdir()
         argv = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        argv += ["--dir", str(workdir), "--maxmemory-policy", "noeviction"]
+        argv += ["--dir", str(data), "--maxmemory-policy", "noeviction", *extra]
+        if replica_of is not None:
+            argv += ["--replicaof", "127.0.0.1", str(replica_of)]
         self.process = subprocess.Popen(pinned(core, argv), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.client = redis.Redis.from_url(self.url)
         wait_for(self._pings, timeout=10, what="redis-server")
@@ -100,6 +107,16 @@ class Redis:
         self.client.close()
         self.process.terminate()
         self.process.wait(timeout=10)
+
+
+def wait_for_replica(primary: Redis) -> None:
+    """Until `primary` has an online replica (its initial sync done)."""
+
+    def online() -> bool:
+        info = primary.client.info("replication")
+        return any(k.startswith("slave") and v.get("state") == "online" for k, v in info.items())
+
+    wait_for(online, timeout=20, what="the replica to sync")
 
 
 @dataclass
@@ -158,10 +175,23 @@ class WrkResult:
     p50_us: float
     p99_us: float
     max_us: float
+    cpu_seconds: float = 0.0  # the server's CPU time during the run, when measured (cpu_seconds_of)
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        """The server's cost of one request: CPU time over requests. Unlike throughput it hardly moves when other
+        processes compete for the cores, so it is the figure to compare on a shared machine."""
+        return self.cpu_seconds / self.requests * 1e6 if self.requests else 0.0
+
+
+def cpu_seconds_of(pid: int) -> float:
+    """User + system CPU seconds of a process so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wrk(url: str, pool: Path, seconds: float, connections: int = 50, path: str = "/webhook") -> WrkResult:

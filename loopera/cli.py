@@ -209,7 +209,7 @@ def dlq_list(limit: Annotated[int, typer.Option(help="How many")] = 20) -> None:
     from shared.redis_client import sync_redis
     from workers.delivery.dead_letters import DeadLetters
 
-    records = DeadLetters(sync_redis(get_settings().redis_url)).list(limit)
+    records = DeadLetters(sync_redis(get_settings())).list(limit)
     if not records:
         typer.echo("no dead-letter jobs")
     for index, record in enumerate(records):
@@ -228,7 +228,7 @@ def dlq_replay(
     from workers.delivery.requeue import requeue_job
 
     settings = get_settings()
-    client = sync_redis(settings.redis_url)
+    client = sync_redis(settings)
     dead = DeadLetters(client)
     if index is None and not replay_all:
         raise typer.BadParameter("give an index or --all")

@@ -11,33 +11,16 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-import redis
 
+from loopera.checks import Result, Status
+from loopera.doctor_redis import check_redis
 from shared.config import Settings, is_placeholder
 
-
-class Status(StrEnum):
-    PASS = "pass"  # noqa: S105 - a status, not a password
-    WARN = "warn"
-    FAIL = "fail"
-    SKIP = "skip"
-
-
-@dataclass(frozen=True)
-class Result:
-    check: str
-    status: Status
-    detail: str
-    fix: str = ""
-
-    def as_dict(self) -> dict[str, str]:
-        return {k: str(v) for k, v in asdict(self).items()}
+__all__ = ["Doctor", "Result", "Status", "render_table"]
 
 
 # Ids old tutorials use: Groq retired them. id -> replacement.
@@ -257,44 +240,7 @@ class Doctor:
         return [Result(name, Status.PASS, "subscribed" + (f", callback override {override}" if override else ""))]
 
     def check_redis(self) -> list[Result]:
-        name = "redis"
-        client = redis.Redis.from_url(self.s.redis_url, socket_timeout=3, socket_connect_timeout=3)
-        try:
-            client.ping()
-        except redis.RedisError as exc:
-            client.close()
-            return [
-                Result(
-                    name,
-                    Status.FAIL,
-                    f"not reachable at REDIS_URL: {type(exc).__name__}",
-                    "Check REDIS_URL (scheme, host, port, password; rediss:// for TLS).",
-                )
-            ]
-        try:
-            policy = str(_config_value(client, "maxmemory-policy"))
-            aof = str(_config_value(client, "appendonly"))
-        except redis.RedisError:
-            return [Result(name, Status.WARN, "reachable; CONFIG GET is disabled, eviction policy unknown")]
-        finally:
-            client.close()
-        results = [
-            Result(
-                "redis.eviction",
-                Status.PASS if policy == "noeviction" else Status.FAIL,
-                f"maxmemory-policy {policy}",
-                "" if policy == "noeviction" else "Set maxmemory-policy noeviction: an evicted queue key loses jobs.",
-            )
-        ]
-        results.append(
-            Result(
-                "redis.persistence",
-                Status.PASS if aof == "yes" else Status.WARN,
-                f"appendonly {aof}",
-                "" if aof == "yes" else "Turn on AOF (appendonly yes) so a Redis restart does not drop queued jobs.",
-            )
-        )
-        return results
+        return check_redis(self.s)
 
     def check_ffmpeg(self) -> list[Result]:
         name = "ffmpeg"
@@ -431,11 +377,6 @@ def _json(response: httpx.Response) -> dict[str, Any]:
 def _graph_error(body: dict[str, Any]) -> tuple[int | None, str]:
     error = body.get("error") or {}
     return error.get("code"), str(error.get("message", ""))
-
-
-def _config_value(client: redis.Redis, key: str) -> Any:
-    value = client.config_get(key).get(key)
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def render_table(results: list[Result]) -> str:

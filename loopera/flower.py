@@ -38,6 +38,11 @@ def monitoring_app(settings: Settings) -> Any:
 
     from workers.runtime.celery_app import celery_config
 
+    config = celery_config(settings)
+    # kombu's own transport for the URL's scheme (redis:// or sentinel://): Flower names its broker view's client
+    # after that scheme (flower/utils/broker.py), and our transport's fix only matters to a worker holding
+    # unacknowledged jobs.
+    config.pop("broker_transport")
     app = Celery("loopera")
-    app.conf.update(celery_config(settings))
+    app.conf.update(config)
     return app

@@ -63,6 +63,20 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     port: int = 8000
 
+    # --- Redis high availability (docs/deployment.md#redis-with-sentinel) -----------------------------------
+    # Comma-separated host:port of Redis Sentinels. When set, every client (the API's ingest channel, workers,
+    # Celery's broker, Flower, the CLI) asks them for the current primary and follows a failover; REDIS_URL then
+    # gives only the database number and the data nodes' credentials (its host and port are not used).
+    redis_sentinels: str = ""
+    # The name the Sentinels monitor (`sentinel monitor <name> ...`).
+    redis_sentinel_master: str = "mymaster"
+    # The Sentinels' own password (`requirepass` in sentinel.conf), if they have one.
+    redis_sentinel_password: SecretStr = SecretStr("")
+    # The webhook answers 200 only after this many replicas confirmed the write (Redis WAIT). Unset: 1 with
+    # Sentinel, 0 without. Fewer confirmations within REDIS_ACK_WAIT_MS -> 503, and Meta redelivers.
+    redis_ack_replicas: int | None = Field(default=None, ge=0)
+    redis_ack_wait_ms: int = Field(default=500, gt=0)
+
     # --- Meta Graph API -------------------------------------------------------------------------------------
     graph_api_url: str = "https://graph.facebook.com"
     # v21.0 is served only until Jan 2027; v25.0 is supported until Jul 2028.
@@ -238,6 +252,30 @@ class Settings(BaseSettings):
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
+    @field_validator("redis_ack_replicas", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        # docker compose passes `${REDIS_ACK_REPLICAS:-}` as an empty string: that means "not set".
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _check_sentinels(cls, value: str) -> str:
+        parse_sentinels(value)  # raises ValueError (a validation error) on a malformed list
+        return value
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """REDIS_SENTINELS as (host, port) pairs; empty without Sentinel."""
+        return parse_sentinels(self.redis_sentinels)
+
+    @property
+    def ack_replicas(self) -> int:
+        """Replicas that must confirm a webhook's jobs before it is acknowledged (0: no WAIT)."""
+        if self.redis_ack_replicas is not None:
+            return self.redis_ack_replicas
+        return 1 if self.redis_sentinels.strip() else 0
+
     @property
     def graph_base(self) -> str:
         return f"{self.graph_api_url}/{self.graph_api_version}"
@@ -262,6 +300,19 @@ class Settings(BaseSettings):
                 f"{role} cannot start: missing or placeholder value for {', '.join(missing)}. "
                 "Set them in the environment or in .env (see .env.example)."
             )
+
+
+def parse_sentinels(value: str) -> list[tuple[str, int]]:
+    """`"h1:26379, h2:26379"` -> `[("h1", 26379), ("h2", 26379)]`; `[::1]:26379` for IPv6. Raises ValueError."""
+    addresses = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        host, sep, port = item.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError(f"REDIS_SENTINELS entries must be host:port, got {item!r}")
+        addresses.append((host.strip("[]"), int(port)))
+    return addresses
 
 
 API_SECRETS = ("verify_token", "phone_number_id")

@@ -52,6 +52,9 @@ for i = 1, (#KEYS - 1) / 2 do
       result[i] = 1
     end
   else
+    -- A write even for a duplicate: WAIT after this script then also covers the first delivery's write, which may
+    -- have come through another connection and not have reached a replica yet (its webhook got a 503).
+    redis.call('EXPIRE', seen, ARGV[3])
     result[i] = 0
   end
 end

@@ -44,7 +44,7 @@ class WorkerContext:
     @classmethod
     def build(cls, settings: Settings) -> WorkerContext:
         settings.require(WORKER_SECRETS, "The worker")
-        client = sync_redis(settings.redis_url)
+        client = sync_redis(settings)
         api_key = settings.groq_api_key.get_secret_value()
         limiter = RateLimiter(client, settings, api_key)
         return cls(

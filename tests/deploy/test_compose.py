@@ -64,12 +64,47 @@ def test_redis_is_a_durable_broker(compose: dict[str, Any]) -> None:
 
 
 def test_every_service_is_health_checked_and_waits_for_healthy_dependencies(compose: dict[str, Any]) -> None:
-    services = compose["services"]
+    services = {name: s for name, s in compose["services"].items() if "profiles" not in s}
     assert set(services) == {"redis", "api", "worker-text", "worker-audio", "worker-vision", "flower"}
-    for name, service in services.items():
+    for name, service in compose["services"].items():
         assert service["healthcheck"]["test"][0] == "CMD", name
         if name != "redis":
             assert service["depends_on"] == {"redis": {"condition": "service_healthy"}}, name
+
+
+SENTINELS = "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379"
+
+
+def test_the_sentinel_profile_adds_two_durable_replicas_and_three_sentinels(compose: dict[str, Any]) -> None:
+    profiled = {name: s for name, s in compose["services"].items() if "profiles" in s}
+    assert set(profiled) == {"redis-replica-1", "redis-replica-2", "sentinel-1", "sentinel-2", "sentinel-3"}
+    assert all(s["profiles"] == ["sentinel"] for s in profiled.values())
+    for name in ("redis-replica-1", "redis-replica-2"):
+        command = profiled[name]["command"]
+        assert command[command.index("--replicaof") + 1 :][:2] == ["redis", "6379"]
+        assert command[command.index("--appendonly") + 1] == "yes"
+        assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+        assert command[command.index("--replica-announce-ip") + 1] == name  # Sentinel hands out names, not IPs
+        assert any(v.endswith(":/data") for v in profiled[name]["volumes"])
+    script = profiled["sentinel-1"]["command"][-1]
+    assert "sentinel monitor loopera redis 6379 2" in script  # quorum 2 of 3
+    assert "exec redis-server /data/sentinel.conf --sentinel" in script
+    # The names every service asks the Sentinels for: REDIS_SENTINEL_MASTER and the monitored name agree, and the
+    # value documented for REDIS_SENTINELS lists exactly these Sentinels.
+    assert compose["services"]["api"]["environment"]["REDIS_SENTINEL_MASTER"] == "loopera"
+    assert SENTINELS in (REPO / "docs" / "deployment.md").read_text()
+    assert {f"sentinel-{i}" for i in (1, 2, 3)} == {a.split(":")[0] for a in SENTINELS.split(",")}
+
+
+def test_every_service_follows_the_sentinels_named_in_dotenv() -> None:
+    dotenv = REQUIRED | {"REDIS_SENTINELS": SENTINELS, "REDIS_ACK_REPLICAS": ""}
+    compose = load(dotenv)
+    for name in ("api", "worker-text", "worker-audio", "worker-vision", "flower"):
+        env = effective_environment(compose["services"][name], dotenv)
+        assert env["REDIS_SENTINELS"] == SENTINELS, name
+        assert env["REDIS_SENTINEL_MASTER"] == "loopera", name  # the name the profile's Sentinels monitor
+    # An empty REDIS_ACK_REPLICAS in .env means "the default": 1 behind Sentinel.
+    assert Settings(_env_file=None, **{"redis_sentinels": SENTINELS, "redis_ack_replicas": ""}).ack_replicas == 1  # type: ignore[call-arg,arg-type]
 
 
 def test_healthchecks_match_the_images(compose: dict[str, Any]) -> None:
@@ -107,6 +142,7 @@ def test_flower_is_not_published_beyond_loopback(compose: dict[str, Any]) -> Non
 
 # Settings that a service sets itself in `environment` (they differ per service or point inside the compose network).
 PER_SERVICE = {"REDIS_URL", "PORT", "WORKER_POOL", "WORKER_POOL_IMPL", "WORKER_CONCURRENCY", "WORKER_METRICS_PORT"}
+PER_SERVICE |= {"REDIS_SENTINEL_MASTER"}  # the name the sentinel profile's Sentinels monitor
 
 
 def effective_environment(service: dict[str, Any], dotenv: dict[str, str]) -> dict[str, str]:
@@ -126,8 +162,8 @@ def test_every_setting_in_dotenv_reaches_every_service() -> None:
     dotenv = {name.upper(): f"value-of-{name}" for name in Settings.model_fields} | REQUIRED
     compose = load(dotenv)
     for name, service in compose["services"].items():
-        if name == "redis":
-            continue
+        if "build" not in service:
+            continue  # Redis nodes and Sentinels, not Loopera containers
         env = effective_environment(service, dotenv)
         lost = sorted(key for key, value in dotenv.items() if key not in PER_SERVICE and env.get(key) != value)
         assert lost == [], f"{name} does not receive {lost}"

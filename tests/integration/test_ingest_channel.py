@@ -1,4 +1,4 @@
-"""The webhook's multiplexed Redis channel (api/redis_channel.py) against a real redis-server."""
+"""The webhook's pipelined ingest channel (api/redis_channel.py) against a real redis-server."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from api.ingest import DISPATCHED, DUPLICATE, QUEUED_BEHIND, Ingestor
-from api.redis_channel import ScriptChannel, supports_url
 from api.webhook_payload import PreparedJob
 from shared import mailbox
 from shared.redis_client import async_redis
@@ -36,7 +35,7 @@ def _ingest(url: str, *batches: list[PreparedJob]) -> list[list[int]]:
     """Each batch through its own concurrent webhook call, all over one channel."""
 
     async def main() -> list[list[int]]:
-        ingestor = Ingestor(async_redis(url), 3600, 60, ScriptChannel(url, mailbox.INGEST))
+        ingestor = Ingestor(async_redis(url), 3600, 60)
         try:
             return list(await asyncio.gather(*(ingestor.ingest(b) for b in batches)))
         finally:
@@ -88,8 +87,7 @@ def test_redis_down_raises_and_the_channel_recovers_when_it_is_back(redis_server
     url = redis_server.url
 
     async def scenario() -> tuple[list[int], Any, list[int]]:
-        channel = ScriptChannel(url, mailbox.INGEST, timeout=2.0)
-        ingestor = Ingestor(async_redis(url), 3600, 60, channel)
+        ingestor = Ingestor(async_redis(url), 3600, 60)
         before = await ingestor.ingest([_job(1, "c1")])
         redis_server.stop()
         try:
@@ -106,14 +104,6 @@ def test_redis_down_raises_and_the_channel_recovers_when_it_is_back(redis_server
     assert before == [DISPATCHED]
     assert isinstance(failure, RedisConnectionError)
     assert after == [DISPATCHED]
-
-
-def test_only_plain_urls_use_the_channel() -> None:
-    assert supports_url("redis://127.0.0.1:6379/0")
-    assert supports_url("redis://user:pw@redis:6379/2")
-    assert supports_url("unix:///run/redis.sock?db=1")
-    assert not supports_url("rediss://redis.example.com:6380/0")
-    assert not supports_url("redis://127.0.0.1:6379/0?ssl_cert_reqs=none")
 
 
 def test_authenticates_with_the_urls_password(tmp_path: Path) -> None:

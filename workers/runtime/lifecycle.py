@@ -91,7 +91,7 @@ class _Reaper:
     def start(self, settings: Settings) -> None:
         from workers.delivery.lease import ConversationLeases
 
-        leases = ConversationLeases(sync_redis(settings.redis_url), settings.conversation_lease_seconds)
+        leases = ConversationLeases(sync_redis(settings), settings.conversation_lease_seconds)
         interval = max(1.0, min(10.0, settings.conversation_lease_seconds / 4))
 
         def loop() -> None:
