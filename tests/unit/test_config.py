@@ -69,3 +69,14 @@ def test_system_prompt_from_file(tmp_path) -> None:  # type: ignore[no-untyped-d
     path.write_text("You are Loopy.\n")
     assert settings(system_prompt_file=path).resolved_system_prompt() == "You are Loopy."
     assert "same language" in settings().resolved_system_prompt()
+
+
+def test_sandbox_workers_start_without_a_groq_key_and_only_there() -> None:
+    from shared.config import worker_secrets
+
+    assert "groq_api_key" in worker_secrets(settings(groq_api_key=""))
+    sandbox = settings(groq_api_key="", sandbox=True)
+    sandbox.require(worker_secrets(sandbox), "The worker")  # no ConfigError
+    with pytest.raises(ConfigError, match="WHATSAPP_TOKEN"):
+        bad = settings(whatsapp_token="", sandbox=True)
+        bad.require(worker_secrets(bad), "The worker")

@@ -122,7 +122,13 @@ def _start_reaper(**_: Any) -> None:
 
         metrics_port = start_metrics_server(settings.worker_metrics_port)
     _on_heartbeat()  # healthy from the first moment, not only after the first 2 s tick
-    log.info("worker.ready", metrics_port=metrics_port)
+    if settings.sandbox:
+        log.warning(
+            "worker.sandbox_mode",
+            detail="running against the local sandbox (docs/sandbox.md), not Meta",
+            graph_api_url=settings.graph_api_url,
+        )
+    log.info("worker.ready", metrics_port=metrics_port, sandbox=settings.sandbox)
 
 
 @heartbeat_sent.connect
