@@ -53,6 +53,16 @@ def api(
 
 
 @cli.command()
+def sandbox() -> None:
+    """Serve the sandbox (a local stand-in for Meta and its chat page) on 127.0.0.1:$SANDBOX_PORT (docs/sandbox.md).
+
+    `make run` starts it with the API and workers; alone it needs the secrets `make run` generates."""
+    from sandbox.server import serve
+
+    serve(get_settings())
+
+
+@cli.command()
 def worker(
     pool: Annotated[Pool | None, typer.Option(help="Which queue(s) to consume (default WORKER_POOL)")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Processes/threads (default WORKER_CONCURRENCY)")] = None,

@@ -1,63 +1,252 @@
-"""`make run`: the whole service on one machine. Starts redis-server if nothing answers at REDIS_URL, then the API
-and one worker per pool, and stops them all on Ctrl-C."""
+"""`make run`: the whole service on one machine, telling the truth about it.
+
+Starts redis-server if nothing answers at REDIS_URL, then the API, one worker per pool and, unless every Meta
+setting is filled in, the sandbox (a local stand-in for Meta, docs/sandbox.md) with locally generated secrets. It
+prints the URLs only once every component answers its health check, exits non-zero with the child's last line when
+any child exits or fails to start, and stops everything on Ctrl-C (or SIGTERM).
+"""
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import redis
 
-from shared.config import get_settings
+from shared.config import (
+    META_SETTINGS,
+    SANDBOX_TOKEN_PREFIX,
+    ConfigError,
+    Settings,
+    is_placeholder,
+    is_sandbox_token,
+)
+
+STARTUP_TIMEOUT_SECONDS = float(os.environ.get("LOOPERA_STARTUP_TIMEOUT", "120"))
+STOP_TIMEOUT_SECONDS = 30
+POOLS = (("text", "threads", "4"), ("audio", "prefork", "2"), ("vision", "threads", "4"))
+
+
+@dataclass
+class Child:
+    name: str
+    command: list[str]
+    healthy: Callable[[], bool]
+    process: subprocess.Popen[bytes] | None = None
+    last_line: str = ""
+    reader: threading.Thread | None = field(default=None, repr=False)
+
+    def start(self, env: dict[str, str]) -> None:
+        # A session of its own: the terminal's Ctrl-C reaches only us, and we stop the children in order.
+        self.process = subprocess.Popen(
+            self.command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.reader = threading.Thread(target=self._relay, name=f"relay-{self.name}", daemon=True)
+        self.reader.start()
+
+    def _relay(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for raw in self.process.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            if line:
+                self.last_line = line
+                print(f"{self.name:>7} | {line}", flush=True)
+
+    def exited(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def reason(self) -> str:
+        if self.reader is not None:
+            self.reader.join(timeout=2)  # the last words are still in the pipe
+        return self.last_line[:400] or "(no output)"
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+
+    def wait(self) -> None:
+        if self.process is None:
+            return
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
 
 
 def _redis_answers(url: str) -> bool:
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
     try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+        return bool(client.ping())
     except redis.RedisError:
         return False
+    finally:
+        client.close()
+
+
+def _http_ok(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return check
+
+
+def _fresh_file(path: Path, max_age: float = 30) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return time.time() - path.stat().st_mtime < max_age
+        except OSError:
+            return False
+
+    return check
+
+
+def runs_against_meta(settings: Settings) -> bool:
+    return not settings.sandbox and not settings.missing_secrets(META_SETTINGS)
+
+
+def sandbox_env(settings: Settings) -> dict[str, str]:
+    """The settings every process shares in sandbox mode: generated secrets, and Graph = the local stand-in."""
+    token = settings.whatsapp_token
+    if not is_placeholder(token) and not is_sandbox_token(token):
+        raise ConfigError(
+            "WHATSAPP_TOKEN is set but other Meta settings are missing ("
+            + ", ".join(settings.missing_secrets(META_SETTINGS))
+            + "): fill them all in to run against Meta, or empty WHATSAPP_TOKEN to use the sandbox (it never "
+            "receives a real token)."
+        )
+    return {
+        "SANDBOX": "true",
+        "APP_SECRET": secrets.token_hex(16),
+        "VERIFY_TOKEN": secrets.token_hex(16),
+        "WHATSAPP_TOKEN": SANDBOX_TOKEN_PREFIX + secrets.token_hex(16),
+        "PHONE_NUMBER_ID": str(100_000_000_000_000 + secrets.randbelow(899_999_999_999_999)),
+        "GRAPH_API_URL": f"http://127.0.0.1:{settings.sandbox_port}",
+    }
+
+
+def plan(settings: Settings, scratch: Path) -> tuple[list[Child], dict[str, str]]:
+    """The children to start (after Redis) and the environment overrides they share."""
+    sandbox = not runs_against_meta(settings)
+    overrides = sandbox_env(settings) if sandbox else {}
+    me = [sys.executable, "-m", "loopera.cli"]
+    children = [Child("api", [*me, "api", "--host", "127.0.0.1"], _http_ok(f"http://127.0.0.1:{settings.port}/health"))]
+    for pool, impl, concurrency in POOLS:
+        beat = scratch / f"{pool}.heartbeat"
+        command = [*me, "worker", "--pool", pool, "--pool-impl", impl, "--concurrency", concurrency]
+        # Each pool's own heartbeat file: the env var is per process, set when it starts (see main).
+        children.append(Child(pool, command, _fresh_file(beat)))
+    if sandbox:
+        children.append(
+            Child("sandbox", [*me, "sandbox"], _http_ok(f"http://127.0.0.1:{settings.sandbox_port}/api/health"))
+        )
+    return children, overrides
+
+
+def _start_redis(settings: Settings, scratch: Path) -> Child | None:
+    if _redis_answers(settings.redis_url):
+        return None
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise ConfigError(
+            "No Redis answers at REDIS_URL and there is no redis-server: install Redis (apt-get install redis-server)"
+        )
+    port = urlsplit(settings.redis_url).port or 6379
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(scratch), "--appendonly", "yes"]
+    return Child("redis", [*command, "--maxmemory-policy", "noeviction"], lambda: _redis_answers(settings.redis_url))
+
+
+class Stop(Exception):
+    """SIGTERM, handled like Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Stop
 
 
 def main() -> int:
-    settings = get_settings()
-    children: list[subprocess.Popen[bytes]] = []
-    if not _redis_answers(settings.redis_url):
-        binary = shutil.which("redis-server")
-        if binary is None:
-            print("No Redis at REDIS_URL and no redis-server binary: install Redis (apt-get install redis-server).")
-            return 1
-        port = urlsplit(settings.redis_url).port or 6379
-        print(f"starting redis-server on port {port}")
-        children.append(
-            subprocess.Popen([binary, "--port", str(port), "--appendonly", "yes", "--maxmemory-policy", "noeviction"])
-        )
-        deadline = time.monotonic() + 10
-        while not _redis_answers(settings.redis_url) and time.monotonic() < deadline:
-            time.sleep(0.1)
-    me = [sys.executable, "-m", "loopera.cli"]
-    children.append(subprocess.Popen([*me, "api"]))
-    for pool in ("text", "audio", "vision"):
-        children.append(subprocess.Popen([*me, "worker", "--pool", pool, "--concurrency", "2"]))
-    print(f"API on http://127.0.0.1:{settings.port}  (Ctrl-C stops everything)")
     try:
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
+        settings = Settings()
+    except ValueError as exc:  # pydantic's ValidationError: a malformed setting
+        print(f"make run: configuration error: {exc}", file=sys.stderr)
+        return 2
+    scratch = Path(tempfile.mkdtemp(prefix="loopera-run-"))
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    started: list[Child] = []
+    try:
+        redis_child = _start_redis(settings, scratch)
+        children, overrides = plan(settings, scratch)
+        return _run(settings, [c for c in (redis_child,) if c] + children, overrides, scratch, started)
+    except ConfigError as exc:
+        print(f"make run: {exc}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, Stop):
+        print("make run: stopping", flush=True)
+        return 0
     finally:
-        for child in reversed(children):
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-    return 0
+        for child in reversed(started):
+            child.stop()
+        for child in reversed(started):
+            child.wait()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run(
+    settings: Settings, children: list[Child], overrides: dict[str, str], scratch: Path, started: list[Child]
+) -> int:
+    base = {**os.environ, **overrides, "PYTHONUNBUFFERED": "1"}
+    mode = "the sandbox (no Meta app needed)" if overrides else "Meta (all Meta settings are set)"
+    print(f"make run: starting {', '.join(c.name for c in children)} against {mode}", flush=True)
+    for child in children:
+        env = {**base, "WORKER_HEARTBEAT_FILE": str(scratch / f"{child.name}.heartbeat")}
+        child.start(env)
+        started.append(child)
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    waiting = list(children)
+    while waiting:
+        if (failed := _first_exited(children)) is not None:
+            return failed
+        waiting = [c for c in waiting if not c.healthy()]
+        if waiting and time.monotonic() > deadline:
+            names = ", ".join(c.name for c in waiting)
+            print(
+                f"make run: {names} did not answer its health check within {STARTUP_TIMEOUT_SECONDS:.0f} s",
+                file=sys.stderr,
+            )
+            return 1
+        time.sleep(0.3)
+    print("", flush=True)
+    if overrides:
+        print(f"make run: ready. Chat with the bot: http://127.0.0.1:{settings.sandbox_port}/", flush=True)
+    print(f"make run: API on http://127.0.0.1:{settings.port} (Ctrl-C stops everything)", flush=True)
+    while True:
+        if (failed := _first_exited(children)) is not None:
+            return failed
+        time.sleep(0.5)
+
+
+def _first_exited(children: list[Child]) -> int | None:
+    for child in children:
+        code = child.exited()
+        if code is not None:
+            print(f"make run: {child.name} exited with code {code}: {child.reason()}", file=sys.stderr, flush=True)
+            return code or 1
+    return None
 
 
 if __name__ == "__main__":
