@@ -12,6 +12,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -171,6 +172,20 @@ def _start_redis(settings: Settings, scratch: Path) -> Child | None:
     return Child("redis", [*command, "--maxmemory-policy", "noeviction"], lambda: _redis_answers(settings.redis_url))
 
 
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def check_ports(settings: Settings, sandbox: bool) -> None:
+    """A port someone else holds would make a child fail (or, worse, answer its health check with a stranger)."""
+    ports = [("PORT", settings.port)] + ([("SANDBOX_PORT", settings.sandbox_port)] if sandbox else [])
+    for name, port in ports:
+        if _port_in_use(port):
+            raise ConfigError(f"port {port} ({name}) is already in use: stop what listens there or set {name} in .env")
+
+
 class Stop(Exception):
     """SIGTERM, handled like Ctrl-C."""
 
@@ -189,6 +204,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     started: list[Child] = []
     try:
+        check_ports(settings, sandbox=not runs_against_meta(settings))
         redis_child = _start_redis(settings, scratch)
         children, overrides = plan(settings, scratch)
         return _run(settings, [c for c in (redis_child,) if c] + children, overrides, scratch, started)
