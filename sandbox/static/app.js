@@ -41,33 +41,33 @@ function showError(text) {
 
 function ticks(message) {
   if (message.direction !== "in") return "";
-  if (message.status === "failed") return `<span class="ticks failed" title="${message.error || "failed"}">⚠</span>`;
+  if (message.status === "failed") return `<span class="ticks failed" title="${escapeHtml(message.error || "failed")}">⚠</span>`;
   const read = message.status === "read";
   return `<span class="ticks ${read ? "read" : ""}" data-status="${message.status}">✓✓</span>`;
 }
 function label(message) {
   if (!message) return "";
   if (message.type === "text") return message.text || "";
-  if (message.type === "audio") return message.voice ? "🎤 Voice message" : "🎵 Audio";
-  if (message.type === "image") return "📷 " + (message.caption || "Photo");
-  if (message.type === "location") return "📍 " + (message.location.name || "Location");
+  if (message.type === "audio") return message.voice ? "Voice message" : "Audio";
+  if (message.type === "image") return message.caption || "Photo";
+  if (message.type === "location") return "Location: " + (message.location.name || `${message.location.latitude}, ${message.location.longitude}`);
   return message.type;
 }
 function body(message) {
   if (message.type === "text") return `<div class="text">${formatWhatsApp(message.text || "")}</div>`;
   if (message.type === "audio") {
     return `<div class="voice ${message.voice ? "voice-note" : ""}"><button type="button" class="play" aria-label="Play">▶</button>` +
-      `<audio preload="metadata" src="${message.url}"></audio><span class="duration"></span></div>`;
+      `<audio preload="metadata" src="${escapeHtml(message.url || "")}"></audio><span class="duration"></span></div>`;
   }
   if (message.type === "image") {
     const caption = message.caption ? `<div class="text">${formatWhatsApp(message.caption)}</div>` : "";
-    return `<img class="photo" alt="photo" src="${message.url}">${caption}`;
+    return `<img class="photo" alt="photo" src="${escapeHtml(message.url || "")}">${caption}`;
   }
   if (message.type === "location") {
     const loc = message.location;
     const map = `https://www.openstreetmap.org/?mlat=${loc.latitude}&mlon=${loc.longitude}#map=16/${loc.latitude}/${loc.longitude}`;
     const name = loc.name ? `<b>${escapeHtml(loc.name)}</b><br>` : "";
-    return `<div class="text location">📍 ${name}<a href="${map}" target="_blank" rel="noopener">${loc.latitude}, ${loc.longitude}</a></div>`;
+    return `<div class="text location">${name}<a href="${map}" target="_blank" rel="noopener">${loc.latitude}, ${loc.longitude}</a></div>`;
   }
   return `<div class="text">${escapeHtml(message.text || message.type)}</div>`;
 }
@@ -166,6 +166,7 @@ function onFile() {
   $("attachment").hidden = false;
 }
 
+const MIC_ICON = document.getElementById("mic").innerHTML;
 async function toggleRecording() {
   const mic = $("mic");
   if (state.recorder) {
@@ -187,7 +188,7 @@ async function toggleRecording() {
     stream.getTracks().forEach((track) => track.stop());
     state.recorder = null;
     mic.classList.remove("recording");
-    mic.textContent = "🎤";
+    mic.innerHTML = MIC_ICON;
     // WebM/Opus from the browser; the sandbox remuxes it into OGG/Opus, as WhatsApp sends voice notes.
     await postFile(new Blob(chunks, { type: recorder.mimeType || "audio/webm" }), "voice.webm", { voice: "true" });
   };
