@@ -187,10 +187,10 @@ def check_ports(settings: Settings, sandbox: bool) -> None:
 
 
 class Stop(Exception):
-    """SIGTERM, handled like Ctrl-C."""
+    """Ctrl-C (SIGINT) or SIGTERM."""
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
+def _on_stop_signal(signum: int, frame: object) -> None:
     raise Stop
 
 
@@ -201,7 +201,10 @@ def main() -> int:
         print(f"make run: configuration error: {exc}", file=sys.stderr)
         return 2
     scratch = Path(tempfile.mkdtemp(prefix="loopera-run-"))
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    # Both installed explicitly: a shell script that starts `make run` in the background leaves SIGINT ignored,
+    # and Python would then keep ignoring Ctrl-C.
+    signal.signal(signal.SIGTERM, _on_stop_signal)
+    signal.signal(signal.SIGINT, _on_stop_signal)
     started: list[Child] = []
     try:
         check_ports(settings, sandbox=not runs_against_meta(settings))
