@@ -113,6 +113,24 @@ def test_a_port_in_use_is_named_before_anything_starts(tmp_path: Path, stacks: l
     assert "starting" not in stack.output()
 
 
+def test_with_every_meta_setting_it_runs_against_meta_without_the_sandbox(
+    tmp_path: Path, stacks: list[DevStack]
+) -> None:
+    meta = {"WHATSAPP_TOKEN": "EAAG-test", "APP_SECRET": "a" * 32, "VERIFY_TOKEN": "v" * 16, "PHONE_NUMBER_ID": "1234"}
+    stack = DevStack(tmp_path / "run", {**meta, "GROQ_API_KEY": API_KEY})
+    stacks.append(stack.start())
+    stack.wait_ready()
+    out = stack.output()
+    assert "against Meta" in out and "Chat with the bot" not in out
+    assert set(stack.children()) == {"redis", "api", "text", "audio", "vision"}
+    assert not stack.answers("/api/health")
+    # The API verifies Meta's webhook challenge with the VERIFY_TOKEN from .env, not a generated one.
+    challenge = {"hub.mode": "subscribe", "hub.verify_token": "v" * 16, "hub.challenge": "42"}
+    assert httpx.get(f"{stack.api_url}/webhook", params=challenge).text == "42"
+    stack.ctrl_c()
+    assert stack.wait_exit() == 0
+
+
 def test_a_real_token_without_the_other_meta_settings_is_refused(tmp_path: Path, stacks: list[DevStack]) -> None:
     stack = DevStack(tmp_path / "run", {"WHATSAPP_TOKEN": "EAAGreal-looking-token"})
     stacks.append(stack.start())

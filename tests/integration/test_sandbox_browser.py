@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import sync_playwright
 
 from tests.dev_stack import DevStack
 from tests.fakes.groq_fake import API_KEY, GroqFake
@@ -22,7 +23,6 @@ from tests.fakes.server import wait_for
 from tests.sandbox_harness import InProcessSandbox, RecordingApi
 from tests.webhooks import MEDIA_FIXTURES
 
-playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.integration
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not Path(CHROMIUM).exists():  # pragma: no cover - .ci/run installs it
@@ -48,7 +48,7 @@ def fake_mic(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser(fake_mic: Path) -> Iterator[Any]:
-    with playwright_api.sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM,
             args=[
@@ -100,14 +100,17 @@ def test_a_typed_message_gets_the_formatted_reply_with_read_ticks(
     page: Any, groq_fake: GroqFake, screenshots: Path
 ) -> None:
     groq_fake.chat_reply = lambda body: f"**Hello!** You wrote: *{body['messages'][-1]['content']}* `ok`"
+    groq_fake.chat_delay = 2.0  # long enough to see the typing indicator
     _as(page, "15550001111")
     _type(page, "good morning")
+    page.wait_for_function("() => document.querySelector('#presence').textContent === 'typing…'")
     reply = page.locator(".bubble.out", has_text="You wrote").last
     reply.wait_for()
     assert reply.locator("b").inner_text() == "Hello!"  # WhatsApp's *bold*, rendered
     assert reply.locator("i").inner_text() == "good morning"
     assert "good morning" in reply.locator(".quoted").inner_text()  # the reply quotes the message
     page.wait_for_selector(".bubble.in[data-status=read] .ticks.read")  # blue ticks: the bot marked it read
+    assert page.inner_text("#presence") == "online"  # the reply ends the typing indicator
     page.screenshot(path=str(screenshots / "sandbox-text.png"))
 
 
