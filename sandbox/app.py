@@ -66,6 +66,7 @@ class Sandbox:
         self.chat = ChatStore()
         self.graph = GraphStandIn(config.graph_version, config.token, config.phone_number_id)
         self.graph.base_url = f"http://127.0.0.1:{config.port}"
+        self.graph.max_recorded = 100  # a long session must not keep every uploaded voice note twice
         self.graph.on_send = self._bot_sent
         self.graph.on_read = self.chat.marked_read
         self._http: httpx.AsyncClient | None = None

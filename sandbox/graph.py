@@ -51,6 +51,8 @@ class GraphStandIn(GraphAccount):
         # Where media URLs point (this server's own address); set once the server's port is known.
         self.base_url = base_url
         self.requests: list[Recorded] = []
+        # Keep only the newest this many requests (None: all, as tests read them); uploads hold whole files.
+        self.max_recorded: int | None = None
         self.media: dict[str, tuple[bytes, str]] = {}
         self.expired_media_urls: set[str] = set()
         # Serve media URLs under another host name (e.g. "localhost") to test where the token may go.
@@ -91,6 +93,8 @@ class GraphStandIn(GraphAccount):
     def _record(self, item: Recorded) -> None:
         with self._lock:
             self.requests.append(item)
+            if self.max_recorded is not None and len(self.requests) > self.max_recorded:
+                del self.requests[: len(self.requests) - self.max_recorded]
 
     def _message_fault(self, body: dict[str, Any]) -> Response | None:
         # "messages:<type>" targets one kind of send (e.g. only voice notes; read receipts are "messages:status"),

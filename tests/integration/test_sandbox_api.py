@@ -4,7 +4,9 @@ signed webhook; bad input gets a clear 4xx; every accepted send is reported sent
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -185,6 +187,22 @@ def test_every_accepted_send_is_reported_sent_delivered_read(
     mine, reply = messages[-2], messages[-1]
     assert mine["id"] == inbound and mine["status"] == "read"
     assert reply | {"direction": "out", "text": "pong", "reply_to": inbound, "status": "read"} == reply
+
+
+def test_loopera_sandbox_refuses_a_real_token(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    env |= {"WHATSAPP_TOKEN": "EAAGreal", "APP_SECRET": "s" * 32, "PHONE_NUMBER_ID": "123", "SANDBOX_PORT": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "loopera.cli", "sandbox"],
+        cwd=tmp_path,  # no .env
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "refuses to start" in result.stderr and "WHATSAPP_TOKEN" in result.stderr
 
 
 def test_an_api_that_is_down_is_named(recording_api: RecordingApi) -> None:
