@@ -218,6 +218,9 @@ def main() -> int:
         print("make run: stopping", flush=True)
         return 0
     finally:
+        # A second Ctrl-C (or make's own signal) must not interrupt the shutdown and strand children.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for child in reversed(started):
             child.stop()
         for child in reversed(started):
