@@ -63,7 +63,7 @@ class RecordingApi:
 
 
 class InProcessSandbox:
-    def __init__(self, api_url: str) -> None:
+    def __init__(self, api_url: str, groq_key_missing: bool = False) -> None:
         port = free_port()
         self.config = SandboxConfig(
             api_url=api_url,
@@ -72,6 +72,7 @@ class InProcessSandbox:
             token=TOKEN,
             graph_version="v25.0",
             port=port,
+            groq_key_missing=groq_key_missing,
         )
         self.sandbox = Sandbox(self.config)
         self.server = BackgroundServer(self.sandbox.app(), port)

@@ -210,6 +210,23 @@ def test_the_page_reaches_the_service_only_through_signed_webhooks(browser: Any)
     assert all(url[len(sandbox.url) :].startswith(allowed) for url in seen)
 
 
+def test_the_page_says_what_is_missing(browser: Any) -> None:
+    sandbox = InProcessSandbox("http://127.0.0.1:9", groq_key_missing=True).start()
+    context = browser.new_context()
+    try:
+        tab = context.new_page()
+        tab.goto(sandbox.url)
+        banner = tab.locator("#banner")
+        banner.wait_for()
+        assert "GROQ_API_KEY" in banner.inner_text() and ".env" in banner.inner_text()
+        _type(tab, "hello")  # and an API that does not answer is named, not swallowed
+        tab.locator("#error", has_text="did not answer").wait_for()
+        tab.locator(".bubble.in .ticks.failed").wait_for()
+    finally:
+        context.close()
+        sandbox.stop()
+
+
 def _conversation(stack: DevStack, address: str) -> list[dict[str, Any]]:
     return httpx.get(f"{stack.sandbox_url}/api/conversations/{address}").json()["messages"]
 
