@@ -13,19 +13,13 @@ import secrets
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
-import redis
-
+from loopera.dev_children import Child, fresh_file, http_ok, redis_answers
 from shared.config import (
     META_SETTINGS,
     SANDBOX_TOKEN_PREFIX,
@@ -36,85 +30,7 @@ from shared.config import (
 )
 
 STARTUP_TIMEOUT_SECONDS = float(os.environ.get("LOOPERA_STARTUP_TIMEOUT", "120"))
-STOP_TIMEOUT_SECONDS = 30
 POOLS = (("text", "threads", "4"), ("audio", "prefork", "2"), ("vision", "threads", "4"))
-
-
-@dataclass
-class Child:
-    name: str
-    command: list[str]
-    healthy: Callable[[], bool]
-    process: subprocess.Popen[bytes] | None = None
-    last_line: str = ""
-    reader: threading.Thread | None = field(default=None, repr=False)
-
-    def start(self, env: dict[str, str]) -> None:
-        # A session of its own: the terminal's Ctrl-C reaches only us, and we stop the children in order.
-        self.process = subprocess.Popen(
-            self.command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        self.reader = threading.Thread(target=self._relay, name=f"relay-{self.name}", daemon=True)
-        self.reader.start()
-
-    def _relay(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        for raw in self.process.stdout:
-            line = raw.decode(errors="replace").rstrip()
-            if line:
-                self.last_line = line
-                print(f"{self.name:>7} | {line}", flush=True)
-
-    def exited(self) -> int | None:
-        return None if self.process is None else self.process.poll()
-
-    def reason(self) -> str:
-        if self.reader is not None:
-            self.reader.join(timeout=2)  # the last words are still in the pipe
-        return self.last_line[:400] or "(no output)"
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-
-    def wait(self) -> None:
-        if self.process is None:
-            return
-        try:
-            self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=5)
-
-
-def _redis_answers(url: str) -> bool:
-    client = redis.Redis.from_url(url, socket_connect_timeout=1)
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
-
-
-def _http_ok(url: str) -> Callable[[], bool]:
-    def check() -> bool:
-        try:
-            return httpx.get(url, timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    return check
-
-
-def _fresh_file(path: Path, max_age: float = 30) -> Callable[[], bool]:
-    def check() -> bool:
-        try:
-            return time.time() - path.stat().st_mtime < max_age
-        except OSError:
-            return False
-
-    return check
 
 
 def runs_against_meta(settings: Settings) -> bool:
@@ -146,21 +62,21 @@ def plan(settings: Settings, scratch: Path) -> tuple[list[Child], dict[str, str]
     sandbox = not runs_against_meta(settings)
     overrides = sandbox_env(settings) if sandbox else {}
     me = [sys.executable, "-m", "loopera.cli"]
-    children = [Child("api", [*me, "api", "--host", "127.0.0.1"], _http_ok(f"http://127.0.0.1:{settings.port}/health"))]
+    children = [Child("api", [*me, "api", "--host", "127.0.0.1"], http_ok(f"http://127.0.0.1:{settings.port}/health"))]
     for pool, impl, concurrency in POOLS:
         beat = scratch / f"{pool}.heartbeat"
         command = [*me, "worker", "--pool", pool, "--pool-impl", impl, "--concurrency", concurrency]
         # Each pool's own heartbeat file: the env var is per process, set when it starts (see main).
-        children.append(Child(pool, command, _fresh_file(beat)))
+        children.append(Child(pool, command, fresh_file(beat)))
     if sandbox:
         children.append(
-            Child("sandbox", [*me, "sandbox"], _http_ok(f"http://127.0.0.1:{settings.sandbox_port}/api/health"))
+            Child("sandbox", [*me, "sandbox"], http_ok(f"http://127.0.0.1:{settings.sandbox_port}/api/health"))
         )
     return children, overrides
 
 
 def _start_redis(settings: Settings, scratch: Path) -> Child | None:
-    if _redis_answers(settings.redis_url):
+    if redis_answers(settings.redis_url):
         return None
     binary = shutil.which("redis-server")
     if binary is None:
@@ -169,7 +85,7 @@ def _start_redis(settings: Settings, scratch: Path) -> Child | None:
         )
     port = urlsplit(settings.redis_url).port or 6379
     command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(scratch), "--appendonly", "yes"]
-    return Child("redis", [*command, "--maxmemory-policy", "noeviction"], lambda: _redis_answers(settings.redis_url))
+    return Child("redis", [*command, "--maxmemory-policy", "noeviction"], lambda: redis_answers(settings.redis_url))
 
 
 def _port_in_use(port: int) -> bool:
@@ -245,11 +161,12 @@ def _run(
             return failed
         waiting = [c for c in waiting if not c.healthy()]
         if waiting and time.monotonic() > deadline:
-            names = ", ".join(c.name for c in waiting)
-            print(
-                f"make run: {names} did not answer its health check within {STARTUP_TIMEOUT_SECONDS:.0f} s",
-                file=sys.stderr,
-            )
+            for child in waiting:
+                seconds = f"{STARTUP_TIMEOUT_SECONDS:.0f} s"
+                print(
+                    f"make run: {child.name} did not answer its health check within {seconds}: {child.reason()}",
+                    file=sys.stderr,
+                )
             return 1
         time.sleep(0.3)
     print("", flush=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -26,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 from sandbox.chat import ChatMessage, ChatStore, outbound_message
 from sandbox.config import SandboxConfig
 from sandbox.graph import GraphStandIn
+from sandbox.inbound import MAX_TEXT_CHARS, BadRequestError, parse_location, parse_user
 from sandbox.uploads import MAX_UPLOAD_BYTES, UploadError, prepare
 from sandbox.webhooks import (
     User,
@@ -42,18 +42,9 @@ from shared.logging import get_logger
 
 log = get_logger(__name__)
 STATIC = Path(__file__).parent / "static"
-MAX_TEXT_CHARS = 4096  # WhatsApp's limit for one text message
-PHONE = re.compile(r"^\d{6,15}$")
-BSUID = re.compile(r"^[A-Z]{2}\.[A-Za-z0-9.]{1,64}$")  # business-scoped user id, e.g. US.13491208655302741918
 # Multipart framing around the file: a little over the largest file still parses, a 50 MB upload does not.
 MAX_BODY_BYTES = MAX_UPLOAD_BYTES + 64 * 1024
 STATUS_STEP_SECONDS = 0.3
-
-
-class BadRequestError(ValueError):
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def _error(message: str, status: int = 400) -> JSONResponse:
@@ -141,10 +132,10 @@ class Sandbox:
             raise BadRequestError("send JSON, or multipart with a `file`") from exc
         if not isinstance(payload, dict):
             raise BadRequestError("send a JSON object")
-        user = _user(payload)
+        user = parse_user(payload)
         message_id = new_message_id()
         if isinstance(payload.get("location"), dict):
-            location = _location(payload["location"])
+            location = parse_location(payload["location"])
             bubble = ChatMessage(message_id, user.address, "in", "location", location=location)
             message = location_message(**location)
         else:
@@ -169,7 +160,7 @@ class Sandbox:
             if len(data) > MAX_UPLOAD_BYTES:
                 raise BadRequestError(f"the file is larger than WhatsApp's {MAX_UPLOAD_BYTES // 2**20} MB", 413)
             fields = {k: v for k, v in form.items() if isinstance(v, str)}
-        user = _user(fields)
+        user = parse_user(fields)
         caption = fields.get("caption", "").strip() or None
         if not data:
             raise BadRequestError("the file is empty")
@@ -259,38 +250,6 @@ class Sandbox:
             *self.graph.routes(),
         ]
         return Starlette(routes=routes, lifespan=self.lifespan)
-
-
-def _user(payload: dict[str, Any]) -> User:
-    """`from` (digits: a phone user) or `user_id` (a BSUID: a username user without a phone number)."""
-    name = str(payload.get("name") or "Sandbox User")[:60]
-    sender = payload.get("from")
-    if isinstance(sender, str) and sender:
-        if not PHONE.match(sender):
-            raise BadRequestError("`from` must be a phone number in digits, 6 to 15 of them (e.g. 15550001111)")
-        return User(wa_id=sender, name=name)
-    user_id = payload.get("user_id")
-    if isinstance(user_id, str) and user_id:
-        if not BSUID.match(user_id):
-            raise BadRequestError("`user_id` must be a business-scoped user id such as US.13491208655302741918")
-        username = payload.get("username")
-        return User(user_id=user_id, name=name, username=str(username)[:35] if username else None)
-    raise BadRequestError("say who sends it: `from` (phone digits) or `user_id` (a username user's BSUID)")
-
-
-def _location(raw: dict[str, Any]) -> dict[str, Any]:
-    try:
-        latitude, longitude = float(raw["latitude"]), float(raw["longitude"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BadRequestError("`location` needs numeric `latitude` and `longitude`") from exc
-    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
-        raise BadRequestError("`location` is outside the globe")
-    return {
-        "latitude": latitude,
-        "longitude": longitude,
-        "name": str(raw.get("name") or "")[:200],
-        "address": str(raw.get("address") or "")[:300],
-    }
 
 
 def create_app(config: SandboxConfig) -> Starlette:
