@@ -162,7 +162,7 @@ def _run(
         waiting = [c for c in waiting if not c.healthy()]
         if waiting and time.monotonic() > deadline:
             for child in waiting:
-                seconds = f"{STARTUP_TIMEOUT_SECONDS:.0f} s"
+                seconds = f"{STARTUP_TIMEOUT_SECONDS:g} s"
                 print(
                     f"make run: {child.name} did not answer its health check within {seconds}: {child.reason()}",
                     file=sys.stderr,

@@ -16,7 +16,7 @@ from tests.processes import REPO
 
 
 class DevStack:
-    def __init__(self, workdir: Path, settings: dict[str, str]) -> None:
+    def __init__(self, workdir: Path, settings: dict[str, str], startup_timeout: float = 90) -> None:
         """`settings` are filled into the copy of .env.example (as a user would edit it)."""
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -28,6 +28,7 @@ class DevStack:
             "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
             **settings,
         }
+        self.startup_timeout = startup_timeout
         self.log_path = workdir / "make-run.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.api_url = f"http://127.0.0.1:{self.port}"
@@ -47,7 +48,7 @@ class DevStack:
         self.write_env()
         # Only what a shell has: every setting comes from .env, as for a user.
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR", "UV_LINK_MODE")}
-        env["LOOPERA_STARTUP_TIMEOUT"] = "90"
+        env["LOOPERA_STARTUP_TIMEOUT"] = str(self.startup_timeout)
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "loopera.dev_stack"],

@@ -103,6 +103,15 @@ def test_a_child_that_cannot_start_fails_the_run_with_its_reason(tmp_path: Path,
     assert "make run: ready" not in out and "make run: API on" not in out
 
 
+def test_components_that_do_not_answer_in_time_fail_the_run(tmp_path: Path, stacks: list[DevStack]) -> None:
+    stack = DevStack(tmp_path / "run", {}, startup_timeout=0.5)
+    stacks.append(stack.start())
+    assert stack.wait_exit(timeout=60) == 1
+    out = stack.output()
+    assert "did not answer its health check within 0.5 s" in out
+    assert "make run: ready" not in out
+
+
 def test_a_port_in_use_is_named_before_anything_starts(tmp_path: Path, stacks: list[DevStack]) -> None:
     stack = DevStack(tmp_path / "run", {})
     with socket.socket() as taken:
