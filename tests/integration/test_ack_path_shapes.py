@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from shared.jobs import InboundJob
 from shared.mailbox import INBOX_PREFIX
 from tests.fakes.graph_fake import PHONE_NUMBER_ID
+from tests.fakes.server import wait_for
 from tests.processes import RedisServer, ServiceProcess, start_api
 from tests.webhooks import CASE_FIXTURES, all_fixture_bodies, encode, fresh_ids, signed_headers
 
@@ -96,6 +97,33 @@ def test_handed_cases_are_acknowledged_and_only_valid_messages_queued(api, name:
     _, client, store = api
     assert post(client, case_body(name)).status_code == 200
     assert queued_message_ids(store) == Counter(queued)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("id", "wamid." + "x" * 300, "schema"),
+        ("from", "1" * 300, "schema"),
+        ("type", "t" * 100, "schema"),
+        ("id", None, "no_id"),
+        ("text", None, "too_deep"),  # replaced by 250 levels of nesting below
+    ],
+    ids=["id-over-256", "from-over-256", "type-over-64", "id-null", "nested-250"],
+)
+def test_what_the_worker_schema_refuses_is_skipped_and_its_neighbours_queued(
+    api, field: str, value: Any, reason: str
+) -> None:
+    process, client, store = api
+    body = json.loads(case_body("worker-rejects-payload.json"))
+    messages = body["entry"][0]["changes"][0]["value"]["messages"]
+    bad = {**messages[0], "id": "wamid.c02.bad", field: value if field != "text" else _nest(250)}
+    messages.append(bad)
+    messages.append({**messages[0], "id": "wamid.c02.last"})
+    marker = f'"index":1,"reason":"{reason}"'
+    logged_before = process.output().count(marker)
+    assert post(client, encode(body)).status_code == 200
+    assert queued_message_ids(store) == Counter(["wamid.c02.first", "wamid.c02.last"])
+    wait_for(lambda: process.output().count(marker) > logged_before, timeout=10, what=marker)
 
 
 def test_a_skipped_item_is_logged_by_position_without_its_content(api) -> None:
