@@ -95,6 +95,27 @@ redis.call('ZADD', KEYS[2], 'XX', tonumber(ARGV[2]), KEYS[1])
 return 1
 """
 
+# KEYS: inbox, leases, run. ARGV: task_id, now_ms, lease_ms, redispatch (1/0).
+# Celery's parent process saw the copy running this job die (its pool process was lost, or killed at the hard time
+# limit): drop that copy's claim so the next copy can take it at once instead of after the lease. With redispatch=1
+# (Celery acknowledged the message and will not redeliver it) the head is handed to its queue again now.
+# Returns 1 released, 0 the job is no longer the head (nothing changed).
+RELEASE_LOST = (
+    _DISPATCH
+    + """
+local head = redis.call('LINDEX', KEYS[1], 0)
+if not head or head_id(head) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[3])
+local deadline = tonumber(ARGV[2]) + tonumber(ARGV[3])
+if ARGV[4] == '1' then
+  dispatch(head, KEYS[1], KEYS[2], deadline)
+else
+  redis.call('ZADD', KEYS[2], deadline, KEYS[1])
+end
+return 1
+"""
+)
+
 # KEYS: inbox, leases, run. ARGV: task_id, now_ms, lease_ms, token.
 # Pops the finished head and hands the next job to its queue. Returns 1 handed on, 0 inbox now empty,
 # -1 the head was not this job, -2 another live copy holds the claim (nothing changed in both cases).

@@ -18,6 +18,7 @@ from shared.jobs import InboundJob
 from tests.processes import RedisServer
 from workers.clients.rate_limit import RateLimited, RateLimiter
 from workers.context import WorkerContext
+from workers.delivery.attempts import JobAttempts
 from workers.delivery.dead_letters import DeadLetters
 from workers.delivery.lease import CLAIMED, ConversationLeases
 from workers.delivery.memory import ConversationMemory
@@ -90,6 +91,7 @@ def ctx(server: RedisServer) -> Iterator[WorkerContext]:
         outbox=Outbox(client, 3600),
         leases=ConversationLeases(client, settings.conversation_lease_seconds),
         dead_letters=DeadLetters(client),
+        attempts=JobAttempts(client, 3600),
         system_prompt="",
         limiter=RateLimiter(client, settings),
     )
@@ -215,3 +217,64 @@ def test_a_live_send_marker_defers_until_it_expires_without_spending_attempts(ct
     assert all(c >= 15.0 for c in task.countdowns)  # waits for the marker (capped at visibility/2), not 5 s
     assert sent(ctx) == [] and ctx.dead_letters.list() == []
     assert not ctx.redis.exists(f"lp:attempts:{payload['job_id']}")
+
+
+def test_an_invalid_payload_is_dead_lettered_and_releases_its_conversation(ctx: WorkerContext) -> None:
+    """tests/fixtures/cases/hardening/worker-rejects-payload.json: a contact name the schema rejects. Before, the
+    job was dead-lettered but stayed at the head of its mailbox: the reaper handed it out again every lease."""
+    bad = enqueue(ctx) | {"contact_name": 12345}
+    nxt = enqueue(ctx)  # the user's next message waits behind it
+    run_job(FakeTask(), ctx, bad, lambda c, j: None)
+    assert [r["reason"] for r in ctx.dead_letters.list()] == ["invalid_payload"]
+    inbox = mailbox.inbox_key(bad["conversation"])
+    assert [e.split(b" ")[0].decode() for e in ctx.redis.lrange(inbox, 0, -1)] == [nxt["job_id"]]
+    assert ctx.redis.llen("text") == 1  # the next message was handed to its queue at once
+
+
+def test_a_job_whose_worker_was_lost_runs_again_at_once_until_its_attempts_are_spent(ctx: WorkerContext) -> None:
+    from workers.delivery.attempts import LossKind
+
+    payload = enqueue(ctx)
+    conversation, job_id = payload["conversation"], payload["job_id"]
+    ran: list[bool] = []
+    for _ in range(ctx.settings.task_max_retries):
+        assert ctx.leases.claim(conversation, job_id, "dead-copy") == CLAIMED
+        # What Celery's parent process reports when the pool process running it dies (runtime/requests.py).
+        ctx.attempts.record_loss(job_id, LossKind.WORKER_LOST)
+        assert ctx.leases.release_lost(conversation, job_id, redispatch=False)
+    assert ctx.leases.claim(conversation, job_id, "dead-copy") == CLAIMED
+    ctx.attempts.record_loss(job_id, LossKind.WORKER_LOST)
+    ctx.leases.release_lost(conversation, job_id, redispatch=False)
+    run_job(FakeTask(), ctx, payload, lambda c, j: ran.append(True))  # the loss beyond the budget ends it
+    assert ran == []
+    assert [r["reason"] for r in ctx.dead_letters.list()] == ["worker_lost"]
+    assert len(sent(ctx)) == 1 and sent(ctx)[0].startswith("Sorry")
+    assert not ctx.redis.exists(mailbox.inbox_key(conversation))
+
+
+def test_a_hard_time_limit_hands_the_job_out_again_and_ends_it_with_an_apology(ctx: WorkerContext) -> None:
+    from workers.delivery.attempts import LossKind
+
+    payload = enqueue(ctx)
+    conversation, job_id = payload["conversation"], payload["job_id"]
+    assert ctx.leases.claim(conversation, job_id, "killed-copy") == CLAIMED
+    ctx.attempts.record_loss(job_id, LossKind.TIME_LIMIT)
+    ctx.attempts.record_loss(job_id, LossKind.WORKER_LOST)  # may follow; must not turn it into a rerun
+    assert ctx.leases.release_lost(conversation, job_id, redispatch=True)
+    assert ctx.redis.llen("text") == 1  # handed out again now: Celery acknowledged the killed copy's message
+    ran: list[bool] = []
+    run_job(FakeTask(), ctx, payload, lambda c, j: ran.append(True))
+    assert ran == []
+    assert [r["reason"] for r in ctx.dead_letters.list()] == ["time_limit"]
+    assert not ctx.redis.exists(mailbox.inbox_key(conversation))
+
+
+def test_the_tasks_leave_the_retry_budget_to_the_job_runner() -> None:
+    from workers.runtime import tasks
+
+    app = tasks.app
+    names = [name for name in app.tasks if name.startswith("loopera.")]
+    assert len(names) == 3
+    for name in names:
+        assert app.tasks[name].max_retries is None  # Celery's documented "retry forever"; its default is 3
+        assert app.tasks[name].Request == "workers.runtime.requests:JobRequest"

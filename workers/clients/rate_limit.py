@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import redis
 
 from shared.config import Settings
-from workers.errors import TransientError
+from workers.errors import WaitError
 
 RATE_PREFIX = "lp:rl:"
 
@@ -96,7 +96,7 @@ return 0
 """
 
 
-class RateLimited(TransientError):
+class RateLimited(WaitError):
     """Over budget: come back after `retry_after` seconds. A deferral, not a failure: it does not count as a retry
     attempt (the job's deadline still applies)."""
 

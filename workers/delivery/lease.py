@@ -33,6 +33,7 @@ class ConversationLeases:
         self._defer = client.register_script(mailbox.DEFER)
         self._complete = client.register_script(mailbox.COMPLETE)
         self._reap = client.register_script(mailbox.REAP)
+        self._release_lost = client.register_script(mailbox.RELEASE_LOST)
 
     @staticmethod
     def new_token() -> str:
@@ -55,6 +56,11 @@ class ConversationLeases:
     def complete(self, conversation: str, task_id: str, token: str = "") -> int:
         args: list[str | int] = [task_id, _now_ms(), self.lease_ms, token]
         return int(self._complete(keys=self._keys(conversation, task_id), args=args))
+
+    def release_lost(self, conversation: str, task_id: str, redispatch: bool) -> bool:
+        """Drop a dead copy's claim (and hand the job out again now when `redispatch`); see RELEASE_LOST."""
+        args: list[str | int] = [task_id, _now_ms(), self.lease_ms, 1 if redispatch else 0]
+        return bool(self._release_lost(keys=self._keys(conversation, task_id), args=args))
 
     def reap(self, limit: int = 100) -> int:
         return int(self._reap(keys=[mailbox.LEASES_KEY], args=[_now_ms(), self.lease_ms, limit]))
