@@ -35,6 +35,19 @@ def kind(decision: Decision) -> str:
     return type(decision).__name__
 
 
+def _wrapped_soft_limit() -> TransientError:
+    """As the groq SDK delivers it: SoftTimeLimitExceeded -> APIConnectionError -> our TransientError."""
+    try:
+        try:
+            raise SoftTimeLimitExceeded()
+        except SoftTimeLimitExceeded as limit:
+            raise ConnectionError("connection error") from limit
+    except ConnectionError as sdk_error:
+        error = TransientError("groq_transport", "APIConnectionError")
+        error.__cause__ = sdk_error
+        return error
+
+
 # error, attempt, deadline, retry_after, jitter -> expected kind, expected countdown (None: not checked) / reason
 TABLE: list[tuple[str, BaseException | None, int, float, float | None, float, str, float | str | None]] = [
     ("success", None, 0, FAR, None, 0.5, "Done", None),
@@ -56,6 +69,7 @@ TABLE: list[tuple[str, BaseException | None, int, float, float | None, float, st
     ("user input", UserInputError("audio_too_long"), 0, FAR, None, 0.0, "GiveUp", "audio_too_long"),
     ("graph permanent", GraphError("graph_190", code=190), 0, FAR, None, 0.0, "GiveUp", "graph_190"),
     ("soft time limit", SoftTimeLimitExceeded(), 0, FAR, None, 0.0, "GiveUp", "soft_time_limit"),
+    ("soft time limit wrapped by an SDK", _wrapped_soft_limit(), 1, FAR, None, 0.0, "GiveUp", "soft_time_limit"),
     ("a bug", KeyError("oops"), 0, FAR, None, 0.0, "GiveUp", "unexpected_error"),
     ("redis down", RedisConnectionError("gone"), 0, FAR, None, 0.0, "LeaveToLease", None),
     ("worker lost, attempts left", WorkerLost(), 2, FAR, None, 0.9, "RetryLater", 0.0),

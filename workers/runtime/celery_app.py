@@ -22,6 +22,10 @@ from shared.redis_client import data_node_options, sentinel_options
 def celery_config(settings: Settings) -> dict[str, Any]:
     if settings.celery_visibility_timeout <= settings.task_time_limit:
         raise ValueError("CELERY_VISIBILITY_TIMEOUT must exceed TASK_TIME_LIMIT, or running jobs get redelivered")
+    if settings.task_soft_time_limit > settings.task_time_limit:
+        # Celery then ignores both limits and refuses every retry (Reject: "soft_time_limit must be less than or
+        # equal to time_limit"), which ended jobs without an answer.
+        raise ValueError("TASK_SOFT_TIME_LIMIT must not exceed TASK_TIME_LIMIT")
     return {
         **broker_connection(settings),
         "task_routes": TASK_ROUTES,

@@ -104,6 +104,19 @@ def backoff_seconds(attempt: int, retry_after: float | None, jitter: float) -> f
     return BACKOFF_FLOOR_SECONDS + jitter * max(0.0, ceiling - BACKOFF_FLOOR_SECONDS)
 
 
+def _caused_by_soft_time_limit(error: BaseException) -> bool:
+    """Celery raises SoftTimeLimitExceeded wherever the job is; an SDK that wraps every exception (the groq SDK
+    turns it into APIConnectionError, which we classify as transient) must not turn the limit into a retry."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, SoftTimeLimitExceeded):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def decide(  # noqa: PLR0911 - one exit per row of the decision table
     error: BaseException | None,
     attempt: int,
@@ -122,7 +135,7 @@ def decide(  # noqa: PLR0911 - one exit per row of the decision table
         return Done()
     if isinstance(error, RedisError):
         return LeaveToLease(error)
-    if isinstance(error, SoftTimeLimitExceeded):
+    if _caused_by_soft_time_limit(error):
         return GiveUp(JobTimeLimit("soft_time_limit", "the job overran TASK_SOFT_TIME_LIMIT"))
     if isinstance(error, WaitError):
         wait = max(DEFER_FLOOR_SECONDS, retry_after or 0.0) + jitter * DEFER_JITTER_SECONDS
