@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,13 +22,11 @@ import orjson
 import pytest
 import redis
 
-from shared import mailbox
-from shared.celery_protocol import build_task_message
-from shared.jobs import TaskName
-from tests.fakes.graph_fake import PHONE_NUMBER_ID, GraphFake
+from tests.fakes.graph_fake import GraphFake
 from tests.fakes.groq_fake import GroqFake, groq_error
 from tests.fakes.server import Fault, wait_for
 from tests.processes import REPO, RedisServer, ServiceProcess, fake_backed_env, start_api, start_worker
+from tests.queued_jobs import ingest, text_job
 from tests.webhooks import encode, message_body, signed_headers, text_message
 
 pytestmark = pytest.mark.integration
@@ -155,28 +152,8 @@ def worker_rejected_job(user: str) -> dict[str, Any]:
     which this worker's schema rejects (a rolling deploy's schema mismatch)."""
     case = json.loads((CASES / "worker-rejects-payload.json").read_text())
     value = case["entry"][0]["changes"][0]["value"]
-    message = value["messages"][0] | {"from": user, "id": f"wamid.{uuid.uuid4().hex}"}
-    return {
-        "job_id": str(uuid.uuid4()),
-        "message_id": message["id"],
-        "message_type": message["type"],
-        "conversation": user,
-        "phone_number_id": PHONE_NUMBER_ID,
-        "received_at": time.time(),
-        "message": message,
-        "contact_name": value["contacts"][0]["profile"]["name"],
-        "to": user,
-        "recipient": None,
-    }
-
-
-def ingest(client: redis.Redis, job: dict[str, Any]) -> None:
-    """Queue a job exactly as the webhook's ingest script does (dedupe marker, mailbox, dispatch)."""
-    envelope = build_task_message(TaskName.TEXT.value, job["job_id"], "text", [job], "<text>")
-    client.register_script(mailbox.INGEST)(
-        keys=[mailbox.LEASES_KEY, mailbox.seen_key(job["message_id"]), mailbox.inbox_key(job["conversation"])],
-        args=[int(time.time() * 1000), LONG_LEASE * 1000, 3600, job["job_id"], "text", envelope],
-    )
+    job = text_job(user, value["messages"][0]["text"]["body"])
+    return job | {"contact_name": value["contacts"][0]["profile"]["name"]}
 
 
 def test_a_payload_the_worker_rejects_is_dead_lettered_once_and_releases_the_conversation(
@@ -186,7 +163,7 @@ def test_a_payload_the_worker_rejects_is_dead_lettered_once_and_releases_the_con
     user = "15550200002"
     job = worker_rejected_job(user)
     assert job["contact_name"] == 12345
-    ingest(rds, job)
+    ingest(rds, job, LONG_LEASE)
     wait_for(lambda: dead_letters(rds), timeout=15, what="the dead letter")
 
     assert_next_message_answered(api, rds, graph_fake, user)
