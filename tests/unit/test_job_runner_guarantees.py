@@ -15,12 +15,13 @@ import redis
 from shared import mailbox
 from shared.config import Settings
 from shared.jobs import InboundJob
+from shared.redis_scripts import ScriptResult
 from tests.processes import RedisServer
 from workers.clients.rate_limit import RateLimited, RateLimiter
 from workers.context import WorkerContext
 from workers.delivery.attempts import JobAttempts
 from workers.delivery.dead_letters import DeadLetters
-from workers.delivery.lease import CLAIMED, ConversationLeases
+from workers.delivery.lease import ConversationLeases
 from workers.delivery.memory import ConversationMemory
 from workers.delivery.outbox import Outbox
 from workers.errors import TransientError
@@ -190,14 +191,14 @@ def test_complete_does_not_pop_a_job_another_live_copy_holds(ctx: WorkerContext)
     payload = enqueue(ctx)
     conversation, job_id = payload["conversation"], payload["job_id"]
     leases = ctx.leases
-    assert leases.claim(conversation, job_id, "copy-a") == CLAIMED
+    assert leases.claim(conversation, job_id, "copy-a") is ScriptResult.CLAIMED
     assert leases.reap() == 0
     # copy-a stopped heart-beating; the reaper handed the job to copy-b, which is still running.
     ctx.redis.delete(mailbox.run_key(job_id))
-    assert leases.claim(conversation, job_id, "copy-b") == CLAIMED
-    assert leases.complete(conversation, job_id, "copy-a") == -2
+    assert leases.claim(conversation, job_id, "copy-b") is ScriptResult.CLAIMED
+    assert leases.complete(conversation, job_id, "copy-a") is ScriptResult.HELD_ELSEWHERE
     assert ctx.redis.llen(mailbox.inbox_key(conversation)) == 1
-    assert leases.complete(conversation, job_id, "copy-b") == 0
+    assert leases.complete(conversation, job_id, "copy-b") is ScriptResult.MAILBOX_EMPTY
     assert not ctx.redis.exists(mailbox.inbox_key(conversation))
 
 
@@ -238,11 +239,11 @@ def test_a_job_whose_worker_was_lost_runs_again_at_once_until_its_attempts_are_s
     conversation, job_id = payload["conversation"], payload["job_id"]
     ran: list[bool] = []
     for _ in range(ctx.settings.task_max_retries):
-        assert ctx.leases.claim(conversation, job_id, "dead-copy") == CLAIMED
+        assert ctx.leases.claim(conversation, job_id, "dead-copy") is ScriptResult.CLAIMED
         # What Celery's parent process reports when the pool process running it dies (runtime/requests.py).
         ctx.attempts.record_loss(job_id, LossKind.WORKER_LOST)
         assert ctx.leases.release_lost(conversation, job_id, redispatch=False)
-    assert ctx.leases.claim(conversation, job_id, "dead-copy") == CLAIMED
+    assert ctx.leases.claim(conversation, job_id, "dead-copy") is ScriptResult.CLAIMED
     ctx.attempts.record_loss(job_id, LossKind.WORKER_LOST)
     ctx.leases.release_lost(conversation, job_id, redispatch=False)
     run_job(FakeTask(), ctx, payload, lambda c, j: ran.append(True))  # the loss beyond the budget ends it
@@ -257,7 +258,7 @@ def test_a_hard_time_limit_hands_the_job_out_again_and_ends_it_with_an_apology(c
 
     payload = enqueue(ctx)
     conversation, job_id = payload["conversation"], payload["job_id"]
-    assert ctx.leases.claim(conversation, job_id, "killed-copy") == CLAIMED
+    assert ctx.leases.claim(conversation, job_id, "killed-copy") is ScriptResult.CLAIMED
     ctx.attempts.record_loss(job_id, LossKind.TIME_LIMIT)
     ctx.attempts.record_loss(job_id, LossKind.WORKER_LOST)  # may follow; must not turn it into a rerun
     assert ctx.leases.release_lost(conversation, job_id, redispatch=True)

@@ -14,10 +14,9 @@ import redis
 
 from shared import mailbox
 from shared.logging import get_logger
+from shared.redis_scripts import ScriptResult
 
 log = get_logger("workers.lease")
-
-CLAIMED, NOT_HEAD, HELD_ELSEWHERE = 1, 0, -1
 
 
 def _now_ms() -> int:
@@ -25,6 +24,9 @@ def _now_ms() -> int:
 
 
 class ConversationLeases:
+    """Typed wrappers of the mailbox scripts a worker runs (shared/scripts/*.lua). Every script takes the same
+    KEYS: the conversation's inbox, the lease set and the job's claim (`run`) key."""
+
     def __init__(self, client: redis.Redis, lease_seconds: int) -> None:
         self._redis = client
         self.lease_ms = lease_seconds * 1000
@@ -43,26 +45,35 @@ class ConversationLeases:
     def _keys(conversation: str, task_id: str) -> list[str]:
         return [mailbox.inbox_key(conversation), mailbox.LEASES_KEY, mailbox.run_key(task_id)]
 
-    def claim(self, conversation: str, task_id: str, token: str) -> int:
-        return int(self._claim(keys=self._keys(conversation, task_id), args=[task_id, _now_ms(), self.lease_ms, token]))
-
-    def renew(self, conversation: str, task_id: str, token: str) -> bool:
-        return bool(self._renew(keys=self._keys(conversation, task_id), args=[token, _now_ms(), self.lease_ms]))
-
-    def defer(self, conversation: str, task_id: str, token: str, countdown: float) -> None:
-        deadline = _now_ms() + int(countdown * 1000) + self.lease_ms
-        self._defer(keys=self._keys(conversation, task_id), args=[token, deadline])
-
-    def complete(self, conversation: str, task_id: str, token: str = "") -> int:
+    def claim(self, conversation: str, task_id: str, token: str) -> ScriptResult:
+        """claim.lua, ARGV: task_id, now_ms, lease_ms, token -> CLAIMED, NOT_HEAD or HELD_ELSEWHERE."""
         args: list[str | int] = [task_id, _now_ms(), self.lease_ms, token]
-        return int(self._complete(keys=self._keys(conversation, task_id), args=args))
+        return ScriptResult(int(self._claim(keys=self._keys(conversation, task_id), args=args)))
 
-    def release_lost(self, conversation: str, task_id: str, redispatch: bool) -> bool:
-        """Drop a dead copy's claim (and hand the job out again now when `redispatch`); see RELEASE_LOST."""
+    def renew(self, conversation: str, task_id: str, token: str) -> ScriptResult:
+        """renew.lua, ARGV: token, now_ms, lease_ms -> RENEWED or CLAIM_LOST."""
+        args: list[str | int] = [token, _now_ms(), self.lease_ms]
+        return ScriptResult(int(self._renew(keys=self._keys(conversation, task_id), args=args)))
+
+    def defer(self, conversation: str, task_id: str, token: str, countdown: float) -> ScriptResult:
+        """defer.lua, ARGV: token, deadline_ms (the retry's due time plus one lease) -> DEFERRED."""
+        deadline = _now_ms() + int(countdown * 1000) + self.lease_ms
+        return ScriptResult(int(self._defer(keys=self._keys(conversation, task_id), args=[token, deadline])))
+
+    def complete(self, conversation: str, task_id: str, token: str = "") -> ScriptResult:
+        """complete.lua, ARGV: task_id, now_ms, lease_ms, token ('' = whoever holds the claim) -> HANDED_ON,
+        MAILBOX_EMPTY, NOT_HEAD or HELD_ELSEWHERE."""
+        args: list[str | int] = [task_id, _now_ms(), self.lease_ms, token]
+        return ScriptResult(int(self._complete(keys=self._keys(conversation, task_id), args=args)))
+
+    def release_lost(self, conversation: str, task_id: str, redispatch: bool) -> ScriptResult:
+        """release_lost.lua, ARGV: task_id, now_ms, lease_ms, redispatch -> RELEASED or NOT_HEAD. Drops a dead
+        copy's claim, and hands the job out again now when `redispatch`."""
         args: list[str | int] = [task_id, _now_ms(), self.lease_ms, 1 if redispatch else 0]
-        return bool(self._release_lost(keys=self._keys(conversation, task_id), args=args))
+        return ScriptResult(int(self._release_lost(keys=self._keys(conversation, task_id), args=args)))
 
     def reap(self, limit: int = 100) -> int:
+        """reap.lua, KEYS: leases; ARGV: now_ms, lease_ms, limit -> how many conversations were handed out again."""
         return int(self._reap(keys=[mailbox.LEASES_KEY], args=[_now_ms(), self.lease_ms, limit]))
 
 

@@ -29,9 +29,10 @@ from redis.exceptions import RedisError
 
 from shared.jobs import TASK_FOR_QUEUE, InboundJob
 from shared.logging import conversation_ref, correlation_id, get_logger
+from shared.redis_scripts import ScriptResult
 from workers import metrics
 from workers.context import WorkerContext
-from workers.delivery.lease import CLAIMED, HELD_ELSEWHERE, Heartbeat
+from workers.delivery.lease import Heartbeat
 from workers.errors import LooperaError, PermanentError, SendingChannelError, TransientError
 from workers.pipelines.conversation_language import language_for_reply
 from workers.pipelines.payloads import user_text
@@ -99,9 +100,9 @@ def _run_job(task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], p
     token = ctx.leases.new_token()
     with metrics.stage(queue, "claim"):
         claim = ctx.leases.claim(job.conversation, job.job_id, token)
-    if claim != CLAIMED:
+    if claim is not ScriptResult.CLAIMED:
         # A redelivered copy of a job that finished, or one another worker is running right now.
-        log.info("job.skipped_copy", correlation_id=cid, running_elsewhere=claim == HELD_ELSEWHERE)
+        log.info("job.skipped_copy", correlation_id=cid, running_elsewhere=claim is ScriptResult.HELD_ELSEWHERE)
         return "skipped_copy"
     lost, attempt = ctx.attempts.take_loss(job.job_id)
     early_end = before_run(lost, attempt, _deadline(ctx, job), time.time(), retry_budget(ctx))

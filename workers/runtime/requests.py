@@ -20,6 +20,7 @@ from celery.worker.request import Request
 from shared.config import get_settings
 from shared.logging import get_logger
 from shared.redis_client import sync_redis
+from shared.redis_scripts import ScriptResult
 from workers.context import attempts_ttl_seconds
 from workers.delivery.attempts import JobAttempts, LossKind
 from workers.delivery.lease import ConversationLeases
@@ -75,7 +76,7 @@ def report_lost(task_id: str, args: Any, kind: LossKind) -> None:
     except Exception as exc:  # Redis down: the conversation lease still brings the job back
         log.warning("job.lost_unreported", kind=kind.value, error=type(exc).__name__)
         return
-    log.warning("job.lost", kind=kind.value, released=released)
+    log.warning("job.lost", kind=kind.value, released=released is ScriptResult.RELEASED)
 
 
 class JobRequest(Request):  # type: ignore[misc]  # celery ships no type hints

@@ -1,0 +1,76 @@
+"""Every Lua script the services run in Redis, loaded once from `shared/scripts/*.lua`, and their results.
+
+A script's file starts with a comment naming its KEYS, ARGV and results; `-- include: <name>` lines pull in shared
+helpers (dispatch.lua). Results are members of `ScriptResult`, one IntEnum for the API and the workers: each
+script's source is prefixed with a Lua table `R` generated from it, so the Lua (`return R.CLAIMED`) and the Python
+(`== ScriptResult.CLAIMED`) cannot drift apart. The typed wrappers that name each script's keys and arguments live
+with their callers: `workers/delivery/lease.py` (mailbox), `api/ingest.py` and `workers/delivery/requeue.py`
+(ingest), `workers/clients/rate_limit.py`, `workers/delivery/memory.py`.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+from functools import cache
+from pathlib import Path
+
+SCRIPTS_DIR = Path(__file__).with_name("scripts")
+
+
+class ScriptName(StrEnum):
+    INGEST = "ingest"
+    CLAIM = "claim"
+    RENEW = "renew"
+    DEFER = "defer"
+    COMPLETE = "complete"
+    REAP = "reap"
+    RELEASE_LOST = "release_lost"
+    MEMORY_APPEND_ONCE = "memory_append_once"
+    RATE_LIMIT_ACQUIRE = "rate_limit_acquire"
+    RATE_LIMIT_SETTLE = "rate_limit_settle"
+    RATE_LIMIT_COOL_DOWN = "rate_limit_cool_down"
+
+
+class ScriptResult(IntEnum):
+    """What a script answered. Values are unique across scripts, so a misread result cannot pass for another."""
+
+    # ingest, per message (0-2 kept from before the enum: the API counts duplicates with them)
+    DUPLICATE = 0
+    QUEUED_BEHIND = 1  # behind an earlier job of its conversation
+    DISPATCHED = 2  # pushed to its Celery queue now
+    # claim, renew, defer, complete, release_lost
+    CLAIMED = 10
+    NOT_HEAD = 11  # the job is no longer its mailbox's head (done already: a stale copy)
+    HELD_ELSEWHERE = 12  # another live copy holds the claim
+    RENEWED = 13
+    CLAIM_LOST = 14  # renew: this copy no longer holds the claim
+    DEFERRED = 15
+    HANDED_ON = 16  # complete: the next job of the conversation was dispatched
+    MAILBOX_EMPTY = 17  # complete: nothing left in the conversation's mailbox
+    RELEASED = 18
+    # memory_append_once
+    APPENDED = 20
+    ALREADY_APPENDED = 21
+    # rate_limit_*
+    ADMITTED = 30
+    OVER_BUDGET = 31
+    SETTLED = 32
+    NOT_FOUND = 33
+    COOLDOWN_SET = 34
+    COOLDOWN_KEPT = 35
+
+
+def _results_table() -> str:
+    return "local R = {" + ", ".join(f"{r.name} = {r.value}" for r in ScriptResult) + "}\n"
+
+
+@cache
+def lua_source(name: ScriptName) -> str:
+    """The script's full source: the results table, its includes, then its body. Read once per process."""
+    body = (SCRIPTS_DIR / f"{name.value}.lua").read_text(encoding="utf-8")
+    includes = [
+        (SCRIPTS_DIR / f"{line.split(':', 1)[1].strip()}.lua").read_text(encoding="utf-8")
+        for line in body.splitlines()
+        if line.startswith("-- include:")
+    ]
+    return _results_table() + "".join(includes) + body
