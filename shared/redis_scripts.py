@@ -40,24 +40,26 @@ class ScriptResult(IntEnum):
     DISPATCHED = 2  # pushed to its Celery queue now
     # claim, renew, defer, complete, release_lost
     CLAIMED = 10
-    NOT_HEAD = 11  # the job is no longer its mailbox's head (done already: a stale copy)
-    HELD_ELSEWHERE = 12  # another live copy holds the claim
-    RENEWED = 13
-    CLAIM_LOST = 14  # renew: this copy no longer holds the claim
-    DEFERRED = 15
-    HANDED_ON = 16  # complete: the next job of the conversation was dispatched
-    MAILBOX_EMPTY = 17  # complete: nothing left in the conversation's mailbox
-    RELEASED = 18
+    CLAIMED_AFTER_WORKER_LOST = 11  # claimed; the previous copy's pool process died (reported by Celery's parent)
+    CLAIMED_AFTER_TIME_LIMIT = 12  # claimed; the previous copy was killed at the hard time limit
+    NOT_HEAD = 13  # the job is no longer its mailbox's head (done already: a stale copy)
+    HELD_ELSEWHERE = 14  # another live copy holds the claim
+    RENEWED = 15
+    CLAIM_LOST = 16  # renew: this copy no longer holds the claim
+    DEFERRED = 17
+    HANDED_ON = 18  # complete: the next job of the conversation was dispatched
+    MAILBOX_EMPTY = 19  # complete: nothing left in the conversation's mailbox
+    RELEASED = 20
     # memory_append_once
-    APPENDED = 20
-    ALREADY_APPENDED = 21
+    APPENDED = 30
+    ALREADY_APPENDED = 31
     # rate_limit_*
-    ADMITTED = 30
-    OVER_BUDGET = 31
-    SETTLED = 32
-    NOT_FOUND = 33
-    COOLDOWN_SET = 34
-    COOLDOWN_KEPT = 35
+    ADMITTED = 40
+    OVER_BUDGET = 41
+    SETTLED = 42
+    NOT_FOUND = 43
+    COOLDOWN_SET = 44
+    COOLDOWN_KEPT = 45
 
 
 def _results_table() -> str:

@@ -21,7 +21,7 @@ from workers.clients.rate_limit import RateLimited, RateLimiter
 from workers.context import WorkerContext
 from workers.delivery.attempts import JobAttempts
 from workers.delivery.dead_letters import DeadLetters
-from workers.delivery.lease import ConversationLeases
+from workers.delivery.lease import ConversationLeases, LossKind
 from workers.delivery.memory import ConversationMemory
 from workers.delivery.outbox import Outbox
 from workers.errors import TransientError
@@ -232,37 +232,48 @@ def test_an_invalid_payload_is_dead_lettered_and_releases_its_conversation(ctx: 
     assert ctx.redis.llen("text") == 1  # the next message was handed to its queue at once
 
 
-def test_a_job_whose_worker_was_lost_runs_again_at_once_until_its_attempts_are_spent(ctx: WorkerContext) -> None:
-    from workers.delivery.attempts import LossKind
+def report_lost(ctx: WorkerContext, payload: dict[str, Any], kind: LossKind) -> None:
+    """What Celery's parent process does when the pool process running the job dies (runtime/requests.py)."""
+    ctx.attempts.increment(payload["job_id"])
+    assert ctx.leases.release_lost(payload["conversation"], payload["job_id"], kind) is ScriptResult.RELEASED
 
+
+def test_a_job_whose_worker_was_lost_runs_again_at_once_until_its_attempts_are_spent(ctx: WorkerContext) -> None:
     payload = enqueue(ctx)
     conversation, job_id = payload["conversation"], payload["job_id"]
-    ran: list[bool] = []
-    for _ in range(ctx.settings.task_max_retries):
-        assert ctx.leases.claim(conversation, job_id, "dead-copy") is ScriptResult.CLAIMED
-        # What Celery's parent process reports when the pool process running it dies (runtime/requests.py).
-        ctx.attempts.record_loss(job_id, LossKind.WORKER_LOST)
-        assert ctx.leases.release_lost(conversation, job_id, redispatch=False)
     assert ctx.leases.claim(conversation, job_id, "dead-copy") is ScriptResult.CLAIMED
-    ctx.attempts.record_loss(job_id, LossKind.WORKER_LOST)
-    ctx.leases.release_lost(conversation, job_id, redispatch=False)
-    run_job(FakeTask(), ctx, payload, lambda c, j: ran.append(True))  # the loss beyond the budget ends it
+    report_lost(ctx, payload, LossKind.WORKER_LOST)
+    # The next copy takes the claim at once (no lease to wait out) and hears how the previous one ended.
+    assert ctx.leases.claim(conversation, job_id, "next-copy") is ScriptResult.CLAIMED_AFTER_WORKER_LOST
+    for _ in range(ctx.settings.task_max_retries - 1):
+        report_lost(ctx, payload, LossKind.WORKER_LOST)
+        assert ctx.leases.claim(conversation, job_id, "next-copy") is ScriptResult.CLAIMED_AFTER_WORKER_LOST
+    report_lost(ctx, payload, LossKind.WORKER_LOST)  # one loss beyond TASK_MAX_RETRIES
+    ran: list[bool] = []
+    run_job(FakeTask(), ctx, payload, lambda c, j: ran.append(True))
     assert ran == []
     assert [r["reason"] for r in ctx.dead_letters.list()] == ["worker_lost"]
     assert len(sent(ctx)) == 1 and sent(ctx)[0].startswith("Sorry")
     assert not ctx.redis.exists(mailbox.inbox_key(conversation))
 
 
-def test_a_hard_time_limit_hands_the_job_out_again_and_ends_it_with_an_apology(ctx: WorkerContext) -> None:
-    from workers.delivery.attempts import LossKind
+def test_a_lost_worker_within_its_attempts_runs_the_job(ctx: WorkerContext) -> None:
+    payload = enqueue(ctx)
+    assert ctx.leases.claim(payload["conversation"], payload["job_id"], "dead-copy") is ScriptResult.CLAIMED
+    report_lost(ctx, payload, LossKind.WORKER_LOST)
+    ran: list[bool] = []
+    run_job(FakeTask(), ctx, payload, lambda c, j: ran.append(True))
+    assert ran == [True] and ctx.dead_letters.list() == []
+    assert not ctx.redis.exists(mailbox.inbox_key(payload["conversation"]))
 
+
+def test_a_hard_time_limit_hands_the_job_out_again_and_ends_it_with_an_apology(ctx: WorkerContext) -> None:
     payload = enqueue(ctx)
     conversation, job_id = payload["conversation"], payload["job_id"]
     assert ctx.leases.claim(conversation, job_id, "killed-copy") is ScriptResult.CLAIMED
-    ctx.attempts.record_loss(job_id, LossKind.TIME_LIMIT)
-    ctx.attempts.record_loss(job_id, LossKind.WORKER_LOST)  # may follow; must not turn it into a rerun
-    assert ctx.leases.release_lost(conversation, job_id, redispatch=True)
+    report_lost(ctx, payload, LossKind.TIME_LIMIT)
     assert ctx.redis.llen("text") == 1  # handed out again now: Celery acknowledged the killed copy's message
+    report_lost(ctx, payload, LossKind.WORKER_LOST)  # may follow; must not turn the time limit into a rerun
     ran: list[bool] = []
     run_job(FakeTask(), ctx, payload, lambda c, j: ran.append(True))
     assert ran == []

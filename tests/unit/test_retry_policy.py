@@ -8,7 +8,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from workers.clients.graph_errors import GraphError, GraphTransientError
 from workers.clients.rate_limit import RateLimited
-from workers.delivery.attempts import LossKind
+from workers.delivery.lease import LossKind
 from workers.delivery.outbox import SendInFlightError
 from workers.errors import PermanentError, TransientError, UserInputError, WorkerLost
 from workers.runtime.retry_policy import (

@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from enum import StrEnum
 from types import TracebackType
 
 import redis
@@ -15,8 +16,29 @@ import redis
 from shared import mailbox
 from shared.logging import get_logger
 from shared.redis_scripts import ScriptResult
+from workers.errors import JobTimeLimit, LooperaError, WorkerLost
 
 log = get_logger("workers.lease")
+
+
+class LossKind(StrEnum):
+    """How a copy of a job ended where its own code could not see it: Celery's parent process saw it."""
+
+    WORKER_LOST = "worker_lost"  # the pool process died (SIGKILL, OOM); Celery requeues the message
+    TIME_LIMIT = "time_limit"  # the pool process was killed at TASK_TIME_LIMIT; Celery acknowledges the message
+
+    def as_error(self) -> LooperaError:
+        if self is LossKind.TIME_LIMIT:
+            return JobTimeLimit("time_limit", "the job overran TASK_TIME_LIMIT and its process was killed")
+        return WorkerLost()
+
+
+# The claims that let a copy run, and what each says about the previous copy.
+RUNNABLE_CLAIMS: dict[ScriptResult, LossKind | None] = {
+    ScriptResult.CLAIMED: None,
+    ScriptResult.CLAIMED_AFTER_WORKER_LOST: LossKind.WORKER_LOST,
+    ScriptResult.CLAIMED_AFTER_TIME_LIMIT: LossKind.TIME_LIMIT,
+}
 
 
 def _now_ms() -> int:
@@ -46,7 +68,7 @@ class ConversationLeases:
         return [mailbox.inbox_key(conversation), mailbox.LEASES_KEY, mailbox.run_key(task_id)]
 
     def claim(self, conversation: str, task_id: str, token: str) -> ScriptResult:
-        """claim.lua, ARGV: task_id, now_ms, lease_ms, token -> CLAIMED, NOT_HEAD or HELD_ELSEWHERE."""
+        """claim.lua, ARGV: task_id, now_ms, lease_ms, token -> one of RUNNABLE_CLAIMS, NOT_HEAD or HELD_ELSEWHERE."""
         args: list[str | int] = [task_id, _now_ms(), self.lease_ms, token]
         return ScriptResult(int(self._claim(keys=self._keys(conversation, task_id), args=args)))
 
@@ -66,10 +88,12 @@ class ConversationLeases:
         args: list[str | int] = [task_id, _now_ms(), self.lease_ms, token]
         return ScriptResult(int(self._complete(keys=self._keys(conversation, task_id), args=args)))
 
-    def release_lost(self, conversation: str, task_id: str, redispatch: bool) -> ScriptResult:
-        """release_lost.lua, ARGV: task_id, now_ms, lease_ms, redispatch -> RELEASED or NOT_HEAD. Drops a dead
-        copy's claim, and hands the job out again now when `redispatch`."""
-        args: list[str | int] = [task_id, _now_ms(), self.lease_ms, 1 if redispatch else 0]
+    def release_lost(self, conversation: str, task_id: str, kind: LossKind) -> ScriptResult:
+        """release_lost.lua, ARGV: task_id, now_ms, lease_ms, redispatch, kind -> RELEASED or NOT_HEAD. Leaves a
+        tombstone for the dead copy's claim that the next claim takes at once and reports; after a time limit
+        (Celery acknowledged the message, nothing will redeliver it) the job is handed out again now."""
+        redispatch = 1 if kind is LossKind.TIME_LIMIT else 0
+        args: list[str | int] = [task_id, _now_ms(), self.lease_ms, redispatch, kind.value]
         return ScriptResult(int(self._release_lost(keys=self._keys(conversation, task_id), args=args)))
 
     def reap(self, limit: int = 100) -> int:

@@ -12,8 +12,9 @@ and applies it. Every exit the worker can see goes through `_apply`, which relea
 | Redis unreachable                      | LeaveToLease  | untouched: the lease brings the job back          |
 
 Exits the worker cannot see are reported by Celery's parent process (runtime/requests.py): a pool process that
-died or was killed at the hard time limit has its claim dropped at once; the next copy's claim then applies the
-decision (`before_run`). A whole worker that dies is covered by the conversation lease (the reaper).
+died or was killed at the hard time limit leaves a tombstone for its claim, which the next copy takes at once; the
+claim reports how the previous copy ended, and the decision applies to that (`before_run`). A whole worker that dies
+is covered by the conversation lease (the reaper).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from shared.logging import conversation_ref, correlation_id, get_logger
 from shared.redis_scripts import ScriptResult
 from workers import metrics
 from workers.context import WorkerContext
-from workers.delivery.lease import Heartbeat
+from workers.delivery.lease import RUNNABLE_CLAIMS, Heartbeat
 from workers.errors import LooperaError, PermanentError, SendingChannelError, TransientError
 from workers.pipelines.conversation_language import language_for_reply
 from workers.pipelines.payloads import user_text
@@ -100,12 +101,14 @@ def _run_job(task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], p
     token = ctx.leases.new_token()
     with metrics.stage(queue, "claim"):
         claim = ctx.leases.claim(job.conversation, job.job_id, token)
-    if claim is not ScriptResult.CLAIMED:
+    if claim not in RUNNABLE_CLAIMS:
         # A redelivered copy of a job that finished, or one another worker is running right now.
         log.info("job.skipped_copy", correlation_id=cid, running_elsewhere=claim is ScriptResult.HELD_ELSEWHERE)
         return "skipped_copy"
-    lost, attempt = ctx.attempts.take_loss(job.job_id)
-    early_end = before_run(lost, attempt, _deadline(ctx, job), time.time(), retry_budget(ctx))
+    lost = RUNNABLE_CLAIMS[claim]  # how the previous copy ended, when Celery's parent saw it die
+    attempt = ctx.attempts.current(job.job_id) if lost else 0
+    error = lost.as_error() if lost else None
+    early_end = before_run(error, attempt, _deadline(ctx, job), time.time(), retry_budget(ctx))
     if early_end is not None:
         return _apply(task, ctx, job, payload, token, early_end)
     return _apply(task, ctx, job, payload, token, _execute(task, ctx, job, pipeline, queue, token))

@@ -22,8 +22,8 @@ from shared.logging import get_logger
 from shared.redis_client import sync_redis
 from shared.redis_scripts import ScriptResult
 from workers.context import attempts_ttl_seconds
-from workers.delivery.attempts import JobAttempts, LossKind
-from workers.delivery.lease import ConversationLeases
+from workers.delivery.attempts import JobAttempts
+from workers.delivery.lease import ConversationLeases, LossKind
 
 log = get_logger("workers.job")
 
@@ -62,17 +62,17 @@ def job_ref(task_id: str, args: Any) -> tuple[str, str] | None:
 
 
 def report_lost(task_id: str, args: Any, kind: LossKind) -> None:
-    """Record the loss and drop the dead copy's claim. With a hard time limit Celery acknowledges the message and
-    will not redeliver it, so the job is handed to its queue again here; a lost worker's message is requeued by
-    Celery itself (`task_reject_on_worker_lost`)."""
+    """Count the attempt and leave a tombstone for the dead copy's claim, which the next claim takes and reports.
+    With a hard time limit Celery acknowledges the message and will not redeliver it, so the job is handed to its
+    queue again here; a lost worker's message is requeued by Celery itself (`task_reject_on_worker_lost`)."""
     ref = job_ref(task_id, args)
     if ref is None:
         return
     job_id, conversation = ref
     try:
         attempts, leases = _parent.get()
-        attempts.record_loss(job_id, kind)
-        released = leases.release_lost(conversation, job_id, redispatch=kind is LossKind.TIME_LIMIT)
+        attempts.increment(job_id)  # a lost copy spends an attempt: a job that kills its process every time must end
+        released = leases.release_lost(conversation, job_id, kind)
     except Exception as exc:  # Redis down: the conversation lease still brings the job back
         log.warning("job.lost_unreported", kind=kind.value, error=type(exc).__name__)
         return
