@@ -1,15 +1,18 @@
 """Every Lua script the services run in Redis, loaded once from `shared/scripts/*.lua`, and their results.
 
 A script's file starts with a comment naming its KEYS, ARGV and results; `-- include: <name>` lines pull in shared
-helpers (dispatch.lua). Results are members of `ScriptResult`, one IntEnum for the API and the workers: each
-script's source is prefixed with a Lua table `R` generated from it, so the Lua (`return R.CLAIMED`) and the Python
-(`== ScriptResult.CLAIMED`) cannot drift apart. The typed wrappers that name each script's keys and arguments live
-with their callers: `workers/delivery/lease.py` (mailbox), `api/ingest.py` and `workers/delivery/requeue.py`
-(ingest), `workers/clients/rate_limit.py`, `workers/delivery/memory.py`.
+helpers (dispatch.lua). Results are members of `ScriptResult`, one IntEnum for the API and the workers: the Lua
+says `return R.CLAIMED` and the loader writes in the enum's value, so the Lua and the Python
+(`is ScriptResult.CLAIMED`) cannot drift apart (an unknown name fails at load).
+
+The typed wrappers that name each script's keys and arguments live with their callers: `workers/delivery/lease.py`
+(mailbox), `api/ingest.py` and `workers/delivery/requeue.py` (ingest), `workers/clients/rate_limit.py`,
+`workers/delivery/memory.py`.
 """
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum, StrEnum
 from functools import cache
 from pathlib import Path
@@ -62,17 +65,27 @@ class ScriptResult(IntEnum):
     COOLDOWN_KEPT = 45
 
 
-def _results_table() -> str:
-    return "local R = {" + ", ".join(f"{r.name} = {r.value}" for r in ScriptResult) + "}\n"
+_RESULT_NAME = re.compile(r"\bR\.([A-Z_]+)\b")
+
+
+def _with_result_values(lua: str) -> str:
+    """`R.CLAIMED` -> `10` in the code (comments keep the names). Constants cost nothing per call: a one-message
+    INGEST took 5.0-5.1 us of Redis time (INFO commandstats, 3 x 20,000 pipelined calls) against 5.0-5.8 us for
+    the inline string it replaced, in the same run; a Lua table of results built per call had added 0.3-0.6 us."""
+    lines = []
+    for line in lua.splitlines(keepends=True):
+        code, dashes, comment = line.partition("--")
+        lines.append(_RESULT_NAME.sub(lambda m: str(ScriptResult[m[1]].value), code) + dashes + comment)
+    return "".join(lines)
 
 
 @cache
 def lua_source(name: ScriptName) -> str:
-    """The script's full source: the results table, its includes, then its body. Read once per process."""
+    """The script's full source (its includes, then its body, with result values filled in). Read once."""
     body = (SCRIPTS_DIR / f"{name.value}.lua").read_text(encoding="utf-8")
     includes = [
         (SCRIPTS_DIR / f"{line.split(':', 1)[1].strip()}.lua").read_text(encoding="utf-8")
         for line in body.splitlines()
         if line.startswith("-- include:")
     ]
-    return _results_table() + "".join(includes) + body
+    return _with_result_values("".join(includes) + body)
