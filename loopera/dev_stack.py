@@ -137,10 +137,13 @@ def main() -> int:
         # A second Ctrl-C (or make's own signal) must not interrupt the shutdown and strand children.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for child in reversed(started):
-            child.stop()
-        for child in reversed(started):
-            child.wait()
+        # Redis last: workers that lose their broker while stopping log connection errors and retry.
+        services = [c for c in started if c.name != "redis"]
+        for group in (services, [c for c in started if c.name == "redis"]):
+            for child in reversed(group):
+                child.stop()
+            for child in group:
+                child.wait()
         shutil.rmtree(scratch, ignore_errors=True)
 
 
