@@ -147,6 +147,25 @@ def test_retries_and_deferrals_beyond_celerys_default_cap_end_in_an_apology_and_
     assert_next_message_answered(api, rds, graph_fake, user)
 
 
+def test_groq_503_on_every_call_ends_after_task_max_retries_not_celerys_three(
+    api: str, rds: redis.Redis, workers: WorkerFactory, graph_fake: GraphFake, groq_fake: GroqFake
+) -> None:
+    """The issue's reproduction: Groq answers 503 to every chat call. TASK_MAX_RETRIES=4 is above Celery's default
+    cap of 3, which used to end the job at the fourth retry with no apology and no dead letter."""
+    workers(TASK_MAX_RETRIES="4", TASK_DEADLINE_SECONDS="90")
+    groq_fake.faults.add("chat", groq_error(503, "service_unavailable", "down", "internal_server_error"), times=500)
+    user = "15550200008"
+    post(api, user, "Is anybody out there today?")
+
+    wait_for(lambda: graph_fake.texts_to(user), timeout=60, what="the apology")  # backoffs: at most 2+4+8+16 s
+    assert graph_fake.texts_to(user) == [APOLOGY_EN]
+    assert [r["reason"] for r in dead_letters(rds)] == ["groq_http_503"]
+    assert len(groq_fake.calls_to("chat/completions")) == 1 + 4
+
+    groq_fake.faults.clear()
+    assert_next_message_answered(api, rds, graph_fake, user)
+
+
 def worker_rejected_job(user: str) -> dict[str, Any]:
     """The handed case's message, as an API of another version would queue it: a contact name that is a number,
     which this worker's schema rejects (a rolling deploy's schema mismatch)."""
