@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     tts_arabic_model: str = ""
     tts_arabic_voice: str = "noura"
     vision_model: str = "qwen/qwen3.8-27b"
+    # Context windows (tokens) of CHAT_MODEL and VISION_MODEL, from their model pages
+    # (https://console.groq.com/docs/models). A request's prompt budget is min(window, *_TPM) - *_MAX_COMPLETION_TOKENS
+    # (docs/configuration.md#model-request-budgets).
+    chat_context_window_tokens: int = Field(default=131_072, gt=0)
+    vision_context_window_tokens: int = Field(default=131_072, gt=0)
     system_prompt: str = Field(default=DEFAULT_SYSTEM_PROMPT)
     system_prompt_file: Path | None = None
 

@@ -20,7 +20,7 @@ from workers.delivery.memory import entry
 from workers.errors import PermanentError, UserInputError
 from workers.media.transcode import TranscodeError, audio_duration, encode_opus
 from workers.pipelines.conversation_language import language_after, language_for_reply
-from workers.pipelines.prompting import chat_messages
+from workers.pipelines.prompting import ask_model, chat_call
 from workers.pipelines.replies import acknowledge, generate_once, send_text_reply
 from workers.pipelines.text import handle_text_queue
 from workers.text.languages import next_language
@@ -196,16 +196,13 @@ def answer_voice_note(ctx: WorkerContext, job: InboundJob, media_id: str) -> Non
             mode = reply = ""
         else:
             spoken = tts_voice_for(settings, heard.language) is not None
-            messages = chat_messages(ctx.system_prompt, history, f"(voice note) {heard.text}")
-            if spoken:
-                messages.insert(1, {"role": "system", "content": VOICE_HINT})
+            system = [ctx.system_prompt, VOICE_HINT] if spoken else [ctx.system_prompt]
+            call, cid = chat_call(settings), correlation_id(job.message_id)
             reply = generate_once(
                 ctx,
                 job,
                 "chat",
-                lambda: ctx.groq.chat(
-                    settings.chat_model, messages, settings.chat_max_completion_tokens, settings.chat_reasoning_effort
-                ),
+                lambda: ask_model(ctx, call, system, history, f"(voice note) {heard.text}", cid=cid),
             )
             mode = generate_once(ctx, job, "answer_mode", lambda: decide_answer(ctx, job, reply, heard.language))
     if heard.notice:
