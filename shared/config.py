@@ -122,6 +122,14 @@ class Settings(BaseSettings):
     typing_refresh_seconds: float = 20.0
     # A TTS 429 that asks to wait at most this long is waited out inline once; longer (a daily limit) -> text.
     tts_max_wait_seconds: float = 10.0
+    # Whisper's confidence (docs/voice.md#what-whisper-heard): a segment with no_speech_prob above STT_NO_SPEECH_PROB
+    # and avg_logprob at or below STT_LOGPROB_THRESHOLD is silence (Whisper's own defaults); one above
+    # STT_HALLUCINATION_NO_SPEECH_PROB whose text is a phrase Whisper invents on silence is dropped; audio of at most
+    # STT_SHORT_AUDIO_SECONDS needs both signals confident.
+    stt_no_speech_prob: float = Field(default=0.6, ge=0, le=1)
+    stt_logprob_threshold: float = Field(default=-1.0, le=0)
+    stt_hallucination_no_speech_prob: float = Field(default=0.6, ge=0, le=1)
+    stt_short_audio_seconds: float = Field(default=2.0, ge=0)
     ffmpeg_binary: str = "ffmpeg"
     ffmpeg_timeout_seconds: float = 60.0
     # Target loudness of every voice note (EBU R128 integrated loudness, LUFS), so replies from different TTS

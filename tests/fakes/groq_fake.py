@@ -144,9 +144,40 @@ def image_problem(body: dict[str, Any]) -> str | None:
 
 @dataclass
 class Transcription:
+    """What /audio/transcriptions answers. verbose_json carries one segment with Whisper's confidence figures
+    (defaults: clear speech); `verbose_json` set answers exactly that body instead (a recorded answer)."""
+
     text: str
     language: str = "English"
     duration: float = 4.0
+    no_speech_prob: float = 0.012
+    avg_logprob: float = -0.21
+    verbose_json: dict[str, Any] | None = None
+
+    def verbose(self, request_id: str) -> dict[str, Any]:
+        if self.verbose_json is not None:
+            return self.verbose_json
+        return {
+            "task": "transcribe",
+            "language": self.language,
+            "duration": self.duration,
+            "text": f" {self.text}",
+            "segments": [
+                {
+                    "id": 0,
+                    "seek": 0,
+                    "start": 0.0,
+                    "end": self.duration,
+                    "text": f" {self.text}",
+                    "tokens": [50364, 50414],
+                    "temperature": 0.0,
+                    "avg_logprob": self.avg_logprob,
+                    "compression_ratio": 1.1,
+                    "no_speech_prob": self.no_speech_prob,
+                }
+            ],
+            "x_groq": {"id": request_id},
+        }
 
 
 @dataclass
@@ -304,16 +335,7 @@ class GroqFake:
         if form.get("response_format") == "text":
             return PlainTextResponse(result.text)
         if form.get("response_format") == "verbose_json":
-            return JSONResponse(
-                {
-                    "task": "transcribe",
-                    "language": result.language,
-                    "duration": result.duration,
-                    "text": f" {result.text}",
-                    "segments": [{"id": 0, "start": 0.0, "end": result.duration, "text": f" {result.text}"}],
-                    "x_groq": {"id": f"req_{next(self._ids)}"},
-                }
-            )
+            return JSONResponse(result.verbose(f"req_{next(self._ids)}"))
         return JSONResponse({"text": result.text})
 
     async def _speech(self, request: Request) -> Response:

@@ -23,10 +23,45 @@ AUDIO_BYTES_PER_SECOND = 2000
 
 
 @dataclass(frozen=True, slots=True)
+class Segment:
+    """One segment of a `verbose_json` transcription with Whisper's confidence in it
+    (https://console.groq.com/docs/speech-to-text#understanding-metadata-fields): `no_speech_prob` 0..1,
+    `avg_logprob` <= 0 (None when the answer did not carry them)."""
+
+    text: str
+    start: float
+    end: float
+    no_speech_prob: float | None
+    avg_logprob: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Transcript:
     text: str
     language: str  # ISO 639-1, "" when unknown
     duration: float | None
+    segments: tuple[Segment, ...] = ()
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def parse_segments(raw: Any) -> tuple[Segment, ...]:
+    """The `segments` of a verbose_json answer; anything malformed is skipped, never raised."""
+    if not isinstance(raw, list):
+        return ()
+    return tuple(
+        Segment(
+            str(item.get("text") or ""),
+            _number(item.get("start")) or 0.0,
+            _number(item.get("end")) or 0.0,
+            _number(item.get("no_speech_prob")),
+            _number(item.get("avg_logprob")),
+        )
+        for item in raw
+        if isinstance(item, dict)
+    )
 
 
 class GroqClient:
@@ -103,7 +138,12 @@ class GroqClient:
         duration = getattr(result, "duration", None)
         if duration:
             self._settle(reservation, "audio_seconds", max(MIN_BILLED_AUDIO_SECONDS, float(duration)))
-        return Transcript(result.text.strip(), language_code(str(language)), float(duration) if duration else None)
+        return Transcript(
+            result.text.strip(),
+            language_code(str(language)),
+            float(duration) if duration else None,
+            parse_segments(getattr(result, "segments", None)),
+        )
 
     def speak(self, model: str, voice: str, text: str) -> bytes:
         self._reserve("speech", model, tokens=math.ceil(len(text) / CHARS_PER_TOKEN))
