@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in turn, each printing its table with the same-run baseline.
 
-python -m bench.run_all [--quick] [--only ack_path,end_to_end,memory,media_budget,flower_view,language_detection]
+python -m bench.run_all [--quick] [--only NAME,...]   (names: BENCHMARKS below)
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import argparse
 import sys
 import time
 
-from bench import ack_path, end_to_end, flower_view, language_detection, media_budget, memory
+from bench import ack_path, end_to_end, fairness, flower_view, language_detection, media_budget, memory
 
-BENCHMARKS = ("ack_path", "end_to_end", "memory", "media_budget", "flower_view", "language_detection")
+BENCHMARKS = ("ack_path", "end_to_end", "memory", "media_budget", "flower_view", "language_detection", "fairness")
 
 
 def run(quick: bool = False, only: tuple[str, ...] = BENCHMARKS, compare: str | None = None) -> dict[str, object]:
@@ -28,6 +28,8 @@ def run(quick: bool = False, only: tuple[str, ...] = BENCHMARKS, compare: str | 
             results[name] = media_budget.run(quick)
         elif name == "language_detection":
             results[name] = language_detection.run()
+        elif name == "fairness":
+            results[name] = fairness.run(quick)
         elif name == "flower_view":
             results[name] = flower_view.run(1.0 if quick else 8.0, 1 if quick else 3, quick)
         else:

@@ -232,6 +232,13 @@ class Settings(BaseSettings):
     stt_audio_seconds_per_hour: int = 7200
     tts_rpm: int = 10
     tts_tpm: int = 1200
+    # While another conversation waits for a model, one that has calls in the window gets at most budget / active
+    # conversations of it (workers/clients/lua/acquire.lua): one user's flood cannot starve the rest.
+    groq_fair_share: bool = True
+    # Per user (conversation): at most this many messages that would go to a model per window; the rest are
+    # acknowledged and remembered but not answered, and one "please slow down" goes out per window. 0 = off.
+    user_messages_per_window: int = Field(default=12, ge=0)
+    user_rate_window_seconds: float = Field(default=60.0, gt=0)
 
     # --- observability --------------------------------------------------------------------------------------
     log_level: str = "INFO"

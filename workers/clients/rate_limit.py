@@ -12,8 +12,12 @@ set of at most "limit" entries per key, which at Groq's figures is tiny. Time is
 workers with skewed clocks agree.
 
 A call over budget raises `RateLimited` with the wait until the oldest entry leaves the window: the job runner
-defers the job with that countdown instead of sleeping in a worker slot. A 429 sets a shared cooldown key per
-model, so every worker honours Groq's `retry-after`, not only the one that was refused.
+defers the job with that countdown instead of sleeping in a worker slot. Calls made for a conversation share the
+budget fairly: while another conversation waits for the model, one that already has calls in the window is held to
+budget / active conversations (`lua/acquire.lua`), so a flood from one user cannot take what others wait for.
+
+A 429 sets a shared cooldown key per model, so every worker honours Groq's `retry-after`, not only the one that
+was refused.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import redis
 
@@ -31,49 +36,13 @@ from workers.errors import TransientError
 
 RATE_PREFIX = "lp:rl:"
 
-# KEYS: cooldown, then one sorted set per dimension. ARGV: member id, then (limit, window_us, cost) per dimension.
-# Returns {1, 0, 0} admitted (recorded in every dimension), or {0, wait_us, dimension} (1-based; 0 = cooldown).
-# Microseconds, not milliseconds: with ms truncation a call could be admitted up to 1 ms before the window that
-# holds the oldest call has really passed. (Doubles hold epoch microseconds exactly.)
-_ACQUIRE = """
-local function cost_of(member) return tonumber(string.match(member, '|(%d+)$')) or 1 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local cool = redis.call('PTTL', KEYS[1])
-if cool > 0 then return {0, cool * 1000, 0} end
-local wait, which = 0, 0
-local costs = {}
-for i = 2, #KEYS do
-  local a = 2 + (i - 2) * 3
-  local limit, window, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  -- A single call bigger than the whole budget could never pass; let it through alone (Groq answers 413).
-  if cost > limit then cost = limit end
-  costs[i] = cost
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
-  local entries = redis.call('ZRANGE', KEYS[i], 0, -1, 'WITHSCORES')
-  local used = 0
-  for j = 1, #entries, 2 do used = used + cost_of(entries[j]) end
-  local need = used + cost - limit
-  if need > 0 then
-    local freed = 0
-    for j = 1, #entries, 2 do
-      freed = freed + cost_of(entries[j])
-      if freed >= need then
-        local w = tonumber(entries[j + 1]) + window - now
-        if w > wait then wait, which = w, i - 1 end
-        break
-      end
-    end
-  end
-end
-if wait > 0 then return {0, wait, which} end
-for i = 2, #KEYS do
-  local window = tonumber(ARGV[2 + (i - 2) * 3 + 1])
-  redis.call('ZADD', KEYS[i], now, ARGV[1] .. '|' .. costs[i])
-  redis.call('PEXPIRE', KEYS[i], math.ceil(window / 1000))
-end
-return {1, 0, 0}
-"""
+# One rolling-window log per dimension plus fair sharing between conversations; keys, arguments and results are
+# explained in the script. Microseconds, not milliseconds: with ms truncation a call could be admitted up to 1 ms
+# before the window that holds the oldest call has really passed. (Doubles hold epoch microseconds exactly.)
+_ACQUIRE = (Path(__file__).parent / "lua" / "acquire.lua").read_text(encoding="utf-8")
+# A conversation refused a call keeps counting as waiting this long after the wait it was given (its deferred job
+# must be picked up again), so the budget it waits for is not taken by a conversation that has had its share.
+FAIR_SHARE_GRACE_SECONDS = 10.0
 
 # KEYS: dimension set. ARGV: member id, estimated cost, actual cost. Replaces an estimate with the real figure
 # (tokens from `usage`, seconds from the transcript) without moving the entry in time.
@@ -100,9 +69,14 @@ class RateLimited(TransientError):
     """Over budget: come back after `retry_after` seconds. A deferral, not a failure: it does not count as a retry
     attempt (the job's deadline still applies)."""
 
-    def __init__(self, model: str, dimension: str, retry_after: float, reason: str = "groq_rate_budget") -> None:
+    def __init__(
+        self, model: str, dimension: str, retry_after: float, reason: str = "groq_rate_budget", fair: bool = False
+    ) -> None:
+        reason = "groq_fair_share" if fair else reason
         super().__init__(reason, f"model={model} {dimension}", retry_after=retry_after)
         self.dimension = dimension
+        # True: the budget had room, but this conversation has had its share while others wait for theirs.
+        self.fair = fair
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +99,7 @@ class RateLimiter:
     def __init__(self, client: redis.Redis, settings: Settings, api_key: str = "") -> None:
         self._redis = client
         self.enabled = settings.rate_limits_enabled
+        self.fair_share = settings.groq_fair_share
         # Groq limits per organisation; the key hash keeps two deployments with different keys apart.
         self._scope = hashlib.sha256(api_key.encode()).hexdigest()[:8]
         self._acquire = client.register_script(_ACQUIRE)
@@ -149,23 +124,37 @@ class RateLimiter:
     def cooldown_key(self, model: str) -> str:
         return f"{RATE_PREFIX}{self._scope}:{model}:cooldown"
 
+    def waiting_key(self, model: str) -> str:
+        return f"{RATE_PREFIX}{self._scope}:{model}:waiting"
+
+    @staticmethod
+    def party(conversation: str) -> str:
+        """A conversation's name in the limiter's keys: a hash, since conversation ids carry phone numbers."""
+        return hashlib.sha256(conversation.encode()).hexdigest()[:16] if conversation else ""
+
     def kind_for_chat(self, model: str) -> str:
         return "vision" if model == self._vision_model else "chat"
 
-    def acquire(self, kind: str, model: str, **costs: float) -> Reservation:
-        """Take one call (and its costs, e.g. tokens=900) from the model's budget, or raise RateLimited."""
+    def acquire(self, kind: str, model: str, conversation: str = "", **costs: float) -> Reservation:
+        """Take one call (and its costs, e.g. tokens=900) from the model's budget, or raise RateLimited.
+
+        `conversation` (who the call is for) turns on fair sharing: while another conversation waits for this model,
+        one that already has calls in the window gets at most budget / active conversations (see acquire.lua)."""
         limits = self._limits[kind] if self.enabled else ()
         charged = {"requests": 1} | {name: max(1, math.ceil(value)) for name, value in costs.items()}
-        member = uuid.uuid4().hex
+        party = self.party(conversation)
+        member = f"{uuid.uuid4().hex}:{party}"
         active = [limit for limit in limits if limit.limit > 0 and limit.dimension in charged]
-        keys = [self.cooldown_key(model)] + [self.key(model, limit.dimension) for limit in active]
-        args: list[str | int] = [member]
+        keys = [self.cooldown_key(model), self.waiting_key(model)] + [
+            self.key(model, limit.dimension) for limit in active
+        ]
+        args: list[str | int] = [member, party, int(FAIR_SHARE_GRACE_SECONDS * 1_000_000), int(self.fair_share)]
         for limit in active:
             args += [limit.limit, int(limit.window_seconds * 1_000_000), charged[limit.dimension]]
-        admitted, wait_us, which = (int(v) for v in self._acquire(keys=keys, args=args))
+        admitted, wait_us, which, fair = (int(v) for v in self._acquire(keys=keys, args=args))
         if not admitted:
             dimension = "cooldown" if which == 0 else active[which - 1].dimension
-            raise RateLimited(model, dimension, wait_us / 1_000_000)
+            raise RateLimited(model, dimension, wait_us / 1_000_000, fair=bool(fair))
         return Reservation(
             model, member, {limit.dimension: min(charged[limit.dimension], limit.limit) for limit in active}
         )

@@ -130,7 +130,7 @@ def listen(ctx: WorkerContext, job: InboundJob, media_id: str) -> Heard:
         return Heard(notice=notice)
     try:
         filename, upload = upload_for_whisper(ctx, data, mime_type)
-        transcript = ctx.groq.transcribe(settings.stt_model, upload, filename)
+        transcript = ctx.groq.transcribe(settings.stt_model, upload, filename, conversation=job.conversation)
     except TranscodeError as exc:
         log.warning("voice.unreadable", correlation_id=cid, reason=exc.reason)
         return Heard(notice="voice_not_understood")
@@ -224,7 +224,9 @@ def answer_voice_note(ctx: WorkerContext, job: InboundJob, media_id: str) -> Non
                 ctx,
                 job,
                 "chat",
-                lambda: ask_model(ctx, call, system, history, f"(voice note) {heard.text}", cid=cid),
+                lambda: ask_model(
+                    ctx, call, system, history, f"(voice note) {heard.text}", cid=cid, conversation=job.conversation
+                ),
             )
             mode = generate_once(ctx, job, "answer_mode", lambda: decide_answer(ctx, job, reply, heard.language))
     if heard.notice:

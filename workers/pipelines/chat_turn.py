@@ -51,7 +51,12 @@ def answer_text(
     call = chat_call(ctx.settings)
     cid = correlation_id(job.message_id)
     reply = generate_once(
-        ctx, job, "chat", lambda: ask_model(ctx, call, [ctx.system_prompt], history, user_content, cid=cid)
+        ctx,
+        job,
+        "chat",
+        lambda: ask_model(
+            ctx, call, [ctx.system_prompt], history, user_content, cid=cid, conversation=job.conversation
+        ),
     )
     send_text_reply(ctx, job, reply)
     ctx.memory.append(

@@ -71,6 +71,7 @@ def ask_model(
     *,
     extra_tokens: int = 0,
     cid: str = "",
+    conversation: str = "",
 ) -> str:
     """The model's answer to `user_content`, with as much history as the budget holds (oldest left out first).
 
@@ -78,7 +79,8 @@ def ask_model(
     bound counts the text, the provider also counts what it adds), the room for history and message is halved and
     the request sent once more, then once more without history and in a quarter of the room (so it differs from
     the second even when there was no history to leave out). Neither refusal is a rate limit to wait out. Raises
-    RequestTooLargeError when the third is refused too, and whatever `GroqClient.chat` raises otherwise."""
+    RequestTooLargeError when the third is refused too, and whatever `GroqClient.chat` raises otherwise (a
+    RateLimited deferral when `conversation` has had its fair share of the model while others wait)."""
     system_messages = [{"role": "system", "content": text} for text in system]
     past = history_messages(history)
     new = {"role": "user", "content": user_content}
@@ -99,7 +101,13 @@ def ask_model(
                 budget=call.budget,
             )
         try:
-            return ctx.groq.chat(call.model, fitted.messages, call.max_completion_tokens, call.reasoning_effort)
+            return ctx.groq.chat(
+                call.model,
+                fitted.messages,
+                call.max_completion_tokens,
+                call.reasoning_effort,
+                conversation=conversation,
+            )
         except RequestTooLargeError as exc:
             log.warning(
                 "model.request_too_large", correlation_id=cid, model=call.model, attempt=attempt, reason=exc.reason

@@ -88,6 +88,7 @@ def _describe(ctx: WorkerContext, job: InboundJob, media_id: str, prompt: str, h
         vision_parts(prompt, image.data_url()),
         extra_tokens=image_tokens(image.width, image.height),
         cid=correlation_id(job.message_id),
+        conversation=job.conversation,
     )
     return without_reasoning(reply)
 

@@ -12,17 +12,22 @@ from workers.runtime.celery_app import app
 from workers.runtime.job_runner import run_job
 from workers.runtime.process import get_context
 
+# Celery's documented "retry forever": its default max_retries (3) would drop a job on its fourth rate-limit
+# deferral with MaxRetriesExceededError, leaving the conversation's mailbox stuck. Our own deadline
+# (TASK_DEADLINE_SECONDS) and attempt count (TASK_MAX_RETRIES) bound retries instead.
+RETRY_FOREVER: Any = None
 
-@app.task(name=TaskName.TEXT.value, bind=True)
+
+@app.task(name=TaskName.TEXT.value, bind=True, max_retries=RETRY_FOREVER)
 def handle_text_message(self: Task, payload: dict[str, Any]) -> None:
     run_job(self, get_context(), payload, TEXT_PIPELINE)
 
 
-@app.task(name=TaskName.AUDIO.value, bind=True)
+@app.task(name=TaskName.AUDIO.value, bind=True, max_retries=RETRY_FOREVER)
 def handle_audio_message(self: Task, payload: dict[str, Any]) -> None:
     run_job(self, get_context(), payload, AUDIO_PIPELINE)
 
 
-@app.task(name=TaskName.VISION.value, bind=True)
+@app.task(name=TaskName.VISION.value, bind=True, max_retries=RETRY_FOREVER)
 def handle_vision_message(self: Task, payload: dict[str, Any]) -> None:
     run_job(self, get_context(), payload, VISION_PIPELINE)

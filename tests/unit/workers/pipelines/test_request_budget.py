@@ -145,7 +145,9 @@ class SizeLimitedGroq:
         self.limit = limit
         self.requests: list[list[dict[str, Any]]] = []
 
-    def chat(self, model: str, messages: list[dict[str, Any]], max_tokens: int, effort: str = "") -> str:
+    def chat(
+        self, model: str, messages: list[dict[str, Any]], max_tokens: int, effort: str = "", conversation: str = ""
+    ) -> str:
         self.requests.append(messages)
         if sum(len(str(m["content"])) for m in messages) > self.limit:
             raise RequestTooLargeError("groq_request_too_large_413", "HTTP 413", model=model)
