@@ -7,6 +7,7 @@ what Groq accepts in one request. Before the fix every later message got Groq's 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -106,3 +107,21 @@ def test_a_request_groq_refuses_as_too_large_is_sent_smaller_not_retried_later(
     assert len(sizes) == 3 and sizes[0] > sizes[1] > 3_000 >= sizes[2]
     assert "was cut here" in requests[-1].body["messages"][-1]["content"]
     assert graph_fake.texts_to(user)[0].startswith("You said: xxx")
+
+
+def test_a_worker_whose_system_prompt_fills_the_request_budget_refuses_to_start(
+    service_env: dict[str, str], workdir: Path
+) -> None:
+    env = service_env | {"SYSTEM_PROMPT": "Always answer politely. " * 300}  # 7,200 bytes > 90 % of 6,976
+    worker = ServiceProcess(
+        ["worker", "--pool", "text", "--concurrency", "1"], env, workdir / "long-prompt.log"
+    ).start()
+    try:
+        assert worker.process is not None
+        assert worker.process.wait(timeout=60) != 0
+    finally:
+        worker.stop()
+    output = worker.output()
+    assert "worker.system_prompt_too_long" in output
+    assert "system prompt is too long for the chat model's request budget" in output
+    assert "worker.ready" not in output
