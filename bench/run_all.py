@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in turn, each printing its table with the same-run baseline.
 
-python -m bench.run_all [--quick] [--only NAME,...]   (names: BENCHMARKS below)
+python -m bench.run_all [--quick] [--only ack_path,end_to_end,memory,...] (names: BENCHMARKS below)
 """
 
 from __future__ import annotations
@@ -9,9 +9,18 @@ import argparse
 import sys
 import time
 
-from bench import ack_path, end_to_end, fairness, flower_view, language_detection, media_budget, memory
+from bench import ack_path, end_to_end, fairness, flower_view, language_detection, media_budget, memory, slow_clients
 
-BENCHMARKS = ("ack_path", "end_to_end", "memory", "media_budget", "flower_view", "language_detection", "fairness")
+BENCHMARKS = (
+    "ack_path",
+    "end_to_end",
+    "memory",
+    "media_budget",
+    "flower_view",
+    "language_detection",
+    "slow_clients",
+    "fairness",
+)
 
 
 def run(quick: bool = False, only: tuple[str, ...] = BENCHMARKS, compare: str | None = None) -> dict[str, object]:
@@ -28,6 +37,8 @@ def run(quick: bool = False, only: tuple[str, ...] = BENCHMARKS, compare: str | 
             results[name] = media_budget.run(quick)
         elif name == "language_detection":
             results[name] = language_detection.run()
+        elif name == "slow_clients":
+            results[name] = slow_clients.run(50 if quick else 1000, quick)
         elif name == "fairness":
             results[name] = fairness.run(quick)
         elif name == "flower_view":

@@ -17,10 +17,16 @@ from workers.clients.groq import GroqClient
 from workers.clients.openai_speech import OpenAISpeechClient
 from workers.clients.piper import PiperEngine
 from workers.clients.rate_limit import RateLimiter
+from workers.delivery.attempts import JobAttempts
 from workers.delivery.dead_letters import DeadLetters
 from workers.delivery.lease import ConversationLeases
 from workers.delivery.memory import ConversationMemory
 from workers.delivery.outbox import Outbox
+
+
+def attempts_ttl_seconds(settings: Settings) -> int:
+    """A job's attempt counter outlives any copy of it: its deadline, plus an hour of slack."""
+    return settings.task_deadline_seconds + 3600
 
 
 @dataclass
@@ -33,6 +39,7 @@ class WorkerContext:
     outbox: Outbox
     leases: ConversationLeases
     dead_letters: DeadLetters
+    attempts: JobAttempts
     system_prompt: str
     # The shared Groq budgets (GroqClient already holds it; here for pipelines that need to look, e.g. metrics).
     limiter: RateLimiter | None = None
@@ -62,6 +69,7 @@ class WorkerContext:
             outbox=Outbox(client, settings.send_marker_ttl_seconds),
             leases=ConversationLeases(client, settings.conversation_lease_seconds),
             dead_letters=DeadLetters(client),
+            attempts=JobAttempts(client, attempts_ttl_seconds(settings)),
             system_prompt=settings.resolved_system_prompt(),
             limiter=limiter,
             openai_speech=OpenAISpeechClient(

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from bench import ack_path, end_to_end, memory
+from bench import ack_path, end_to_end, memory, slow_clients
 
 pytestmark = pytest.mark.integration
 
@@ -94,3 +94,9 @@ def test_language_detection_benchmark_runs(capsys: pytest.CaptureFixture[str]) -
     results = language_detection.run()
     assert "Language detection" in capsys.readouterr().out
     assert all(0 < count <= 84 for name, count in results.items() if name != "switches")
+
+
+def test_slow_clients_benchmark_runs_and_closes_every_dripping_connection(capsys: pytest.CaptureFixture[str]) -> None:
+    result = slow_clients.run(20, quick=True)
+    assert "Slow clients" in capsys.readouterr().out
+    assert result["still_open"] == 0 and result["answered_408"] == 20

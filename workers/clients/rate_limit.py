@@ -14,7 +14,8 @@ workers with skewed clocks agree.
 A call over budget raises `RateLimited` with the wait until the oldest entry leaves the window: the job runner
 defers the job with that countdown instead of sleeping in a worker slot. Calls made for a conversation share the
 budget fairly: while another conversation waits for the model, one that already has calls in the window is held to
-budget / active conversations (`lua/acquire.lua`), so a flood from one user cannot take what others wait for.
+budget / active conversations (`shared/scripts/rate_limit_acquire.lua`), so a flood from one user cannot take
+what others wait for.
 
 A 429 sets a shared cooldown key per model, so every worker honours Groq's `retry-after`, not only the one that
 was refused.
@@ -27,45 +28,21 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import redis
 
 from shared.config import Settings
-from workers.errors import TransientError
+from shared.redis_scripts import ScriptName, ScriptResult, lua_source
+from workers.errors import WaitError
 
 RATE_PREFIX = "lp:rl:"
 
-# One rolling-window log per dimension plus fair sharing between conversations; keys, arguments and results are
-# explained in the script. Microseconds, not milliseconds: with ms truncation a call could be admitted up to 1 ms
-# before the window that holds the oldest call has really passed. (Doubles hold epoch microseconds exactly.)
-_ACQUIRE = (Path(__file__).parent / "lua" / "acquire.lua").read_text(encoding="utf-8")
 # A conversation refused a call keeps counting as waiting this long after the wait it was given (its deferred job
 # must be picked up again), so the budget it waits for is not taken by a conversation that has had its share.
 FAIR_SHARE_GRACE_SECONDS = 10.0
 
-# KEYS: dimension set. ARGV: member id, estimated cost, actual cost. Replaces an estimate with the real figure
-# (tokens from `usage`, seconds from the transcript) without moving the entry in time.
-_SETTLE = """
-local old = ARGV[1] .. '|' .. ARGV[2]
-local score = redis.call('ZSCORE', KEYS[1], old)
-if not score then return 0 end
-redis.call('ZREM', KEYS[1], old)
-redis.call('ZADD', KEYS[1], score, ARGV[1] .. '|' .. ARGV[3])
-return 1
-"""
 
-# KEYS: cooldown. ARGV: ms. Only ever lengthens a cooldown: two 429s must not shorten each other's wait.
-_COOL_DOWN = """
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
-  return 1
-end
-return 0
-"""
-
-
-class RateLimited(TransientError):
+class RateLimited(WaitError):
     """Over budget: come back after `retry_after` seconds. A deferral, not a failure: it does not count as a retry
     attempt (the job's deadline still applies)."""
 
@@ -102,9 +79,10 @@ class RateLimiter:
         self.fair_share = settings.groq_fair_share
         # Groq limits per organisation; the key hash keeps two deployments with different keys apart.
         self._scope = hashlib.sha256(api_key.encode()).hexdigest()[:8]
-        self._acquire = client.register_script(_ACQUIRE)
-        self._settle = client.register_script(_SETTLE)
-        self._cool_down = client.register_script(_COOL_DOWN)
+        # shared/scripts/rate_limit_*.lua; each call below names the script's KEYS and ARGV.
+        self._acquire = client.register_script(lua_source(ScriptName.RATE_LIMIT_ACQUIRE))
+        self._settle = client.register_script(lua_source(ScriptName.RATE_LIMIT_SETTLE))
+        self._cool_down = client.register_script(lua_source(ScriptName.RATE_LIMIT_COOL_DOWN))
         minute, hour = settings.rate_limit_window_seconds, settings.rate_limit_audio_window_seconds
         self._vision_model = settings.vision_model
         self._limits: dict[str, tuple[Limit, ...]] = {
@@ -139,7 +117,8 @@ class RateLimiter:
         """Take one call (and its costs, e.g. tokens=900) from the model's budget, or raise RateLimited.
 
         `conversation` (who the call is for) turns on fair sharing: while another conversation waits for this model,
-        one that already has calls in the window gets at most budget / active conversations (see acquire.lua)."""
+        one that already has calls in the window gets at most budget / active conversations
+        (shared/scripts/rate_limit_acquire.lua)."""
         limits = self._limits[kind] if self.enabled else ()
         charged = {"requests": 1} | {name: max(1, math.ceil(value)) for name, value in costs.items()}
         party = self.party(conversation)
@@ -151,8 +130,10 @@ class RateLimiter:
         args: list[str | int] = [member, party, int(FAIR_SHARE_GRACE_SECONDS * 1_000_000), int(self.fair_share)]
         for limit in active:
             args += [limit.limit, int(limit.window_seconds * 1_000_000), charged[limit.dimension]]
-        admitted, wait_us, which, fair = (int(v) for v in self._acquire(keys=keys, args=args))
-        if not admitted:
+        # KEYS: cooldown, waiting set, one sorted set per dimension; ARGV: member, conversation, grace_us, fair on,
+        # then (limit, window_us, cost) per dimension (shared/scripts/rate_limit_acquire.lua).
+        verdict, wait_us, which, fair = (int(v) for v in self._acquire(keys=keys, args=args))
+        if ScriptResult(verdict) is ScriptResult.OVER_BUDGET:
             dimension = "cooldown" if which == 0 else active[which - 1].dimension
             raise RateLimited(model, dimension, wait_us / 1_000_000, fair=bool(fair))
         return Reservation(
@@ -165,11 +146,13 @@ class RateLimiter:
         actual_cost = max(1, math.ceil(actual))
         if estimated is None or estimated == actual_cost:
             return
+        # KEYS: the dimension set; ARGV: member, estimated, actual cost -> SETTLED or NOT_FOUND (left the window).
         self._settle(keys=[self.key(reservation.model, dimension)], args=[reservation.member, estimated, actual_cost])
 
     def cool_down(self, model: str, seconds: float) -> None:
         """Groq said 429 + retry-after: nobody calls this model before then."""
         if seconds > 0:
+            # KEYS: cooldown; ARGV: ms -> COOLDOWN_SET or COOLDOWN_KEPT (a longer one runs).
             self._cool_down(keys=[self.cooldown_key(model)], args=[max(1, int(seconds * 1000))])
 
 

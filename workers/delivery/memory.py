@@ -8,6 +8,8 @@ from typing import Literal, NotRequired, TypedDict
 import orjson
 import redis
 
+from shared.redis_scripts import ScriptName, ScriptResult, lua_source
+
 MEMORY_PREFIX = "lp:mem:"
 
 Role = Literal["user", "assistant"]
@@ -31,23 +33,12 @@ def entry(role: Role, content: str, kind: TurnKind = "text", language: str = "")
     return turn
 
 
-# KEYS: memory list, once-marker. ARGV: max, ttl, once_ttl, entries... Appends only if the once-marker is new, so
-# a job that is redelivered after it stored its turn does not store it twice.
-_APPEND_ONCE = """
-if KEYS[2] ~= '' and not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) then return 0 end
-for i = 4, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
-redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return 1
-"""
-
-
 class ConversationMemory:
     def __init__(self, client: redis.Redis, max_messages: int = 20, ttl_seconds: int = 24 * 3600) -> None:
         self._redis = client
         self._max = max_messages
         self._ttl = ttl_seconds
-        self._append_once = client.register_script(_APPEND_ONCE)
+        self._append_once = client.register_script(lua_source(ScriptName.MEMORY_APPEND_ONCE))
 
     @staticmethod
     def key(conversation: str) -> str:
@@ -70,7 +61,9 @@ class ConversationMemory:
             return False
         once_key = f"lp:mem-once:{once_for}" if once_for else ""
         args: list[int | bytes] = [self._max, self._ttl, 8 * 24 * 3600, *(orjson.dumps(e) for e in entries)]
-        return bool(self._append_once(keys=[self.key(conversation), once_key], args=args))
+        # memory_append_once.lua, KEYS: memory list, once-marker; ARGV: max, ttl_s, once_ttl_s, entries...
+        result = ScriptResult(int(self._append_once(keys=[self.key(conversation), once_key], args=args)))
+        return result is ScriptResult.APPENDED
 
     def clear(self, conversation: str) -> None:
         self._redis.delete(self.key(conversation))

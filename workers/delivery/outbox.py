@@ -12,13 +12,13 @@ from collections.abc import Callable
 
 import redis
 
-from workers.errors import TransientError
+from workers.errors import WaitError
 
 SENT_PREFIX = "lp:sent:"
 _DONE = b"done"
 
 
-class SendInFlightError(TransientError):
+class SendInFlightError(WaitError):
     """Another copy is sending this part, or died while sending it: come back when its marker has expired.
     A wait, not a failure: the job runner defers without spending an attempt (a copy killed mid-send leaves the
     marker for up to `in_flight_seconds`, longer than all attempts' backoffs together)."""

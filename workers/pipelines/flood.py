@@ -53,7 +53,7 @@ def handled_as_flood(ctx: WorkerContext, job: InboundJob) -> bool:
         return False
     limiter = UserRateLimit(ctx.redis, ctx.settings)
     decision = UserAdmission(
-        int(generate_once(ctx, job, "user_limit", lambda: str(int(limiter.admit(job.conversation, job.message_id)))))
+        generate_once(ctx, job, "user_limit", lambda: limiter.admit(job.conversation, job.message_id).value)
     )
     if decision is UserAdmission.ANSWER:
         return False

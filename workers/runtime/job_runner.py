@@ -1,10 +1,20 @@
-"""The one place that maps a pipeline's outcome to Celery: run, retry with backoff, or give up cleanly.
+"""The one place that ends a job: it runs the pipeline, asks the retry decision (retry_policy.py) what follows,
+and applies it. Every exit the worker can see goes through `_apply`, which releases or hands on the conversation:
 
-Every task is: validate the payload -> claim the conversation -> run the pipeline under a heartbeat ->
-complete (hand the conversation's next message to its queue). A transient failure is retried within the job's
-deadline and TASK_MAX_RETRIES attempts; a rate-limit deferral (shared Groq budget, 429 cooldown, another copy's
-live send marker) only spends the deadline. A permanent failure, or the end of either bound, gets the user an
-apology and the job a dead-letter record. Redis errors get neither: the job stays in its mailbox and comes back.
+| exit                                   | decision      | the conversation                                  |
+|----------------------------------------|---------------|---------------------------------------------------|
+| pipeline finished                      | Done          | completed: its next message is dispatched         |
+| wait (shared budget, send in flight)   | Defer         | claim dropped, leased until the retry is due      |
+| transient failure within the budget    | RetryLater    | claim dropped, leased until the retry is due      |
+| permanent / budget or deadline spent / | GiveUp        | apology (unless the channel itself failed), dead  |
+| soft time limit / crash (a bug)        |               | letter, completed                                 |
+| invalid payload                        | (dead letter) | completed, when the payload names its mailbox     |
+| Redis unreachable                      | LeaveToLease  | untouched: the lease brings the job back          |
+
+Exits the worker cannot see are reported by Celery's parent process (runtime/requests.py): a pool process that
+died or was killed at the hard time limit leaves a tombstone for its claim, which the next copy takes at once; the
+claim reports how the previous copy ended, and the decision applies to that (`before_run`). A whole worker that dies
+is covered by the conversation lease (the reaper).
 """
 
 from __future__ import annotations
@@ -20,20 +30,30 @@ from redis.exceptions import RedisError
 
 from shared.jobs import TASK_FOR_QUEUE, InboundJob
 from shared.logging import conversation_ref, correlation_id, get_logger
+from shared.redis_scripts import ScriptResult
 from workers import metrics
-from workers.clients.rate_limit import RateLimited
 from workers.context import WorkerContext
-from workers.delivery.lease import CLAIMED, HELD_ELSEWHERE, Heartbeat
-from workers.delivery.outbox import SendInFlightError
-from workers.errors import LooperaError, PermanentError, TransientError, UserInputError
+from workers.delivery.lease import RUNNABLE_CLAIMS, Heartbeat
+from workers.errors import LooperaError, PermanentError, SendingChannelError, TransientError
 from workers.pipelines.conversation_language import language_for_reply
 from workers.pipelines.payloads import user_text
 from workers.pipelines.replies import send_text_reply
+from workers.runtime.retry_policy import (
+    Decision,
+    Defer,
+    Done,
+    GiveUp,
+    LeaveToLease,
+    RetryBudget,
+    RetryLater,
+    before_run,
+    decide,
+    spends_attempt,
+)
 from workers.text.phrases import phrase
 
 log = get_logger("workers.job")
 
-ATTEMPTS_PREFIX = "lp:attempts:"
 _QUEUE_OF_TASK = {task.value: queue.value for queue, task in TASK_FOR_QUEUE.items()}
 
 Pipeline = Callable[[WorkerContext, InboundJob], None]
@@ -48,45 +68,17 @@ class RetryableTask(Protocol):
     def retry(self, *, countdown: float, max_retries: int | None) -> Exception: ...
 
 
-def backoff_seconds(attempt: int, retry_after: float | None) -> float:
-    """Full-jitter exponential backoff; a provider's Retry-After is a floor, never shortened."""
-    if retry_after is not None and retry_after > 0:
-        return retry_after + random.uniform(0, 1)  # noqa: S311 - jitter, not crypto
-    return random.uniform(1, min(60.0, 2.0 * 2**attempt))  # noqa: S311
-
-
 def queue_of(task_name: str) -> str:
     return _QUEUE_OF_TASK.get(task_name, "unknown")
 
 
-def deferral_seconds(wait: float | None) -> float:
-    """Come back when the budget has room. The small jitter spreads jobs that were told the same instant."""
-    return max(0.05, wait or 0.0) + random.uniform(0.0, 0.3)  # noqa: S311
-
-
-def count_attempt(ctx: WorkerContext, job: InboundJob) -> int:
-    """Failed attempts of this job so far, this one included. Kept in Redis, not in Celery's retry counter,
-    because rate-limit deferrals go through Celery's retry too and must not use up attempts."""
-    key = f"{ATTEMPTS_PREFIX}{job.job_id}"
-    pipe = ctx.redis.pipeline(transaction=True)
-    pipe.incr(key)
-    pipe.expire(key, ctx.settings.task_deadline_seconds + 3600)
-    attempts, _ = pipe.execute()
-    return int(attempts)
-
-
-def retry_later(task: RetryableTask, ctx: WorkerContext, job: InboundJob, token: str, countdown: float) -> Exception:
-    """Release the claim, keep the conversation leased until the retry is due, and publish the retry.
-
-    The countdown is capped at half the visibility timeout: a retry waits unacknowledged in a worker's memory,
-    and one held longer than the visibility timeout would be handed out a second time. Coming back early is
-    harmless: a Groq cooldown is still in Redis and simply defers the job again."""
-    countdown = min(countdown, ctx.settings.celery_visibility_timeout / 2)
-    ctx.leases.defer(job.conversation, job.job_id, token, countdown)
-    return task.retry(countdown=countdown, max_retries=None)
+def retry_budget(ctx: WorkerContext) -> RetryBudget:
+    return RetryBudget(ctx.settings.task_max_retries, ctx.settings.celery_visibility_timeout / 2)
 
 
 def run_job(task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], pipeline: Pipeline) -> None:
+    """Run one job to its end. Raises Celery's `Retry` for a deferral or retry, and `RedisError` when our own
+    store is unreachable (the lease brings the job back); everything else ends here."""
     queue = queue_of(task.name)
     started = time.monotonic()
     outcome = "crashed"  # kept only if an error escapes (Redis down): the job is then run again later
@@ -104,38 +96,45 @@ def _run_job(task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], p
     try:
         job = InboundJob.model_validate(payload)
     except ValidationError as exc:
-        log.error("job.invalid_payload", task=task.name, errors=exc.error_count())
-        ctx.dead_letters.add(task.name, payload, "invalid_payload", str(exc)[:500])
-        return "invalid_payload"
+        return _reject_payload(task, ctx, payload, exc)
     cid = correlation_id(job.message_id)
     token = ctx.leases.new_token()
     with metrics.stage(queue, "claim"):
         claim = ctx.leases.claim(job.conversation, job.job_id, token)
-    if claim != CLAIMED:
+    if claim not in RUNNABLE_CLAIMS:
         # A redelivered copy of a job that finished, or one another worker is running right now.
-        log.info("job.skipped_copy", correlation_id=cid, running_elsewhere=claim == HELD_ELSEWHERE)
+        log.info("job.skipped_copy", correlation_id=cid, running_elsewhere=claim is ScriptResult.HELD_ELSEWHERE)
         return "skipped_copy"
-    if time.time() > job.received_at + ctx.settings.task_deadline_seconds:
-        # Redelivered after its deadline (e.g. it kept killing its worker): answer and record instead of looping.
-        give_up(ctx, task.name, job, payload, PermanentError("deadline_exceeded", "claimed after the deadline"))
-        ctx.leases.complete(job.conversation, job.job_id, token)
-        return "failed"
-    outcome = _execute(task, ctx, job, payload, pipeline, queue, token)
-    ctx.leases.complete(job.conversation, job.job_id, token)
-    return outcome
+    lost = RUNNABLE_CLAIMS[claim]  # how the previous copy ended, when Celery's parent saw it die
+    attempt = ctx.attempts.current(job.job_id) if lost else 0
+    error = lost.as_error() if lost else None
+    early_end = before_run(error, attempt, _deadline(ctx, job), time.time(), retry_budget(ctx))
+    if early_end is not None:
+        return _apply(task, ctx, job, payload, token, early_end)
+    return _apply(task, ctx, job, payload, token, _execute(task, ctx, job, pipeline, queue, token))
+
+
+def _deadline(ctx: WorkerContext, job: InboundJob) -> float:
+    return job.received_at + ctx.settings.task_deadline_seconds
+
+
+def _reject_payload(task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], exc: ValidationError) -> str:
+    """A payload this worker's schema rejects (a rolling deploy's schema mismatch, a bug in the API): record it
+    and release its conversation, or the reaper would hand it out again every lease, forever."""
+    log.error("job.invalid_payload", task=task.name, errors=exc.error_count())
+    ctx.dead_letters.add(task.name, payload, "invalid_payload", str(exc)[:500])
+    job_id, conversation = payload.get("job_id"), payload.get("conversation")
+    if isinstance(job_id, str) and isinstance(conversation, str) and job_id and conversation:
+        ctx.leases.complete(conversation, job_id)
+    else:
+        log.error("job.invalid_payload_unreleased", task=task.name)  # its lease runs out; the reaper retries
+    return "invalid_payload"
 
 
 def _execute(
-    task: RetryableTask,
-    ctx: WorkerContext,
-    job: InboundJob,
-    payload: dict[str, Any],
-    pipeline: Pipeline,
-    queue: str,
-    token: str,
-) -> str:
-    """Run the pipeline under a heartbeat and map its outcome: done, failed (answered + recorded), or a retry
-    (raised). Returns the outcome for metrics."""
+    task: RetryableTask, ctx: WorkerContext, job: InboundJob, pipeline: Pipeline, queue: str, token: str
+) -> Decision:
+    """Run the pipeline under a heartbeat; return the retry decision for how it ended."""
     cid = correlation_id(job.message_id)
     started = time.monotonic()
     log.info(
@@ -144,9 +143,10 @@ def _execute(
         queue=task.name,
         type=job.message_type,
         conversation=conversation_ref(job.conversation),
-        attempt=task.request.retries,
+        delivery=task.request.retries,
     )
     interval = max(1.0, ctx.leases.lease_ms / 3000)
+    error: Exception | None = None
     try:
         with (
             Heartbeat(
@@ -157,41 +157,50 @@ def _execute(
             metrics.stage(queue, "pipeline"),
         ):
             pipeline(ctx, job)
-    except (RateLimited, SendInFlightError) as exc:
-        # Over the shared Groq budget, or another copy's send marker is live: a deferral, not a failure. The
-        # worker slot is freed at once; only the deadline bounds how often this happens.
-        countdown = deferral_seconds(exc.retry_after)
-        if time.time() + countdown < job.received_at + ctx.settings.task_deadline_seconds:
-            log.info("job.deferred", correlation_id=cid, reason=exc.reason, countdown=round(countdown, 2))
-            raise retry_later(task, ctx, job, token, countdown) from exc
-        give_up(ctx, task.name, job, payload, exc)
-        outcome = "failed"
-    except TransientError as exc:
-        attempt = count_attempt(ctx, job)
-        countdown = backoff_seconds(attempt - 1, exc.retry_after)
-        within_deadline = time.time() + countdown < job.received_at + ctx.settings.task_deadline_seconds
-        if within_deadline and attempt <= ctx.settings.task_max_retries:
-            log.warning("job.retrying", correlation_id=cid, reason=exc.reason, countdown=round(countdown, 2))
-            raise retry_later(task, ctx, job, token, countdown) from exc
-        give_up(ctx, task.name, job, payload, exc)
-        outcome = "failed"
-    except (PermanentError, UserInputError) as exc:
-        give_up(ctx, task.name, job, payload, exc)
-        outcome = "failed"
-    except RedisError:
-        # Our own state store is unreachable: nothing can be recorded or sent once, so do not apologise. The
-        # job stays at the head of its mailbox; the reaper (or Celery's visibility timeout) runs it again once
-        # Redis is back.
-        log.warning("job.redis_unavailable", correlation_id=cid)
-        raise
-    except Exception as exc:  # a bug or a hard limit: still answer, still record, never wedge the conversation
-        log.exception("job.crashed", correlation_id=cid)
-        give_up(ctx, task.name, job, payload, PermanentError("unexpected_error", type(exc).__name__))
-        outcome = "failed"
+    except Exception as exc:  # every failure is mapped by the one decision below, bugs included
+        error = exc
+        if not isinstance(exc, LooperaError | RedisError):
+            log.exception("job.crashed", correlation_id=cid)
     else:
         log.info("job.done", correlation_id=cid, seconds=round(time.monotonic() - started, 3))
-        outcome = "done"
-    return outcome
+    attempt = ctx.attempts.increment(job.job_id) if spends_attempt(error) else 0
+    retry_after = error.retry_after if isinstance(error, TransientError) else None
+    return decide(error, attempt, _deadline(ctx, job), time.time(), retry_after, retry_budget(ctx), random.random())  # noqa: S311 - jitter
+
+
+def _apply(
+    task: RetryableTask, ctx: WorkerContext, job: InboundJob, payload: dict[str, Any], token: str, decision: Decision
+) -> str:
+    """Apply a decision; the only place a claimed job's conversation is completed, deferred or left to its lease.
+    Returns the outcome for metrics (or raises Celery's Retry / the RedisError)."""
+    cid = correlation_id(job.message_id)
+    match decision:
+        case Done():
+            ctx.leases.complete(job.conversation, job.job_id, token)
+            return "done"
+        case GiveUp():
+            give_up(ctx, task.name, job, payload, decision.error)
+            ctx.leases.complete(job.conversation, job.job_id, token)
+            return "failed"
+        case Defer() | RetryLater():
+            if isinstance(decision, Defer):
+                log.info(
+                    "job.deferred", correlation_id=cid, reason=decision.reason, countdown=round(decision.countdown, 2)
+                )
+            else:
+                log.warning(
+                    "job.retrying", correlation_id=cid, reason=decision.reason, countdown=round(decision.countdown, 2)
+                )
+            # Release the claim, keep the conversation leased until the retry is due, and publish the retry.
+            # max_retries=None: unlimited for Celery (the tasks' default is None too); the budget is ours.
+            ctx.leases.defer(job.conversation, job.job_id, token, decision.countdown)
+            raise task.retry(countdown=decision.countdown, max_retries=None)
+        case LeaveToLease():
+            # Our own state store is unreachable: nothing can be recorded or sent once, so do not apologise. The
+            # job stays at the head of its mailbox; the reaper (or Celery's visibility timeout) runs it again once
+            # Redis is back.
+            log.warning("job.redis_unavailable", correlation_id=cid)
+            raise decision.error
 
 
 def give_up(ctx: WorkerContext, task_name: str, job: InboundJob, payload: dict[str, Any], exc: LooperaError) -> None:
@@ -201,7 +210,7 @@ def give_up(ctx: WorkerContext, task_name: str, job: InboundJob, payload: dict[s
         log.error("ops.alert", correlation_id=cid, reason=exc.reason, detail=exc.detail)
     log.error("job.failed", correlation_id=cid, reason=exc.reason)
     ctx.dead_letters.add(task_name, payload, exc.reason, exc.detail)
-    if exc.reason.startswith("graph_") or exc.reason == "untrusted_host":
+    if isinstance(exc, SendingChannelError):
         return  # the failure is the sending channel itself: an apology would fail the same way
     try:
         language = language_for_reply(ctx, job, user_text(job.message) or "")

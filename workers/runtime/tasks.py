@@ -12,22 +12,27 @@ from workers.runtime.celery_app import app
 from workers.runtime.job_runner import run_job
 from workers.runtime.process import get_context
 
-# Celery's documented "retry forever": its default max_retries (3) would drop a job on its fourth rate-limit
-# deferral with MaxRetriesExceededError, leaving the conversation's mailbox stuck. Our own deadline
-# (TASK_DEADLINE_SECONDS) and attempt count (TASK_MAX_RETRIES) bound retries instead.
-RETRY_FOREVER: Any = None
+
+class JobTask(Task):  # type: ignore[misc]  # celery ships no type hints
+    """Our tasks' common settings. `max_retries = None` is Celery's documented "retry forever": Celery's own
+    default cap (3) counted our deferrals too and ended jobs with MaxRetriesExceededError, bypassing the apology,
+    the dead letter and the conversation's release. The retry budget is the job runner's (retry_policy.py).
+    `Request` observes, in the parent process, the exits a job's own code cannot see (runtime/requests.py)."""
+
+    max_retries = None
+    Request = "workers.runtime.requests:JobRequest"
 
 
-@app.task(name=TaskName.TEXT.value, bind=True, max_retries=RETRY_FOREVER)
+@app.task(name=TaskName.TEXT.value, bind=True, base=JobTask)
 def handle_text_message(self: Task, payload: dict[str, Any]) -> None:
     run_job(self, get_context(), payload, TEXT_PIPELINE)
 
 
-@app.task(name=TaskName.AUDIO.value, bind=True, max_retries=RETRY_FOREVER)
+@app.task(name=TaskName.AUDIO.value, bind=True, base=JobTask)
 def handle_audio_message(self: Task, payload: dict[str, Any]) -> None:
     run_job(self, get_context(), payload, AUDIO_PIPELINE)
 
 
-@app.task(name=TaskName.VISION.value, bind=True, max_retries=RETRY_FOREVER)
+@app.task(name=TaskName.VISION.value, bind=True, base=JobTask)
 def handle_vision_message(self: Task, payload: dict[str, Any]) -> None:
     run_job(self, get_context(), payload, VISION_PIPELINE)

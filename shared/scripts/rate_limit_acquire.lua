@@ -1,4 +1,5 @@
--- Take one call from a model's shared budget, fairly between conversations (workers/clients/rate_limit.py).
+-- Takes one call (and its costs) from a Groq model's shared budget, fairly between conversations, or says how long
+-- to wait (workers/clients/rate_limit.py).
 --
 -- KEYS[1]  cooldown key (set by a 429: nobody calls the model until it expires)
 -- KEYS[2]  waiting set: conversation -> the time (us) until which it counts as waiting for this model
@@ -7,8 +8,11 @@
 -- ARGV[3]  grace (us) a refused conversation keeps counting as waiting after its wait; ARGV[4] 1 = fair sharing on
 -- ARGV[5..] per dimension: limit, window (us), cost
 --
--- Returns {1, 0, 0} admitted (recorded in every dimension), or {0, wait_us, dimension, fair}: dimension is 1-based
--- (0 = cooldown); fair = 1 when the budget had room but this conversation has had its share while others wait.
+-- Returns {R.ADMITTED, 0, 0, 0} (recorded in every dimension), or {R.OVER_BUDGET, wait_us, dimension, fair}:
+-- dimension is 1-based (0 = the cooldown); fair = 1 when the budget had room but this conversation has had its
+-- share while others wait.
+-- Microseconds, not milliseconds: with ms truncation a call could be admitted up to 1 ms before the window that
+-- holds the oldest call has really passed. (Doubles hold epoch microseconds exactly.)
 --
 -- Fair share: while another conversation is waiting for this model, a conversation that already has calls in the
 -- window may use at most limit / active of each dimension, where active counts the conversations with calls in
@@ -32,7 +36,7 @@ end
 local cool = redis.call('PTTL', KEYS[1])
 if cool > 0 then
   wait_as(cool * 1000)
-  return {0, cool * 1000, 0, 0}
+  return {R.OVER_BUDGET, cool * 1000, 0, 0}
 end
 
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
@@ -97,7 +101,7 @@ for i = 3, #KEYS do
 end
 if wait > 0 then
   wait_as(wait)
-  return {0, wait, which, unfair}
+  return {R.OVER_BUDGET, wait, which, unfair}
 end
 for i = 3, #KEYS do
   local window = tonumber(ARGV[5 + (i - 3) * 3 + 1])
@@ -105,4 +109,4 @@ for i = 3, #KEYS do
   redis.call('PEXPIRE', KEYS[i], math.ceil(window / 1000))
 end
 if party ~= '' then redis.call('ZREM', KEYS[2], party) end
-return {1, 0, 0, 0}
+return {R.ADMITTED, 0, 0, 0}
