@@ -126,7 +126,9 @@ def check_system_prompt_fits(settings: Settings, system_prompt: str, *extra_syst
 def cut_text(text: str, tokens: int) -> str:
     """`text` cut to at most `tokens` (UTF-8 bytes) including the note that says so; never splits a character."""
     note = CUT_NOTE.format(kept="{kept}", total=len(text))
-    room = max(0, tokens - text_tokens(note.format(kept=len(text))))
+    room = tokens - text_tokens(note.format(kept=len(text)))
+    if room <= 0:  # not even the note fits: the bare start of the message is the most useful thing to send
+        return text.encode("utf-8")[: max(0, tokens)].decode("utf-8", errors="ignore")
     kept = text.encode("utf-8")[:room].decode("utf-8", errors="ignore")
     return kept + note.format(kept=len(kept))
 

@@ -107,7 +107,7 @@ def test_cutting_keeps_the_image_and_cuts_only_the_text() -> None:
 
 
 def test_cut_text_fits_its_room() -> None:
-    for room in (250, 300, 1_000):
+    for room in (0, 7, 50, 250, 300, 1_000):
         assert text_tokens(cut_text("ü" * 3_000, room)) <= room
 
 
