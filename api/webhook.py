@@ -65,6 +65,7 @@ class WebhookEndpoint:
         self._insecure = settings.dev_insecure_skip_signature
         self._max_bytes = settings.max_webhook_bytes
         self._phone_number_id = settings.phone_number_id
+        self._message_key = settings.message_hashing_key()
         self._ingestor = ingestor
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -135,7 +136,7 @@ class WebhookEndpoint:
         await self._enqueue(payload, send)
 
     async def _enqueue(self, payload: Any, send: Send) -> None:
-        contents = parse_webhook(payload, self._phone_number_id)
+        contents = parse_webhook(payload, self._phone_number_id, self._message_key)
         for failed in contents.failed_statuses:
             log.warning("whatsapp.status_failed", correlation_id=failed.message_id_hash, codes=failed.codes)
         if contents.statuses:

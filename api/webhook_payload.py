@@ -6,21 +6,28 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from shared.celery_protocol import build_task_message, new_task_id
 from shared.jobs import TASK_FOR_QUEUE, queue_for_message_type
+from shared.ledger import DEVELOPMENT_MESSAGE_KEY, message_ref
 from shared.logging import correlation_id
 
 
 @dataclass(slots=True)
 class PreparedJob:
-    """A message ready for the ingest script: its envelope is built before the Redis round trip."""
+    """A message ready for the ingest script: its envelope and ledger are built before the Redis round trip.
 
-    message_id: str
+    The envelope's only argument is `ref` (the keyed hash of the message id): the job itself (`job`, JSON of
+    shared.jobs.InboundJob) goes into the message's ledger, so Celery's logs and Flower never see it."""
+
+    ref: str
     conversation: str
     task_id: str
     queue: str
     envelope: bytes
     correlation_id: str  # hashed message id for logs and monitoring (computed once, here)
+    job: bytes = b"{}"
 
 
 @dataclass(slots=True)
@@ -67,6 +74,7 @@ def _prepare(
     phone_number_id: str,
     now: float,
     out: WebhookContents,
+    message_key: bytes,
 ) -> None:
     message_id = message.get("id")
     message_type = message.get("type")
@@ -95,8 +103,9 @@ def _prepare(
         "recipient": recipient,
     }
     cid = correlation_id(message_id)
-    envelope = build_task_message(TASK_FOR_QUEUE[queue].value, task_id, queue.value, [job], f"<{message_type} {cid}>")
-    out.jobs.append(PreparedJob(message_id, conversation, task_id, queue.value, envelope, cid))
+    ref = message_ref(message_id, message_key)
+    envelope = build_task_message(TASK_FOR_QUEUE[queue].value, task_id, queue.value, [ref], f"<{message_type} {cid}>")
+    out.jobs.append(PreparedJob(ref, conversation, task_id, queue.value, envelope, cid, orjson.dumps(job)))
 
 
 def _statuses(value: dict[str, Any], out: WebhookContents) -> None:
@@ -111,8 +120,11 @@ def _statuses(value: dict[str, Any], out: WebhookContents) -> None:
             )
 
 
-def parse_webhook(payload: Any, our_phone_number_id: str) -> WebhookContents:
-    """Everything we must act on; unknown shapes are counted as ignored, never raised (Meta would retry them)."""
+def parse_webhook(
+    payload: Any, our_phone_number_id: str, message_key: bytes = DEVELOPMENT_MESSAGE_KEY
+) -> WebhookContents:
+    """Everything we must act on; unknown shapes are counted as ignored, never raised (Meta would retry them).
+    `message_key` hashes message ids into refs (`Settings.message_hashing_key()`)."""
     out = WebhookContents()
     if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
         out.ignored += 1
@@ -134,7 +146,7 @@ def parse_webhook(payload: Any, our_phone_number_id: str) -> WebhookContents:
             contacts = _contacts_by_id(value) if messages else {}
             for message in messages if isinstance(messages, list) else ():
                 if isinstance(message, dict):
-                    _prepare(message, contacts, str(number), now, out)
+                    _prepare(message, contacts, str(number), now, out, message_key)
                 else:
                     out.malformed += 1
             _statuses(value, out)

@@ -1,8 +1,9 @@
 """Per-conversation mailboxes: exactly one job of a conversation is in Celery at any time, in arrival order.
 
 Layout in Redis:
-- `lp:seen:<wamid>`      dedupe marker (SET NX, >= 7 days), written in the same atomic script as the enqueue, so
-                         a marker can never exist for a message that was not queued;
+- `lp:seen:<ref>`       dedupe marker (SET NX, >= 7 days), written in the same atomic script as the enqueue and the
+                         message's ledger (`lp:msg:<ref>`, shared/ledger.py), so a marker can never exist for a
+                         message that was not queued; `<ref>` is the keyed hash of the message id;
 - `lp:inbox:<conv>`      list of entries `<task_id> <queue> <celery envelope>`; the head is the job in flight;
 - `lp:leases`            sorted set: inbox key -> deadline (ms). A running job pushes its deadline forward; when a
                          deadline passes (the worker was SIGKILLed), the reaper hands the head out again.
@@ -33,16 +34,18 @@ local function head_id(entry)
 end
 """
 
-# KEYS: leases, then (seen, inbox) per message. ARGV: now_ms, lease_ms, dedupe_ttl_s, then (task_id, queue,
-# envelope) per message. Returns per message: 0 duplicate, 1 queued behind an earlier job, 2 dispatched now.
+# KEYS: leases, then (seen, inbox, ledger) per message. ARGV: now_ms, lease_ms, dedupe_ttl_s, ledger_ttl_s, then
+# (task_id, queue, envelope, conversation, job json) per message. Writes each new message's ledger
+# (shared/ledger.py) with its mailbox entry. Returns per message: 0 duplicate, 1 queued behind an earlier job,
+# 2 dispatched now.
 INGEST = (
     _DISPATCH
     + """
 local deadline = tonumber(ARGV[1]) + tonumber(ARGV[2])
 local result = {}
-for i = 1, (#KEYS - 1) / 2 do
-  local seen, inbox = KEYS[2 * i], KEYS[2 * i + 1]
-  local a = 3 + (i - 1) * 3
+for i = 1, (#KEYS - 1) / 3 do
+  local seen, inbox, ledger = KEYS[3 * i - 1], KEYS[3 * i], KEYS[3 * i + 1]
+  local a = 4 + (i - 1) * 5
   local entry = ARGV[a + 1] .. ' ' .. ARGV[a + 2] .. ' ' .. ARGV[a + 3]
   if redis.call('SET', seen, ARGV[a + 1], 'NX', 'EX', ARGV[3]) then
     if redis.call('RPUSH', inbox, entry) == 1 then
@@ -51,6 +54,9 @@ for i = 1, (#KEYS - 1) / 2 do
     else
       result[i] = 1
     end
+    redis.call('HSET', ledger, 'job', ARGV[a + 5], 'conv', ARGV[a + 4], 'task', ARGV[a + 1],
+      'received_ms', ARGV[1], 'queued', result[i])
+    redis.call('EXPIRE', ledger, ARGV[4])
   else
     -- A write even for a duplicate: WAIT after this script then also covers the first delivery's write, which may
     -- have come through another connection and not have reached a replica yet (its webhook got a 503).
@@ -140,8 +146,9 @@ return n
 )
 
 
-def seen_key(message_id: str) -> str:
-    return SEEN_PREFIX + message_id
+def seen_key(ref: str) -> str:
+    """The dedupe marker of the message whose ref (`shared.ledger.message_ref`) is `ref`."""
+    return SEEN_PREFIX + ref
 
 
 def inbox_key(conversation: str) -> str:

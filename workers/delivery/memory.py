@@ -31,11 +31,20 @@ def entry(role: Role, content: str, kind: TurnKind = "text", language: str = "")
     return turn
 
 
-# KEYS: memory list, once-marker. ARGV: max, ttl, once_ttl, entries... Appends only if the once-marker is new, so
-# a job that is redelivered after it stored its turn does not store it twice.
+# KEYS: memory list, the message's ledger ('' = none). ARGV: max, ttl, now_ms, claim token, count of ledger writes,
+# (field, value) per write, entries... Writes the ledger's pending fields (shared/ledger.py; a copy that lost its
+# claim only gets its facts about sends written), then appends only if the ledger's `memory` flag is new, so a job
+# that is redelivered after it stored its turn does not store it twice.
 _APPEND_ONCE = """
-if KEYS[2] ~= '' and not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) then return 0 end
-for i = 4, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
+local n = tonumber(ARGV[5])
+if KEYS[2] ~= '' then
+  local owner = ARGV[4] == '' or redis.call('HGET', KEYS[2], 'claim') == ARGV[4]
+  for i = 6, 5 + 2 * n, 2 do
+    if owner or string.sub(ARGV[i], 1, 5) == 'send:' then redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+  end
+  if redis.call('HSETNX', KEYS[2], 'memory', ARGV[3]) == 0 then return 0 end
+end
+for i = 6 + 2 * n, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
 redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
@@ -61,16 +70,26 @@ class ConversationMemory:
         raw, _ = pipe.execute()
         return [orjson.loads(item) for item in raw]
 
-    def append(self, conversation: str, *entries: MemoryEntry, once_for: str = "") -> bool:
+    def append(
+        self,
+        conversation: str,
+        *entries: MemoryEntry,
+        ledger: str = "",
+        token: str = "",
+        ledger_writes: dict[str, str] | None = None,
+    ) -> bool:
         """Append atomically (one script), so two concurrent writers never lose each other's turns.
 
-        `once_for` (a message id) makes the append idempotent: a redelivered job does not store its turn twice.
-        Returns False when that turn was already stored."""
+        `ledger` (a message's ledger key, see workers/delivery/ledger.py) makes the append idempotent: a redelivered
+        job does not store its turn twice; `ledger_writes` go into that ledger in the same script. Returns False
+        when that turn was already stored."""
         if not entries:
             return False
-        once_key = f"lp:mem-once:{once_for}" if once_for else ""
-        args: list[int | bytes] = [self._max, self._ttl, 8 * 24 * 3600, *(orjson.dumps(e) for e in entries)]
-        return bool(self._append_once(keys=[self.key(conversation), once_key], args=args))
+        writes = ledger_writes or {}
+        args: list[int | str | bytes] = [self._max, self._ttl, int(time.time() * 1000), token, len(writes)]
+        args += [item for pair in writes.items() for item in pair]
+        args += [orjson.dumps(e) for e in entries]
+        return bool(self._append_once(keys=[self.key(conversation), ledger], args=args))
 
     def clear(self, conversation: str) -> None:
         self._redis.delete(self.key(conversation))

@@ -1,7 +1,8 @@
 """The one place that maps a pipeline's outcome to Celery: run, retry with backoff, or give up cleanly.
 
-Every task is: validate the payload -> claim the conversation -> run the pipeline under a heartbeat ->
-complete (hand the conversation's next message to its queue). A transient failure is retried within the job's
+Every task is: claim the conversation and load the message's ledger (one round trip; the task's only argument is
+the ledger's ref) -> run the pipeline under a heartbeat -> complete (hand the conversation's next message to its
+queue). A transient failure is retried within the job's
 deadline and TASK_MAX_RETRIES attempts; a rate-limit deferral (shared Groq budget, 429 cooldown, another copy's
 live send marker) only spends the deadline. A permanent failure, or the end of either bound, gets the user an
 apology and the job a dead-letter record. Redis errors get neither: the job stays in its mailbox and comes back.
@@ -23,8 +24,9 @@ from shared.logging import conversation_ref, correlation_id, get_logger
 from workers import metrics
 from workers.clients.rate_limit import RateLimited
 from workers.context import WorkerContext
-from workers.delivery.lease import CLAIMED, HELD_ELSEWHERE, Heartbeat
-from workers.delivery.outbox import SendInFlightError
+from workers.delivery.lease import Heartbeat
+from workers.delivery.ledger import MessageLedger, SendInFlightError
+from workers.delivery.ledger_book import Claimed, adopt
 from workers.errors import LooperaError, PermanentError, TransientError, UserInputError
 from workers.pipelines.conversation_language import language_for_reply
 from workers.pipelines.payloads import user_text
@@ -33,7 +35,6 @@ from workers.text.phrases import phrase
 
 log = get_logger("workers.job")
 
-ATTEMPTS_PREFIX = "lp:attempts:"
 _QUEUE_OF_TASK = {task.value: queue.value for queue, task in TASK_FOR_QUEUE.items()}
 
 Pipeline = Callable[[WorkerContext, InboundJob], None]
@@ -65,14 +66,9 @@ def deferral_seconds(wait: float | None) -> float:
 
 
 def count_attempt(ctx: WorkerContext, job: InboundJob) -> int:
-    """Failed attempts of this job so far, this one included. Kept in Redis, not in Celery's retry counter,
-    because rate-limit deferrals go through Celery's retry too and must not use up attempts."""
-    key = f"{ATTEMPTS_PREFIX}{job.job_id}"
-    pipe = ctx.redis.pipeline(transaction=True)
-    pipe.incr(key)
-    pipe.expire(key, ctx.settings.task_deadline_seconds + 3600)
-    attempts, _ = pipe.execute()
-    return int(attempts)
+    """Failed attempts of this job so far, this one included. Kept in the message's ledger, not in Celery's retry
+    counter, because rate-limit deferrals go through Celery's retry too and must not use up attempts."""
+    return ctx.ledgers.of(job).count_attempt()
 
 
 def retry_later(task: RetryableTask, ctx: WorkerContext, job: InboundJob, token: str, countdown: float) -> Exception:
@@ -86,7 +82,8 @@ def retry_later(task: RetryableTask, ctx: WorkerContext, job: InboundJob, token:
     return task.retry(countdown=countdown, max_retries=None)
 
 
-def run_job(task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], pipeline: Pipeline) -> None:
+def run_job(task: RetryableTask, ctx: WorkerContext, payload: str | dict[str, Any], pipeline: Pipeline) -> None:
+    """`payload` is the message's ref (what the API queues), or a whole job (queued by an older API)."""
     queue = queue_of(task.name)
     started = time.monotonic()
     outcome = "crashed"  # kept only if an error escapes (Redis down): the job is then run again later
@@ -100,29 +97,49 @@ def run_job(task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], pi
         metrics.JOB_SECONDS.labels(queue, outcome).observe(time.monotonic() - started)
 
 
-def _run_job(task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], pipeline: Pipeline, queue: str) -> str:
-    try:
-        job = InboundJob.model_validate(payload)
-    except ValidationError as exc:
-        log.error("job.invalid_payload", task=task.name, errors=exc.error_count())
-        ctx.dead_letters.add(task.name, payload, "invalid_payload", str(exc)[:500])
-        return "invalid_payload"
-    cid = correlation_id(job.message_id)
+def _run_job(
+    task: RetryableTask, ctx: WorkerContext, payload: str | dict[str, Any], pipeline: Pipeline, queue: str
+) -> str:
+    if isinstance(payload, dict):
+        try:
+            legacy = InboundJob.model_validate(payload)
+        except ValidationError as exc:
+            log.error("job.invalid_payload", task=task.name, errors=exc.error_count())
+            ctx.dead_letters.add(task.name, payload, "invalid_payload", str(exc)[:500])
+            return "invalid_payload"
+        payload = adopt(ctx.redis, legacy, ctx.settings.message_ledger_ttl_seconds)
     token = ctx.leases.new_token()
     with metrics.stage(queue, "claim"):
-        claim = ctx.leases.claim(job.conversation, job.job_id, token)
-    if claim != CLAIMED:
-        # A redelivered copy of a job that finished, or one another worker is running right now.
-        log.info("job.skipped_copy", correlation_id=cid, running_elsewhere=claim == HELD_ELSEWHERE)
+        claim = ctx.ledgers.claim(str(payload), token)
+    if not isinstance(claim, Claimed):
+        # A redelivered copy of a job that finished, one another worker is running right now, or no ledger.
+        log.info("job.skipped_copy", ref=str(payload)[:12], claim=claim.name.lower())
         return "skipped_copy"
-    if time.time() > job.received_at + ctx.settings.task_deadline_seconds:
-        # Redelivered after its deadline (e.g. it kept killing its worker): answer and record instead of looping.
-        give_up(ctx, task.name, job, payload, PermanentError("deadline_exceeded", "claimed after the deadline"))
-        ctx.leases.complete(job.conversation, job.job_id, token)
-        return "failed"
-    outcome = _execute(task, ctx, job, payload, pipeline, queue, token)
+    if claim.job is None:
+        log.error("job.invalid_payload", task=task.name, ref=claim.ref[:12], errors=claim.errors)
+        ctx.dead_letters.add(task.name, {"ref": claim.ref}, "invalid_payload", claim.detail)
+        ctx.leases.complete(claim.conversation, claim.task_id, token)
+        return "invalid_payload"
+    job, ledger = claim.job, claim.ledger
+    record = job.model_dump() | {"ref": ledger.ref}
+    with ctx.ledgers.running(ledger):
+        if time.time() > job.received_at + ctx.settings.task_deadline_seconds:
+            # Redelivered after its deadline (e.g. it kept killing its worker): answer and record, never loop.
+            give_up(ctx, task.name, job, record, PermanentError("deadline_exceeded", "claimed after the deadline"))
+            _finish(ledger, "failed")
+            ctx.leases.complete(job.conversation, job.job_id, token)
+            return "failed"
+        outcome = _execute(task, ctx, job, record, pipeline, queue, token)
+        _finish(ledger, outcome)
     ctx.leases.complete(job.conversation, job.job_id, token)
     return outcome
+
+
+def _finish(ledger: MessageLedger, outcome: str) -> None:
+    """Write what the run left pending; a run that did not simply finish says how it ended (for `loopera trace`)."""
+    if outcome != "done":
+        ledger.note("outcome", outcome)
+    ledger.flush()
 
 
 def _execute(
@@ -163,6 +180,7 @@ def _execute(
         countdown = deferral_seconds(exc.retry_after)
         if time.time() + countdown < job.received_at + ctx.settings.task_deadline_seconds:
             log.info("job.deferred", correlation_id=cid, reason=exc.reason, countdown=round(countdown, 2))
+            _finish(ctx.ledgers.of(job), "deferred")
             raise retry_later(task, ctx, job, token, countdown) from exc
         give_up(ctx, task.name, job, payload, exc)
         outcome = "failed"
@@ -172,6 +190,7 @@ def _execute(
         within_deadline = time.time() + countdown < job.received_at + ctx.settings.task_deadline_seconds
         if within_deadline and attempt <= ctx.settings.task_max_retries:
             log.warning("job.retrying", correlation_id=cid, reason=exc.reason, countdown=round(countdown, 2))
+            _finish(ctx.ledgers.of(job), "retrying")
             raise retry_later(task, ctx, job, token, countdown) from exc
         give_up(ctx, task.name, job, payload, exc)
         outcome = "failed"

@@ -14,15 +14,15 @@ from workers.runtime.process import get_context
 
 
 @app.task(name=TaskName.TEXT.value, bind=True)
-def handle_text_message(self: Task, payload: dict[str, Any]) -> None:
+def handle_text_message(self: Task, payload: str | dict[str, Any]) -> None:
     run_job(self, get_context(), payload, TEXT_PIPELINE)
 
 
 @app.task(name=TaskName.AUDIO.value, bind=True)
-def handle_audio_message(self: Task, payload: dict[str, Any]) -> None:
+def handle_audio_message(self: Task, payload: str | dict[str, Any]) -> None:
     run_job(self, get_context(), payload, AUDIO_PIPELINE)
 
 
 @app.task(name=TaskName.VISION.value, bind=True)
-def handle_vision_message(self: Task, payload: dict[str, Any]) -> None:
+def handle_vision_message(self: Task, payload: str | dict[str, Any]) -> None:
     run_job(self, get_context(), payload, VISION_PIPELINE)
