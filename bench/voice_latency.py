@@ -2,7 +2,7 @@
 -> upload -> voice note at the Graph fake, with loopback fakes that hold each call for a realistic time (Whisper
 400 ms, chat 800 ms, each TTS request 600 ms, the upload 150 ms; all settable). Answers of 1, 3 and 6 Orpheus
 chunks, synthesised one after another (TTS_CONCURRENCY=1, the baseline) and concurrently (one request per chunk),
-then concurrently without loudness normalisation (its cost), in the same run.
+then concurrently without loudness levelling (its cost), in the same run.
 
 Per stage, from the fakes' own clocks: ingest (webhook -> Whisper called: ack, queue, claim, download), Whisper,
 chat, TTS (first request -> last answer), encode (last TTS answer -> upload starts: joining, ffmpeg, loudness),
@@ -167,7 +167,7 @@ def run(runs: int, holds: Holds, chunk_counts: tuple[int, ...] = CHUNK_COUNTS) -
         try:
             common.print_header("Voice reply latency", facts)
             most = max(chunk_counts)
-            modes = (("sequential", 1, "-16"), ("concurrent", most, "-16"), ("concurrent, loudnorm off", most, "0"))
+            modes = (("sequential", 1, "-16"), ("concurrent", most, "-16"), ("concurrent, levelling off", most, "0"))
             for mode, concurrency, lufs in modes:
                 s.env = env | {"TTS_CONCURRENCY": str(concurrency), "VOICE_LOUDNESS_LUFS": lufs}
                 s.start_worker("--pool", "audio", "--concurrency", "1", name=f"voice-{len(rows)}")

@@ -4,9 +4,11 @@
 Speech comes from espeak-ng when installed (else a synthetic voiced signal), resampled once to 24 kHz mono 16-bit,
 which is what Orpheus returns. Both sides pay for spawning ffmpeg; goal: ours <= 1.2x the CLI.
 
-A second table prices loudness normalisation: the voice-note encoder the pipeline uses
-(`workers.voice.encoder.StreamingVoiceEncoder`, the audio written in 10 s chunks as they would arrive) with
-ffmpeg's `loudnorm` at -16 LUFS against the same encoder with normalisation off, in the same run.
+A second table prices the end of the voice pipeline, the audio in 10 s chunks as a TTS backend answers them:
+the earlier design (ffmpeg's `loudnorm` at -16 LUFS inside the encoder, libopus complexity 10) against what the
+pipeline does now (each chunk levelled by `workers.voice.loudness` in its own thread, concurrently, then the
+encoder at complexity 10 and at 5, the default), and the bare encode as the floor; wall time and CPU seconds
+(ffmpeg children, from getrusage) in the same run.
 
     uv run python -m bench.voice_transcode [--runs 7]
 """
@@ -15,17 +17,21 @@ from __future__ import annotations
 
 import argparse
 import math
+import resource
 import shutil
 import statistics
 import struct
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from workers.media.transcode import check_ffmpeg, transcode_to_voice_note
 from workers.media.wav import WavAudio, parse_wav, write_wav
-from workers.voice.encoder import StreamingVoiceEncoder
+from workers.voice.encoder import StreamingVoiceEncoder, voice_note_args
+from workers.voice.loudness import normalise
 
 RATE = 24000
 TEXT = (
@@ -81,29 +87,61 @@ def time_cli(source: Path, target: Path) -> tuple[float, int]:
     return time.perf_counter() - start, target.stat().st_size
 
 
-def time_streaming(wav: bytes, lufs: float) -> tuple[float, int]:
-    """The pipeline's encoder, fed 10 s chunks (the unit a TTS backend answers in), loudness `lufs` (0 = off)."""
+def _chunks(wav: bytes) -> list[WavAudio]:
     audio = parse_wav(wav)
     step = 10 * audio.sample_rate * audio.block_align
-    chunks = [WavAudio(audio.fmt, audio.frames[i : i + step]) for i in range(0, len(audio.frames), step)]
-    start = time.perf_counter()
-    with StreamingVoiceEncoder("24k", "ffmpeg", 120, lufs) as encoder:
-        for chunk in chunks:
+    return [WavAudio(audio.fmt, audio.frames[i : i + step]) for i in range(0, len(audio.frames), step)]
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_loudnorm_encoder(wav: bytes) -> tuple[float, float]:
+    """The earlier design: one ffmpeg that levels with `loudnorm` (which works at 192 kHz) and encodes."""
+    args = voice_note_args("24k", "ffmpeg", 10)
+    args = [*args[:-1], "-af", "loudnorm=I=-16:TP=-1.5:LRA=11", "-ar", "48000", args[-1]]
+    cpu, start = _children_cpu(), time.perf_counter()
+    subprocess.run(args, input=wav, capture_output=True, check=True)
+    return time.perf_counter() - start, _children_cpu() - cpu
+
+
+def time_levelled_encoder(wav: bytes, lufs: float, complexity: int) -> tuple[float, float]:
+    """The pipeline now: chunks levelled concurrently (as the TTS threads do), then the streaming encoder."""
+    chunks = _chunks(wav)
+    cpu, start = _children_cpu(), time.perf_counter()
+    with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
+        levelled = list(pool.map(lambda chunk: normalise(chunk, lufs), chunks))
+    with StreamingVoiceEncoder("24k", "ffmpeg", 120, complexity) as encoder:
+        for chunk in levelled:
             encoder.add(chunk)
-        out = encoder.finish()
-    return time.perf_counter() - start, len(out)
+        encoder.finish()
+    return time.perf_counter() - start, _children_cpu() - cpu
 
 
-def loudness_rows(runs: int) -> list[tuple[int, float, float]]:
+LEVELLING_MODES: dict[str, Callable[[bytes], tuple[float, float]]] = {
+    "loudnorm in the encoder, complexity 10 (before)": time_loudnorm_encoder,
+    "levelled per chunk, complexity 10": lambda wav: time_levelled_encoder(wav, -16.0, 10),
+    "levelled per chunk, complexity 5 (default)": lambda wav: time_levelled_encoder(wav, -16.0, 5),
+    "no levelling, complexity 10 (floor)": lambda wav: time_levelled_encoder(wav, 0.0, 10),
+}
+
+
+def loudness_rows(runs: int) -> list[tuple[int, str, float, float]]:
     rows = []
     for seconds in (10, 60):
         wav = espeak_speech(seconds) or synthetic_speech(seconds)
-        time_streaming(wav, -16.0)  # warm
-        plain, normalised = [], []
-        for _ in range(runs):
-            plain.append(time_streaming(wav, 0.0)[0])
-            normalised.append(time_streaming(wav, -16.0)[0])
-        rows.append((seconds, statistics.median(plain), statistics.median(normalised)))
+        samples: dict[str, list[tuple[float, float]]] = {mode: [] for mode in LEVELLING_MODES}
+        for warm in LEVELLING_MODES.values():
+            warm(wav)
+        for _ in range(runs):  # interleaved, so background load hits every mode alike
+            for mode, run in LEVELLING_MODES.items():
+                samples[mode].append(run(wav))
+        for mode, measured in samples.items():
+            wall = statistics.median(m[0] for m in measured)
+            cpu = statistics.median(m[1] for m in measured)
+            rows.append((seconds, mode, wall, cpu))
     return rows
 
 
@@ -139,14 +177,13 @@ def main() -> None:
         )
     verdict = all(row[4] <= 1.2 for row in rows)
     print(f"\ngoal <= 1.2x the CLI: {'met' if verdict else 'NOT met'}")
-    print("\nloudness normalisation (streaming voice-note encoder, median of the same runs)\n")
-    print("| audio | loudnorm off | loudnorm -16 LUFS | cost |")
-    print("|---|---|---|---|")
-    for seconds, plain, normalised in loudness_rows(args.runs):
-        print(
-            f"| {seconds} s | {plain * 1000:.0f} ms | {normalised * 1000:.0f} ms | "
-            f"+{(normalised - plain) * 1000:.0f} ms ({normalised / plain:.2f}x) |"
-        )
+    print("\nlevelling and encoding a voice note (10 s chunks; median of the same runs)\n")
+    print("| audio | mode | wall | CPU (ffmpeg) | vs before |")
+    print("|---|---|---|---|---|")
+    rows_by_length: dict[int, float] = {}
+    for seconds, mode, wall, cpu in loudness_rows(args.runs):
+        before = rows_by_length.setdefault(seconds, wall)
+        print(f"| {seconds} s | {mode} | {wall * 1000:.0f} ms | {cpu * 1000:.0f} ms | {wall / before:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -125,8 +125,11 @@ class Settings(BaseSettings):
     ffmpeg_binary: str = "ffmpeg"
     ffmpeg_timeout_seconds: float = 60.0
     # Target loudness of every voice note (EBU R128 integrated loudness, LUFS), so replies from different TTS
-    # backends sound equally loud; 0 switches normalisation off (docs/voice.md has its measured cost).
+    # backends sound equally loud; 0 switches levelling off (docs/voice.md has its measured cost).
     voice_loudness_lufs: float = -16.0
+    # libopus complexity (0-10) of voice replies: the encode is the last step before the upload, and its CPU cost
+    # roughly halves from 10 to 5 with no audible loss for speech at voice-note bitrates (docs/performance.md).
+    voice_opus_complexity: int = Field(default=5, ge=0, le=10)
 
     # --- text-to-speech routing (docs/voice.md) ---------------------------------------------------------------
     # Which voice speaks which language: "LANG=BACKEND:VOICE[@MODEL],..." with BACKEND groq, openai or piper, or

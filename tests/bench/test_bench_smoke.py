@@ -59,7 +59,7 @@ def test_voice_latency_benchmark_runs_every_mode(capsys: pytest.CaptureFixture[s
     rows = voice_latency.run(1, voice_latency.Holds(0.05, 0.05, 0.2, 0.05), chunk_counts=(2,))
     out = capsys.readouterr().out
     assert "Voice reply latency" in out and "2-chunk TTS stage" in out
-    modes = ("sequential", "concurrent", "concurrent, loudnorm off")
+    modes = ("sequential", "concurrent", "concurrent, levelling off")
     assert [(row[0], row[1]) for row in rows] == [(mode, 2) for mode in modes]
     for row in rows:
         assert float(str(row[-2])) > 0  # a total was measured, webhook to voice note

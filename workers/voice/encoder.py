@@ -3,9 +3,9 @@
 ffmpeg is started before the first chunk is ready (its start-up, ~0.1 s of CPU, overlaps the TTS calls), reads a
 WAV stream on stdin (a header whose data size says "unknown length", then each chunk's samples in reply order, a
 short pause between chunks) and writes the OGG/Opus note on stdout. The output options are the voice-note ones of
-`workers.media.transcode.opus_args` (mono, libopus, `-application voip`), plus EBU R128 loudness normalisation
-(ffmpeg's `loudnorm`, https://ffmpeg.org/ffmpeg-filters.html#loudnorm) so every backend sounds equally loud.
-Nothing touches the disk.
+`workers.media.transcode.opus_args` (mono, libopus, `-application voip`) at a chosen Opus complexity. Chunks arrive
+already levelled (`workers.voice.loudness`), so the encoder only encodes: its cost is the Opus encode alone, which
+the complexity setting trades against quality (`python -m bench.voice_transcode`). Nothing touches the disk.
 """
 
 from __future__ import annotations
@@ -20,19 +20,15 @@ from workers.media.transcode import TranscodeError, opus_args
 from workers.media.wav import WavAudio, WavError
 
 GAP_SECONDS = 0.12  # between chunks: sentences need a breath (as workers.media.wav.join_wavs)
-# loudnorm works at 192 kHz internally and outputs that rate; Opus codes 48 kHz natively.
-LOUDNORM_OUTPUT_RATE = 48000
 _STREAMING_SIZE = 0xFFFFFFFF  # "length unknown" in a RIFF/WAVE header, which ffmpeg's wav demuxer accepts
 
 
-def voice_note_args(bitrate: str, ffmpeg_binary: str, loudness_lufs: float) -> list[str]:
-    """ffmpeg's argv: WAV on stdin -> mono OGG/Opus on stdout, loudness-normalised unless `loudness_lufs` is 0."""
+def voice_note_args(bitrate: str, ffmpeg_binary: str, complexity: int = 10) -> list[str]:
+    """ffmpeg's argv: WAV on stdin -> mono OGG/Opus on stdout. `complexity` is libopus' 0-10 speed/quality knob
+    (ffmpeg's `-compression_level`, https://ffmpeg.org/ffmpeg-codecs.html#libopus-1); 10 is libopus' default."""
     args = opus_args("wav", bitrate, ffmpeg_binary)
-    if not loudness_lufs:
-        return args
-    loudnorm = f"loudnorm=I={loudness_lufs:g}:TP=-1.5:LRA=11"
     # Output options may stand anywhere before the output URL, which is the last argument.
-    return [*args[:-1], "-af", loudnorm, "-ar", str(LOUDNORM_OUTPUT_RATE), args[-1]]
+    return [*args[:-1], "-compression_level", str(complexity), args[-1]]
 
 
 def _streaming_header(fmt: bytes) -> bytes:
@@ -51,14 +47,14 @@ class StreamingVoiceEncoder:
 
     Raises TranscodeError (ffmpeg missing, failed or too slow) and WavError (chunks of different formats)."""
 
-    def __init__(self, bitrate: str, ffmpeg_binary: str, timeout: float, loudness_lufs: float) -> None:
+    def __init__(self, bitrate: str, ffmpeg_binary: str, timeout: float, complexity: int = 10) -> None:
         self._timeout = timeout
         self._first: WavAudio | None = None
         self._out: list[bytes] = []
         self._err: list[bytes] = []
         try:
             self._process = subprocess.Popen(
-                voice_note_args(bitrate, ffmpeg_binary, loudness_lufs),
+                voice_note_args(bitrate, ffmpeg_binary, complexity),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

@@ -21,11 +21,12 @@ from workers.clients.rate_limit import RateLimited
 from workers.context import WorkerContext
 from workers.errors import LooperaError, PermanentError, TransientError
 from workers.media.transcode import TranscodeError
-from workers.media.wav import WavError
+from workers.media.wav import WavAudio, WavError
 from workers.voice.backends import SpeechBackend, backend_for
 from workers.voice.cache import MEDIA_TTL_SECONDS, RedisVoiceCache, VoiceCache, chunk_name
 from workers.voice.chunking import chunk_for_tts, speakable_text
 from workers.voice.encoder import StreamingVoiceEncoder
+from workers.voice.loudness import normalise
 from workers.voice.routing import TTSRoute, route_for
 from workers.voice.synthesis import Chunk, synthesize_in_order
 
@@ -107,8 +108,14 @@ def _encode(ctx: WorkerContext, cache: VoiceCache, reply: str, route: TTSRoute) 
     except LooperaError as exc:
         raise SpeechFailedError.from_error(exc) from exc
     chunks = _chunks(backend, route, text)
+
+    def speak(piece: str) -> WavAudio:
+        # Levelled in the synthesis thread, concurrently with the other chunks; cached levelled.
+        audio = backend.synthesize(piece, route.voice)
+        return normalise(audio, settings.voice_loudness_lufs)
+
     audios = synthesize_in_order(
-        lambda piece: backend.synthesize(piece, route.voice),
+        speak,
         chunks,
         cache,
         settings.tts_concurrency,
@@ -122,7 +129,7 @@ def _encode(ctx: WorkerContext, cache: VoiceCache, reply: str, route: TTSRoute) 
                 settings.voice_bitrate,
                 settings.ffmpeg_binary,
                 settings.ffmpeg_timeout_seconds,
-                settings.voice_loudness_lufs,
+                settings.voice_opus_complexity,
             ) as encoder,
         ):
             for audio in audios:

@@ -28,7 +28,7 @@ def test_piper_speaks_real_speech_that_becomes_a_voice_note() -> None:
     assert audio.sample_rate == 22050 and audio.channels == 1 and audio.bits_per_sample == 16
     # About 12-16 characters a second of speech: 95 characters are several seconds, not a blip or a minute.
     assert 3.0 < audio.duration < 15.0
-    with StreamingVoiceEncoder("24k", "ffmpeg", 60, -16) as encoder:
+    with StreamingVoiceEncoder("24k", "ffmpeg", 60) as encoder:
         encoder.add(audio)
         note = encoder.finish()
     probed = json.loads(
