@@ -111,9 +111,14 @@ def measure(messages: int) -> dict[str, Any]:
         graph.server.start()
         groq.server.start()
         try:
-            env = fake_backed_env(server.url, graph.url, graph.version, groq.url)
-            os.environ.update({k: v for k, v in env.items() if k != "LOG_LEVEL"} | {"LOG_LEVEL": "WARNING"})
-            settings = Settings(_env_file=None)  # type: ignore[call-arg]
+            env = fake_backed_env(server.url, graph.url, graph.version, groq.url) | {"LOG_LEVEL": "WARNING"}
+            saved = dict(os.environ)
+            os.environ.update(env)
+            try:
+                settings = Settings(_env_file=None)  # type: ignore[call-arg]
+            finally:
+                os.environ.clear()
+                os.environ.update(saved)
             store = redis.Redis.from_url(server.url)
             ctx = WorkerContext.build(settings)
             parse_args: tuple[Any, ...] = (settings.phone_number_id,)
@@ -152,9 +157,11 @@ def measure(messages: int) -> dict[str, Any]:
                     trips.append(count)
                 added = set(store.keys("*")) - before
                 families = Counter(":".join(k.decode().split(":")[:2]) for k in added)
+                size = sum(int(store.memory_usage(k) or 0) for k in added)
                 results[kind] = {
                     "round_trips": sum(trips) / len(trips),
                     "keys_per_message": len(added) / messages,
+                    "bytes_per_message": size / messages,
                     "key_families": dict(families),
                     "commands": commands,
                     "replied": len(graph.sent_messages()),
@@ -190,13 +197,14 @@ def run(messages: int = 20, compare: str | None = None) -> dict[str, Any]:
     if compare:
         results[f"@{compare}"] = _reference(compare, messages)
     print(f"Redis round trips and keys per message in the worker ({messages} messages per kind, rate limits on)")
-    print("| code | kind | round trips | keys left per message | key families left |")
-    print("|---|---|---|---|---|")
+    print("| code | kind | round trips | keys left per message | bytes (MEMORY USAGE) | key families left |")
+    print("|---|---|---|---|---|---|")
     for code, per_kind in reversed(results.items()):
         for kind in KINDS:
             figures = per_kind[kind]
             families = ", ".join(f"{name} {count / messages:g}" for name, count in figures["key_families"].items())
-            row = f"| {code} | {kind} | {figures['round_trips']:g} | {figures['keys_per_message']:g} | {families} |"
+            trips, keys, size = figures["round_trips"], figures["keys_per_message"], figures.get("bytes_per_message", 0)
+            row = f"| {code} | {kind} | {trips:g} | {keys:g} | {size:,.0f} | {families} |"
             print(row)
     for kind in KINDS:
         print(f"this tree, {kind}: {' '.join(results['this tree'][kind]['commands'])}")

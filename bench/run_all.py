@@ -1,6 +1,7 @@
 """`make bench`: every benchmark in turn, each printing its table with the same-run baseline.
 
-python -m bench.run_all [--quick] [--only ack_path,end_to_end,memory,media_budget,flower_view,language_detection]
+python -m bench.run_all [--quick] [--only ack_path,end_to_end,memory,media_budget,flower_view,language_detection,
+                                          redis_roundtrips]
 """
 
 from __future__ import annotations
@@ -9,9 +10,17 @@ import argparse
 import sys
 import time
 
-from bench import ack_path, end_to_end, flower_view, language_detection, media_budget, memory
+from bench import ack_path, end_to_end, flower_view, language_detection, media_budget, memory, redis_roundtrips
 
-BENCHMARKS = ("ack_path", "end_to_end", "memory", "media_budget", "flower_view", "language_detection")
+BENCHMARKS = (
+    "ack_path",
+    "end_to_end",
+    "memory",
+    "media_budget",
+    "flower_view",
+    "language_detection",
+    "redis_roundtrips",
+)
 
 
 def run(quick: bool = False, only: tuple[str, ...] = BENCHMARKS, compare: str | None = None) -> dict[str, object]:
@@ -28,6 +37,8 @@ def run(quick: bool = False, only: tuple[str, ...] = BENCHMARKS, compare: str | 
             results[name] = media_budget.run(quick)
         elif name == "language_detection":
             results[name] = language_detection.run()
+        elif name == "redis_roundtrips":
+            results[name] = redis_roundtrips.run(3 if quick else 5, compare or "main")
         elif name == "flower_view":
             results[name] = flower_view.run(1.0 if quick else 8.0, 1 if quick else 3, quick)
         else:
