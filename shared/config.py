@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.ledger import hashing_key
@@ -274,6 +274,16 @@ class Settings(BaseSettings):
     def _check_sentinels(cls, value: str) -> str:
         parse_sentinels(value)  # raises ValueError (a validation error) on a malformed list
         return value
+
+    @model_validator(mode="after")
+    def _ledger_outlives_its_job(self) -> Settings:
+        # A job whose ledger expired cannot be loaded, nor its conversation found and released: its mailbox would
+        # be handed out again every lease, forever.
+        if self.message_ledger_ttl_seconds <= self.task_deadline_seconds + self.conversation_lease_seconds:
+            raise ValueError(
+                "MESSAGE_LEDGER_TTL_SECONDS must exceed TASK_DEADLINE_SECONDS + CONVERSATION_LEASE_SECONDS"
+            )
+        return self
 
     @property
     def sentinel_addresses(self) -> list[tuple[str, int]]:
