@@ -7,7 +7,18 @@ from prometheus_client import Counter, Histogram
 WEBHOOKS = Counter(
     "loopera_webhooks_total",
     "Webhook POSTs by outcome",
-    ["outcome"],  # ok, duplicate, bad_signature, missing_signature, ignored, invalid, too_large, unavailable
+    # ok, duplicate, bad_signature, missing_signature, ignored, invalid, too_large, body_timeout, unavailable, failed
+    ["outcome"],
+)
+ITEMS_SKIPPED = Counter(
+    "loopera_webhook_items_skipped_total",
+    "Malformed items of signed webhooks, skipped (the rest of the batch is queued)",
+    ["item", "reason"],  # item: entry, change, messages, statuses; reason: a fixed code (api/webhook_payload.py)
+)
+FAILURES = Counter(
+    "loopera_webhook_failures_total",
+    "Unforeseen errors on the ack path, answered 503 so Meta redelivers",
+    ["stage"],  # item: one item of a body (the others were queued), request: the request as a whole
 )
 MESSAGES = Counter("loopera_messages_total", "Inbound messages by outcome", ["outcome"])  # queued, duplicate
 STATUSES = Counter("loopera_statuses_total", "Delivery status callbacks", ["failed"])

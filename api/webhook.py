@@ -6,10 +6,14 @@ status passes through it, and Meta only sees how fast it answers.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
+import traceback
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
 import orjson
@@ -18,7 +22,7 @@ from redis.exceptions import RedisError
 from api import metrics
 from api.ingest import DUPLICATE, Ingestor
 from api.signature import SignatureCheck, verify_signature
-from api.webhook_payload import parse_webhook
+from api.webhook_payload import WebhookContents, parse_webhook
 from shared.config import Settings
 from shared.logging import get_logger
 
@@ -57,6 +61,22 @@ def _error(message: str) -> bytes:
     return orjson.dumps({"error": message})
 
 
+class Answer(NamedTuple):
+    status: int
+    body: bytes
+    headers: list[tuple[bytes, bytes]] = _JSON
+
+
+# `connection: close` makes uvicorn close the socket once the answer is written, instead of reading (draining) the
+# rest of a body we refused: a 1 GiB upload costs one read buffer, not 1 GiB of traffic.
+_CLOSE = [*_JSON, (b"connection", b"close")]
+OK = Answer(200, b"")  # sent from the constant messages above (identity, not equality, selects it)
+TOO_LARGE = Answer(413, _error("body too large"), _CLOSE)
+BODY_TIMEOUT = Answer(408, _error("body not received in time"), _CLOSE)
+UNAVAILABLE = Answer(503, _error("temporarily unavailable, retry later"))
+QUEUE_UNAVAILABLE = Answer(503, _error("queue unavailable, retry later"))
+
+
 class WebhookEndpoint:
     def __init__(self, settings: Settings, ingestor: Ingestor) -> None:
         self._settings = settings
@@ -64,6 +84,7 @@ class WebhookEndpoint:
         self._verify_token = settings.verify_token.get_secret_value().encode()
         self._insecure = settings.dev_insecure_skip_signature
         self._max_bytes = settings.max_webhook_bytes
+        self._body_timeout = settings.webhook_body_timeout_seconds
         self._phone_number_id = settings.phone_number_id
         self._message_key = settings.message_hashing_key()
         self._ingestor = ingestor
@@ -89,22 +110,31 @@ class WebhookEndpoint:
         log.warning("webhook.verification_failed", mode=mode)
         await respond(send, 403, _error("verification failed"))
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
-        """The raw bytes, or None when they exceed the cap (checked before and while reading)."""
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | Answer | None:
+        """The raw bytes; an Answer when they exceed the cap (checked before and while reading) or do not arrive
+        within the body timeout; None when the client went away."""
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self._max_bytes:
-                return None
+                return TOO_LARGE
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self._max_bytes:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        try:
+            # One deadline for the whole body: a client dripping a byte a second must not hold a connection (and
+            # its buffers) for minutes. Meta sends from data centres; a 3 MB body takes well under a second.
+            async with asyncio.timeout(self._body_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return None
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self._max_bytes:
+                        return TOO_LARGE
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        except TimeoutError:
+            return BODY_TIMEOUT
 
     def _signature_header(self, scope: Scope) -> str | None:
         for name, value in scope["headers"]:
@@ -113,11 +143,28 @@ class WebhookEndpoint:
         return None
 
     async def _receive_update(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            answer = await self._handle_update(scope, receive)
+        except Exception as exc:  # the one place an unforeseen error becomes an answer
+            # 503, not 500 and not a blanket 200: Meta redelivers, the dedupe markers make that safe, and nothing
+            # valid is dropped. Only the type and the code location are logged: an exception's message may quote
+            # the body (numbers, text).
+            log.error("webhook.unexpected_error", error=type(exc).__name__, at=_origin(exc))
+            metrics.FAILURES.labels("request").inc()
+            metrics.WEBHOOKS.labels("failed").inc()
+            answer = UNAVAILABLE
+        if answer is OK:
+            await respond_ok(send)
+        elif answer is not None:
+            await respond(send, *answer)
+
+    async def _handle_update(self, scope: Scope, receive: Receive) -> Answer | None:
         body = await self._read_body(scope, receive)
         if body is None:
-            metrics.WEBHOOKS.labels("too_large").inc()
-            await respond(send, 413, _error("body too large"))
-            return
+            return None  # the client went away: nobody to answer, nothing acknowledged
+        if not isinstance(body, bytes):
+            metrics.WEBHOOKS.labels("too_large" if body is TOO_LARGE else "body_timeout").inc()
+            return body
         if not self._insecure:
             check = verify_signature(body, self._signature_header(scope), self._secret)
             if check is not SignatureCheck.OK:
@@ -125,18 +172,18 @@ class WebhookEndpoint:
                 log.error("webhook.signature_rejected", reason=check.value)
                 metrics.WEBHOOKS.labels(f"{check.value}_signature").inc()
                 status = 401 if check is SignatureCheck.MISSING else 403
-                await respond(send, status, _error(f"signature {check.value}"))
-                return
+                return Answer(status, _error(f"signature {check.value}"))
         try:
+            # The size is capped above; orjson bounds the nesting while parsing (1024 levels, no Python recursion).
             payload = orjson.loads(body)
         except orjson.JSONDecodeError:
             metrics.WEBHOOKS.labels("invalid").inc()
-            await respond(send, 400, _error("invalid JSON"))
-            return
-        await self._enqueue(payload, send)
+            return Answer(400, _error("invalid JSON"))
+        return await self._enqueue(payload)
 
-    async def _enqueue(self, payload: Any, send: Send) -> None:
+    async def _enqueue(self, payload: Any) -> Answer:
         contents = parse_webhook(payload, self._phone_number_id, self._message_key)
+        _report_problems(contents)
         for failed in contents.failed_statuses:
             log.warning("whatsapp.status_failed", correlation_id=failed.message_id_hash, codes=failed.codes)
         if contents.statuses:
@@ -151,8 +198,7 @@ class WebhookEndpoint:
                 # Nothing was acknowledged: Meta redelivers, and the atomic script left no dedupe marker behind.
                 log.error("webhook.enqueue_failed", error=type(exc).__name__)
                 metrics.WEBHOOKS.labels("unavailable").inc()
-                await respond(send, 503, _error("queue unavailable, retry later"))
-                return
+                return QUEUE_UNAVAILABLE
             metrics.ENQUEUE_SECONDS.observe(time.perf_counter() - started)
             for job, result in zip(contents.jobs, results, strict=True):
                 # The first line of a message's journey; the worker's lines carry the same correlation id.
@@ -164,5 +210,26 @@ class WebhookEndpoint:
             outcome = "ok" if duplicates < len(results) else "duplicate"
         else:
             outcome = "ok" if contents.statuses else "ignored"
+        if contents.failures:
+            # The valid items are queued; the failed ones come back with Meta's redelivery (the queued ones are
+            # then duplicates), and are not lost should a fix be deployed meanwhile.
+            metrics.WEBHOOKS.labels("failed").inc()
+            return UNAVAILABLE
         metrics.WEBHOOK_OUTCOMES[outcome].inc()
-        await respond_ok(send)
+        return OK
+
+
+def _report_problems(contents: WebhookContents) -> None:
+    """One line per skipped or failed item, by position: the body's content is never logged."""
+    for problem in contents.skipped:
+        log.warning("webhook.item_skipped", **asdict(problem))
+        metrics.ITEMS_SKIPPED.labels(problem.item, problem.reason).inc()
+    for problem in contents.failures:
+        log.error("webhook.item_failed", **asdict(problem))
+        metrics.FAILURES.labels("item").inc()
+
+
+def _origin(exc: BaseException) -> str:
+    """`file.py:line` where the exception was raised."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "?"

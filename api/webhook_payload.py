@@ -1,4 +1,10 @@
-"""Walk a webhook body: every entry, every change, every message and status (Meta batches up to 1000)."""
+"""Walk a webhook body: every entry, every change, every message and status (Meta batches up to 1000).
+
+A signed body may still hold items of odd shapes (a change that is not an object, a `from` that is a list, a
+message nested hundreds of levels deep). Each item is judged on its own: a malformed one is skipped and reported
+by its position, so the valid items of the same batch are still queued; an error nobody foresaw is recorded as a
+failure of that item (the webhook then answers 503 so Meta redelivers, see docs/guarantees.md). Nothing here raises.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
 from shared.celery_protocol import build_task_message, new_task_id
-from shared.jobs import TASK_FOR_QUEUE, queue_for_message_type
+from shared.jobs import TASK_FOR_QUEUE, InboundJob, queue_for_message_type
 from shared.ledger import DEVELOPMENT_MESSAGE_KEY, message_ref
 from shared.logging import correlation_id
+
+# Meta's deepest message objects (interactive replies, contacts cards) nest about 6 levels. The bound keeps the
+# envelope encodable (orjson refuses more than 254 levels) and the workers' walks short.
+MAX_MESSAGE_DEPTH = 32
 
 
 @dataclass(slots=True)
@@ -28,12 +39,25 @@ class PreparedJob:
     envelope: bytes
     correlation_id: str  # hashed message id for logs and monitoring (computed once, here)
     job: bytes = b"{}"
+    message_id: str = ""  # in memory only: never part of a key, an argument or a log line
 
 
 @dataclass(slots=True)
 class FailedStatus:
     message_id_hash: str
     codes: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemProblem:
+    """Where a skipped or failed item sits in the body, and why: positions and fixed codes only, never content."""
+
+    entry: int
+    change: int | None
+    item: str  # "entry", "change", "messages", "statuses"
+    index: int | None
+    reason: str  # a fixed code, e.g. "from_not_a_string", "schema", or the exception type of a failure
+    fields: tuple[str, ...] = ()  # for "schema": the job fields the schema refused
 
 
 @dataclass(slots=True)
@@ -43,19 +67,51 @@ class WebhookContents:
     failed_statuses: list[FailedStatus] = field(default_factory=list)
     ignored: int = 0
     foreign_number: int = 0
-    malformed: int = 0
+    skipped: list[ItemProblem] = field(default_factory=list)  # malformed: dropped on purpose, answered 200
+    failures: list[ItemProblem] = field(default_factory=list)  # unforeseen errors: answered 503
+
+
+class Malformed(Exception):
+    """An item of a shape we can name; `reason` is a fixed code, safe to log."""
+
+    def __init__(self, reason: str, fields: tuple[str, ...] = ()) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.fields = fields
+
+
+def depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether lists/objects nest deeper than `limit` levels (`value` itself is level 1). Level by level, without
+    recursion, whatever the input; a typical message has 2-3 levels and costs well under a microsecond."""
+    level, depth = [value], 1
+    while level:
+        if depth > limit:
+            return True
+        deeper = []
+        for node in level:
+            for child in node.values() if isinstance(node, dict) else node:
+                if isinstance(child, dict | list):
+                    deeper.append(child)
+        level, depth = deeper, depth + 1
+    return False
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _conversation_of(message: dict[str, Any], contact: dict[str, Any]) -> tuple[str, str | None, str | None]:
     """(conversation key, `to`, `recipient`). Since April 2026 a user with a username may have no `from`:
     then the business-scoped user id is both the key and the `recipient` we reply to."""
-    wa_id = message.get("from") or contact.get("wa_id")
-    if isinstance(wa_id, str) and wa_id:
+    if "from" in message and not isinstance(message["from"], str | None):
+        raise Malformed("from_not_a_string")
+    wa_id = _text(message.get("from")) or _text(contact.get("wa_id"))
+    if wa_id:
         return wa_id, wa_id, None
-    user_id = message.get("from_user_id") or contact.get("user_id")
-    if isinstance(user_id, str) and user_id:
+    user_id = _text(message.get("from_user_id")) or _text(contact.get("user_id"))
+    if user_id:
         return user_id, None, user_id
-    return "", None, None
+    raise Malformed("no_sender")
 
 
 def _contacts_by_id(value: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -69,26 +125,23 @@ def _contacts_by_id(value: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _prepare(
-    message: dict[str, Any],
-    contacts: dict[str, dict[str, Any]],
-    phone_number_id: str,
-    now: float,
-    out: WebhookContents,
-    message_key: bytes,
-) -> None:
-    message_id = message.get("id")
-    message_type = message.get("type")
-    if not isinstance(message_id, str) or not message_id or not isinstance(message_type, str):
-        out.malformed += 1
-        return
-    sender = message.get("from") or message.get("from_user_id") or ""
+    message: Any, contacts: dict[str, dict[str, Any]], phone_number_id: str, now: float, message_key: bytes
+) -> PreparedJob:
+    """The job of one message, validated by the workers' own schema (`InboundJob`); raises Malformed."""
+    if not isinstance(message, dict):
+        raise Malformed("not_an_object")
+    message_id, message_type = _text(message.get("id")), _text(message.get("type"))
+    if message_id is None:
+        raise Malformed("no_id")
+    if message_type is None:
+        raise Malformed("no_type")
+    if depth_exceeds(message, MAX_MESSAGE_DEPTH):
+        raise Malformed("too_deep")
+    sender = _text(message.get("from")) or _text(message.get("from_user_id")) or ""
     contact = contacts.get(sender) or contacts.get("") or {}
     conversation, to, recipient = _conversation_of(message, contact)
-    if not conversation:
-        out.malformed += 1
-        return
     profile = contact.get("profile")
-    queue = queue_for_message_type(message_type)
+    name = profile.get("name") if isinstance(profile, dict) else None
     task_id = new_task_id()
     job = {
         "job_id": task_id,
@@ -98,56 +151,122 @@ def _prepare(
         "phone_number_id": phone_number_id,
         "received_at": now,
         "message": message,
-        "contact_name": profile.get("name") if isinstance(profile, dict) else None,
+        # The display name is decoration: a name that is not a string is dropped, and the user still answered.
+        "contact_name": name if isinstance(name, str) else None,
         "to": to,
         "recipient": recipient,
     }
+    try:
+        InboundJob.model_validate(job)
+    except ValidationError as exc:
+        raise Malformed("schema", tuple(sorted({str(err["loc"][0]) for err in exc.errors() if err["loc"]}))) from None
+    queue = queue_for_message_type(message_type)
     cid = correlation_id(message_id)
     ref = message_ref(message_id, message_key)
-    envelope = build_task_message(TASK_FOR_QUEUE[queue].value, task_id, queue.value, [ref], f"<{message_type} {cid}>")
-    out.jobs.append(PreparedJob(ref, conversation, task_id, queue.value, envelope, cid, orjson.dumps(job)))
+    try:
+        ledger_job = orjson.dumps(job)
+    except orjson.JSONEncodeError:
+        raise Malformed("unencodable") from None
+    envelope = build_task_message(
+        TASK_FOR_QUEUE[queue].value, task_id, queue.value, [ref], f"<{message_type[:64]} {cid}>"
+    )
+    return PreparedJob(ref, conversation, task_id, queue.value, envelope, cid, ledger_job, message_id)
 
 
-def _statuses(value: dict[str, Any], out: WebhookContents) -> None:
-    for status in value.get("statuses") or ():
-        if not isinstance(status, dict):
-            continue
-        out.statuses += 1
-        if status.get("status") == "failed":
-            codes = [e.get("code") for e in status.get("errors") or () if isinstance(e, dict)]
-            out.failed_statuses.append(
-                FailedStatus(correlation_id(str(status.get("id", ""))), [c for c in codes if isinstance(c, int)])
-            )
+def _status(status: Any, out: WebhookContents) -> None:
+    if not isinstance(status, dict):
+        raise Malformed("not_an_object")
+    out.statuses += 1
+    if status.get("status") == "failed":
+        errors = status.get("errors")
+        listed = errors if isinstance(errors, list) else ()
+        codes = [e.get("code") for e in listed if isinstance(e, dict)]
+        out.failed_statuses.append(
+            FailedStatus(correlation_id(str(status.get("id", ""))), [c for c in codes if isinstance(c, int)])
+        )
+
+
+def _items(value: dict[str, Any], key: str, e: int, c: int, out: WebhookContents) -> list[Any]:
+    items = value.get(key)
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        out.skipped.append(ItemProblem(e, c, key, None, "not_a_list"))
+        return []
+    return items
+
+
+class _Item:
+    """`with _Item(out, ...):` runs one item's step: a Malformed item is skipped, any other error is recorded as
+    that item's failure; neither propagates, so the rest of the batch still counts."""
+
+    __slots__ = ("_out", "_where")
+
+    def __init__(self, out: WebhookContents, entry: int, change: int | None, item: str, index: int | None) -> None:
+        self._out = out
+        self._where = (entry, change, item, index)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: object) -> bool:
+        if exc is None:
+            return False
+        if isinstance(exc, Malformed):
+            self._out.skipped.append(ItemProblem(*self._where, exc.reason, exc.fields))
+            return True
+        if isinstance(exc, Exception):  # one unforeseen item must not take its batch down
+            assert kind is not None
+            self._out.failures.append(ItemProblem(*self._where, kind.__name__))
+            return True
+        return False  # KeyboardInterrupt, CancelledError, ...: not ours to swallow
+
+
+def _change(
+    change: Any, e: int, c: int, our_phone_number_id: str, now: float, out: WebhookContents, message_key: bytes
+) -> None:
+    if not isinstance(change, dict):
+        raise Malformed("not_an_object")
+    if change.get("field") != "messages":
+        out.ignored += 1  # account, template, call ... updates: not ours to act on
+        return
+    value = change.get("value")
+    if not isinstance(value, dict):
+        raise Malformed("value_not_an_object")
+    metadata = value.get("metadata")
+    number = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
+    if our_phone_number_id and number != our_phone_number_id:
+        out.foreign_number += 1
+        return
+    if not isinstance(number, str) or not number:
+        raise Malformed("no_phone_number_id")
+    messages = _items(value, "messages", e, c, out)
+    contacts = _contacts_by_id(value) if messages else {}
+    for index, message in enumerate(messages):
+        with _Item(out, e, c, "messages", index):
+            out.jobs.append(_prepare(message, contacts, number, now, message_key))
+    for index, status in enumerate(_items(value, "statuses", e, c, out)):
+        with _Item(out, e, c, "statuses", index):
+            _status(status, out)
 
 
 def parse_webhook(
     payload: Any, our_phone_number_id: str, message_key: bytes = DEVELOPMENT_MESSAGE_KEY
 ) -> WebhookContents:
-    """Everything we must act on; unknown shapes are counted as ignored, never raised (Meta would retry them).
+    """Everything we must act on, plus the items skipped or failed with their positions. Never raises.
     `message_key` hashes message ids into refs (`Settings.message_hashing_key()`)."""
     out = WebhookContents()
-    if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
+    entries = payload.get("entry") if isinstance(payload, dict) else None
+    if not isinstance(entries, list):
         out.ignored += 1
         return out
     now = time.time()
-    for entry in payload["entry"]:
+    for e, entry in enumerate(entries):
         changes = entry.get("changes") if isinstance(entry, dict) else None
-        for change in changes if isinstance(changes, list) else ():
-            value = change.get("value") if isinstance(change, dict) else None
-            if change.get("field") != "messages" or not isinstance(value, dict):
-                out.ignored += 1
-                continue
-            metadata = value.get("metadata")
-            number = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
-            if our_phone_number_id and number != our_phone_number_id:
-                out.foreign_number += 1
-                continue
-            messages = value.get("messages")
-            contacts = _contacts_by_id(value) if messages else {}
-            for message in messages if isinstance(messages, list) else ():
-                if isinstance(message, dict):
-                    _prepare(message, contacts, str(number), now, out, message_key)
-                else:
-                    out.malformed += 1
-            _statuses(value, out)
+        if not isinstance(changes, list):
+            out.skipped.append(ItemProblem(e, None, "entry", None, "no_changes_list"))
+            continue
+        for c, change in enumerate(changes):
+            with _Item(out, e, c, "change", None):
+                _change(change, e, c, our_phone_number_id, now, out, message_key)
     return out

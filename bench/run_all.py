@@ -1,7 +1,6 @@
 """`make bench`: every benchmark in turn, each printing its table with the same-run baseline.
 
-python -m bench.run_all [--quick] [--only ack_path,end_to_end,memory,media_budget,flower_view,language_detection,
-                                          redis_roundtrips]
+python -m bench.run_all [--quick] [--only ack_path,end_to_end,memory,...] (names: BENCHMARKS below)
 """
 
 from __future__ import annotations
@@ -10,7 +9,16 @@ import argparse
 import sys
 import time
 
-from bench import ack_path, end_to_end, flower_view, language_detection, media_budget, memory, redis_roundtrips
+from bench import (
+    ack_path,
+    end_to_end,
+    flower_view,
+    language_detection,
+    media_budget,
+    memory,
+    redis_roundtrips,
+    slow_clients,
+)
 
 BENCHMARKS = (
     "ack_path",
@@ -20,6 +28,7 @@ BENCHMARKS = (
     "flower_view",
     "language_detection",
     "redis_roundtrips",
+    "slow_clients",
 )
 
 
@@ -39,6 +48,8 @@ def run(quick: bool = False, only: tuple[str, ...] = BENCHMARKS, compare: str | 
             results[name] = language_detection.run()
         elif name == "redis_roundtrips":
             results[name] = redis_roundtrips.run(3 if quick else 5, compare or "main")
+        elif name == "slow_clients":
+            results[name] = slow_clients.run(50 if quick else 1000, quick)
         elif name == "flower_view":
             results[name] = flower_view.run(1.0 if quick else 8.0, 1 if quick else 3, quick)
         else:

@@ -31,9 +31,14 @@ class PoolImpl(StrEnum):
 
 def uvicorn_options() -> dict[str, Any]:
     """The server settings of `loopera api`; the ack-path benchmark serves its bare-ASGI floor with the same ones."""
+    settings = get_settings()
     return {
         "loop": "uvloop" if sys.platform != "win32" else "asyncio",
-        "http": "httptools",
+        # httptools with a deadline for reading each request (slowloris), by import path so `--workers N` can
+        # load it in each process.
+        "http": "api.http_protocol:TimedHttpToolsProtocol",
+        # Beyond this many connections (or requests in progress), uvicorn answers 503 and closes the connection.
+        "limit_concurrency": settings.api_max_connections,
         "access_log": False,
         "log_level": "warning",
         "timeout_graceful_shutdown": 20,

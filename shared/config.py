@@ -169,6 +169,15 @@ class Settings(BaseSettings):
     # --- webhook ingress ------------------------------------------------------------------------------------
     # Meta documents payloads up to 3 MB; anything larger is not Meta.
     max_webhook_bytes: int = 3 * 1024 * 1024
+    # A webhook body must arrive within this many seconds of its headers (else 408 and the connection is closed):
+    # a client dripping a body cannot hold a connection for minutes. Meta sends 3 MB in well under a second.
+    webhook_body_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Any request (head and body) must be received within this long of the connection opening or of the request's
+    # first byte, else the connection is closed (api/http_protocol.py): no slowloris holds a connection for long.
+    api_read_timeout_seconds: float = Field(default=15.0, gt=0)
+    # uvicorn's `limit_concurrency`: beyond this many open connections (or requests in progress) a request gets
+    # 503 and its connection is closed, so a flood of connections cannot exhaust memory or file descriptors.
+    api_max_connections: int = Field(default=1000, gt=1)
     # Meta retries for 7 days; keep markers a day longer so a late retry is still recognised.
     dedupe_ttl_seconds: int = 8 * 24 * 3600
     # DANGER: only for local experiments without a Meta app. Disables signature checks.

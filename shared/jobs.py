@@ -6,9 +6,9 @@ The API enqueues by task *name*; it never imports the worker code (see the impor
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 
 class Queue(StrEnum):
@@ -42,23 +42,33 @@ def queue_for_message_type(message_type: str) -> Queue:
     return _QUEUE_FOR_TYPE.get(message_type, Queue.TEXT)
 
 
+# Ids become Redis keys and Graph API path or body fields. Meta's are short (a wamid ~60 characters, a wa_id at most
+# 15 digits, a business-scoped user id ~30, a phone number id ~16); far longer ones are not Meta's and would only
+# bloat keys, so the schema (the API's and the worker's) refuses them.
+MAX_ID_CHARS = 256
+Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]
+MessageType = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
 class InboundJob(BaseModel):
     """One inbound WhatsApp message, as the workers receive it.
 
     `message` is Meta's message object exactly as delivered (types evolve; the worker decides what it understands).
     `conversation` is who we talk to: `from` (wa_id) when present, else the business-scoped user id.
+    The API validates every job with this model before queueing it (api/webhook_payload.py), so the worker never
+    receives a job it would reject; ids are 1..MAX_ID_CHARS characters.
     """
 
     model_config = ConfigDict(frozen=True)
 
-    job_id: str
-    message_id: str
-    message_type: str
-    conversation: str
-    phone_number_id: str
+    job_id: Id
+    message_id: Id
+    message_type: MessageType
+    conversation: Id
+    phone_number_id: Id
     received_at: float
     message: dict[str, Any]
     contact_name: str | None = None
     # Where replies go: a wa_id for `to`, or a business-scoped user id for `recipient`.
-    to: str | None = None
-    recipient: str | None = None
+    to: Id | None = None
+    recipient: Id | None = None

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from bench import ack_path, end_to_end, memory
+from bench import ack_path, end_to_end, memory, slow_clients
 
 pytestmark = pytest.mark.integration
 
@@ -105,3 +105,9 @@ def test_redis_roundtrips_benchmark_counts_answered_messages(capsys: pytest.Capt
     for kind, figures in results["this tree"].items():
         assert figures["replied"] >= 3, kind  # the warm-up and both measured messages were answered
         assert figures["round_trips"] > 0 and figures["keys_per_message"] > 0, kind
+
+
+def test_slow_clients_benchmark_runs_and_closes_every_dripping_connection(capsys: pytest.CaptureFixture[str]) -> None:
+    result = slow_clients.run(20, quick=True)
+    assert "Slow clients" in capsys.readouterr().out
+    assert result["still_open"] == 0 and result["answered_408"] == 20
