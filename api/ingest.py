@@ -13,8 +13,10 @@ from api.task_events import TaskSentAnnouncer
 from api.webhook_payload import PreparedJob
 from shared import mailbox
 from shared.ledger import ledger_key
+from shared.redis_scripts import ScriptResult
 
-DUPLICATE, QUEUED_BEHIND, DISPATCHED = 0, 1, 2
+# The ingest script's results per message (shared/scripts/ingest.lua).
+DUPLICATE, QUEUED_BEHIND, DISPATCHED = ScriptResult.DUPLICATE, ScriptResult.QUEUED_BEHIND, ScriptResult.DISPATCHED
 
 _LEASES = mailbox.LEASES_KEY.encode()
 

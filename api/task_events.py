@@ -12,10 +12,10 @@ from api import celery_events
 from api.webhook_payload import PreparedJob
 from shared.jobs import TASK_FOR_QUEUE, Queue
 from shared.logging import get_logger
+from shared.redis_scripts import ScriptResult
 
 log = get_logger("api.task_events")
 
-DISPATCHED = 2  # the ingest script's result for a job pushed to its Celery queue right now
 # Events are collected for this long and published in one pipeline: one PUBLISH round trip per webhook cost about a
 # third of the ack path's throughput (measured with bench/ack_path.py); batching makes it negligible.
 FLUSH_INTERVAL_SECONDS = 0.05
@@ -33,7 +33,7 @@ class TaskSentAnnouncer:
         """Fire and forget: Meta's 200 does not wait for a monitoring event. Jobs queued behind another message of
         their conversation are announced by nobody until a worker hands them to Celery (they show on pickup)."""
         first = not self._queued
-        self._queued.extend(job for job, result in zip(jobs, results, strict=True) if result == DISPATCHED)
+        self._queued.extend(job for job, result in zip(jobs, results, strict=True) if result == ScriptResult.DISPATCHED)
         if first and self._queued:
             asyncio.get_running_loop().call_later(self._interval, self._flush)
 

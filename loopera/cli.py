@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from shared.config import ConfigError, get_settings, is_placeholder
+from shared.config import WORKER_SECRETS, ConfigError, get_settings, is_placeholder
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Loopera WhatsApp assistant")
 dlq_cli = typer.Typer(no_args_is_help=True, help="Dead-letter jobs: list and replay")
@@ -71,7 +71,14 @@ def worker(
 
     prepare_multiprocess_dir()  # before anything imports prometheus_client (see workers/metrics.py)
     settings = get_settings()
+    # Before Celery starts: a pool process that fails on a missing secret is respawned forever, logging tracebacks.
+    settings.require(WORKER_SECRETS, "The worker")
     settings.worker_heartbeat_file.unlink(missing_ok=True)  # unhealthy until this run's consumer beats
+    from shared.logging import configure_logging, route_stdlib_logging
+
+    # Now, not at Celery's `setup_logging`: Celery warns (e.g. SecurityWarning for root) before it sets up logging.
+    configure_logging(settings.log_level, settings.log_json, with_process=True)
+    route_stdlib_logging(settings.log_level, settings.log_json, with_process=True)
     pool = pool or Pool(settings.worker_pool)
     pool_impl = pool_impl or PoolImpl(settings.worker_pool_impl)
 
@@ -79,6 +86,7 @@ def worker(
 
     queues = "text,audio,vision" if pool is Pool.ALL else pool.value
     argv = [
+        "--quiet",  # no ASCII banner on stdout: every line of the worker's output is a JSON log event
         "worker",
         f"--queues={queues}",
         f"--concurrency={concurrency or settings.worker_concurrency}",

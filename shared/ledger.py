@@ -3,7 +3,8 @@
 The API's INGEST script writes it in the same atomic step as the dedupe marker and the mailbox entry
 (`shared/mailbox.py`); the Celery task's only argument is its **ref** (a keyed hash of the message id), so no
 framework log line and no dashboard can show a phone number, a name or a message text. The worker reads and
-writes it through `workers.delivery.ledger.MessageLedger`; `loopera trace` reads it for operators.
+writes it through `workers.delivery.ledger.MessageLedger` (scripts: `shared/scripts/ledger_*.lua`); `loopera trace`
+reads it for operators.
 
 Layout (`lp:msg:<ref>`, one key, one TTL: MESSAGE_LEDGER_TTL_SECONDS):
 
@@ -13,7 +14,8 @@ Layout (`lp:msg:<ref>`, one key, one TTL: MESSAGE_LEDGER_TTL_SECONDS):
                          message of the same conversation
     claim, claimed_ms, first_claimed_ms, runs
                          the claim token of the copy running it (the send gate refuses any other copy)
-    attempts             failed attempts (rate-limit deferrals do not count)
+    attempts             failed attempts (rate-limit deferrals do not count; a copy lost with its pool process
+                         counts, written by Celery's parent process: workers/delivery/attempts.py)
     stage:<name>         a stage's result as JSON `{"v": value, "ms": duration, "at": epoch ms}`;
     stage:<name>:error   the error type of its last failed computation
     send:<part>          `sending` (with `:until` ms), `done` (with `:meta` Meta's message id and `:at`), or `blocked`
@@ -34,9 +36,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from enum import IntEnum
-from functools import cache
-from pathlib import Path
 
 LEDGER_PREFIX = "lp:msg:"
 CONVERSATION_STATE_PREFIX = "lp:conv:"
@@ -45,34 +44,8 @@ CUSTOMER_SERVICE_WINDOW_SECONDS = 24 * 3600
 # Fields the API (or a later feature) sets to stop a message's reply, checked by every part's send.
 MESSAGE_FLAGS = ("cancelled", "superseded", "merged")
 
-_LUA_DIR = Path(__file__).with_name("lua")
 # Used only when neither MESSAGE_KEY_SECRET nor APP_SECRET is set (local development without a Meta app).
 DEVELOPMENT_MESSAGE_KEY = b"loopera-development-only"
-
-
-class ClaimResult(IntEnum):
-    """What the claim script answers (shared/lua/ledger_claim.lua)."""
-
-    CLAIMED = 1
-    NOT_HEAD = 0
-    HELD_ELSEWHERE = -1
-    NO_LEDGER = -2
-
-
-class SendClaim(IntEnum):
-    """What the send script answers for one part (shared/lua/ledger_send.lua)."""
-
-    CLAIMED = 0
-    ALREADY_SENT = 1
-    IN_FLIGHT = 2
-    LOST_CLAIM = 3
-    BLOCKED = 4
-
-
-@cache
-def lua(name: str) -> str:
-    """The text of `shared/lua/<name>.lua`."""
-    return (_LUA_DIR / f"{name}.lua").read_text()
 
 
 def hashing_key(message_key_secret: str, app_secret: str) -> bytes:

@@ -17,6 +17,7 @@ from workers.clients.groq import GroqClient
 from workers.clients.openai_speech import OpenAISpeechClient
 from workers.clients.piper import PiperEngine
 from workers.clients.rate_limit import RateLimiter
+from workers.delivery.attempts import JobAttempts
 from workers.delivery.dead_letters import DeadLetters
 from workers.delivery.lease import ConversationLeases
 from workers.delivery.ledger_book import LedgerBook
@@ -32,6 +33,7 @@ class WorkerContext:
     memory: ConversationMemory
     leases: ConversationLeases
     dead_letters: DeadLetters
+    attempts: JobAttempts
     system_prompt: str
     # The shared Groq budgets (GroqClient already holds it; here for pipelines that need to look, e.g. metrics).
     limiter: RateLimiter | None = None
@@ -62,6 +64,7 @@ class WorkerContext:
             memory=ConversationMemory(client, settings.memory_max_messages, settings.memory_ttl_seconds),
             leases=ConversationLeases(client, settings.conversation_lease_seconds),
             dead_letters=DeadLetters(client),
+            attempts=JobAttempts(client),
             system_prompt=settings.resolved_system_prompt(),
             limiter=limiter,
             openai_speech=OpenAISpeechClient(

@@ -47,6 +47,7 @@ def parse(output: str) -> list[tuple[str, str, dict[str, Any] | None, str]]:
                 event = None
         if event is not None:
             level = str(event.get("level", level)).upper()
+            process = str(event.get("process", process))
         lines.append((level, process, event, raw))
     return lines
 
@@ -99,7 +100,7 @@ def test_no_pii_or_secrets_at_info_and_one_correlation_id_per_journey(
     # The journey: queued in the API, then started, replied and done in one worker process, all with this id.
     api_events = [e for _, _, e, _ in logs["api"] if e and e.get("correlation_id") == cid]
     assert [e["event"] for e in api_events] == ["message.queued"]
-    worker_lines = [(p, e) for _, p, e, _ in logs["worker"] if e]
+    worker_lines = [(p, e) for level, p, e, _ in logs["worker"] if e and level != "DEBUG"]
     start = next(
         i for i, (_, e) in enumerate(worker_lines) if e["event"] == "job.started" and e["correlation_id"] == cid
     )

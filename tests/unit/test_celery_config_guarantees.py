@@ -30,3 +30,10 @@ def test_visibility_timeout_and_time_limits_come_from_settings() -> None:
 def test_a_visibility_timeout_not_above_the_hard_limit_is_refused() -> None:
     with pytest.raises(ValueError, match="CELERY_VISIBILITY_TIMEOUT"):
         celery_config(settings(celery_visibility_timeout=300, task_time_limit=300))
+
+
+def test_a_soft_time_limit_above_the_hard_limit_is_refused() -> None:
+    """Celery would ignore both limits and refuse every retry ("soft_time_limit must be less than or equal to
+    time_limit"), ending jobs without an answer."""
+    with pytest.raises(ValueError, match="TASK_SOFT_TIME_LIMIT"):
+        celery_config(settings(celery_visibility_timeout=60, task_time_limit=3, task_soft_time_limit=30))

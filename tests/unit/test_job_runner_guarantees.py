@@ -16,11 +16,13 @@ from shared import mailbox
 from shared.config import Settings
 from shared.jobs import InboundJob
 from shared.ledger import ledger_key
+from shared.redis_scripts import ScriptResult
 from tests.processes import RedisServer
 from workers.clients.rate_limit import RateLimited, RateLimiter
 from workers.context import WorkerContext
+from workers.delivery.attempts import JobAttempts
 from workers.delivery.dead_letters import DeadLetters
-from workers.delivery.lease import CLAIMED, ConversationLeases
+from workers.delivery.lease import ConversationLeases, LossKind
 from workers.delivery.memory import ConversationMemory
 from workers.errors import TransientError
 from workers.runtime.job_runner import run_job
@@ -89,6 +91,7 @@ def ctx(server: RedisServer) -> Iterator[WorkerContext]:
         memory=ConversationMemory(client),
         leases=ConversationLeases(client, settings.conversation_lease_seconds),
         dead_letters=DeadLetters(client),
+        attempts=JobAttempts(client),
         system_prompt="",
         limiter=RateLimiter(client, settings),
     )
@@ -187,14 +190,14 @@ def test_complete_does_not_pop_a_job_another_live_copy_holds(ctx: WorkerContext)
     payload = enqueue(ctx)
     conversation, job_id = payload["conversation"], payload["job_id"]
     leases = ctx.leases
-    assert leases.claim(conversation, job_id, "copy-a") == CLAIMED
+    assert leases.claim(conversation, job_id, "copy-a") is ScriptResult.CLAIMED
     assert leases.reap() == 0
     # copy-a stopped heart-beating; the reaper handed the job to copy-b, which is still running.
     ctx.redis.delete(mailbox.run_key(job_id))
-    assert leases.claim(conversation, job_id, "copy-b") == CLAIMED
-    assert leases.complete(conversation, job_id, "copy-a") == -2
+    assert leases.claim(conversation, job_id, "copy-b") is ScriptResult.CLAIMED
+    assert leases.complete(conversation, job_id, "copy-a") is ScriptResult.HELD_ELSEWHERE
     assert ctx.redis.llen(mailbox.inbox_key(conversation)) == 1
-    assert leases.complete(conversation, job_id, "copy-b") == 0
+    assert leases.complete(conversation, job_id, "copy-b") is ScriptResult.MAILBOX_EMPTY
     assert not ctx.redis.exists(mailbox.inbox_key(conversation))
 
 
@@ -216,3 +219,75 @@ def test_a_live_send_marker_defers_until_it_expires_without_spending_attempts(ct
     assert all(c >= 15.0 for c in task.countdowns)  # waits for the marker (capped at visibility/2), not 5 s
     assert sent(ctx) == [] and ctx.dead_letters.list() == []
     assert not ctx.redis.hexists(ledger_key(payload["job_id"]), "attempts")
+
+
+def test_an_invalid_payload_is_dead_lettered_and_releases_its_conversation(ctx: WorkerContext) -> None:
+    """tests/fixtures/cases/hardening/worker-rejects-payload.json: a contact name the schema rejects. Before, the
+    job was dead-lettered but stayed at the head of its mailbox: the reaper handed it out again every lease."""
+    bad = enqueue(ctx) | {"contact_name": 12345}
+    nxt = enqueue(ctx)  # the user's next message waits behind it
+    run_job(FakeTask(), ctx, bad, lambda c, j: None)
+    assert [r["reason"] for r in ctx.dead_letters.list()] == ["invalid_payload"]
+    inbox = mailbox.inbox_key(bad["conversation"])
+    assert [e.split(b" ")[0].decode() for e in ctx.redis.lrange(inbox, 0, -1)] == [nxt["job_id"]]
+    assert ctx.redis.llen("text") == 1  # the next message was handed to its queue at once
+
+
+def report_lost(ctx: WorkerContext, payload: dict[str, Any], kind: LossKind) -> None:
+    """What Celery's parent process does when the pool process running the job dies (runtime/requests.py)."""
+    ctx.attempts.increment(payload["job_id"])
+    assert ctx.leases.release_lost(payload["conversation"], payload["job_id"], kind) is ScriptResult.RELEASED
+
+
+def test_a_job_whose_worker_was_lost_runs_again_at_once_until_its_attempts_are_spent(ctx: WorkerContext) -> None:
+    payload = enqueue(ctx)
+    conversation, job_id = payload["conversation"], payload["job_id"]
+    assert ctx.leases.claim(conversation, job_id, "dead-copy") is ScriptResult.CLAIMED
+    report_lost(ctx, payload, LossKind.WORKER_LOST)
+    # The next copy takes the claim at once (no lease to wait out) and hears how the previous one ended.
+    assert ctx.leases.claim(conversation, job_id, "next-copy") is ScriptResult.CLAIMED_AFTER_WORKER_LOST
+    for _ in range(ctx.settings.task_max_retries - 1):
+        report_lost(ctx, payload, LossKind.WORKER_LOST)
+        assert ctx.leases.claim(conversation, job_id, "next-copy") is ScriptResult.CLAIMED_AFTER_WORKER_LOST
+    report_lost(ctx, payload, LossKind.WORKER_LOST)  # one loss beyond TASK_MAX_RETRIES
+    ran: list[bool] = []
+    run_job(FakeTask(), ctx, payload, lambda c, j: ran.append(True))
+    assert ran == []
+    assert [r["reason"] for r in ctx.dead_letters.list()] == ["worker_lost"]
+    assert len(sent(ctx)) == 1 and sent(ctx)[0].startswith("Sorry")
+    assert not ctx.redis.exists(mailbox.inbox_key(conversation))
+
+
+def test_a_lost_worker_within_its_attempts_runs_the_job(ctx: WorkerContext) -> None:
+    payload = enqueue(ctx)
+    assert ctx.leases.claim(payload["conversation"], payload["job_id"], "dead-copy") is ScriptResult.CLAIMED
+    report_lost(ctx, payload, LossKind.WORKER_LOST)
+    ran: list[bool] = []
+    run_job(FakeTask(), ctx, payload, lambda c, j: ran.append(True))
+    assert ran == [True] and ctx.dead_letters.list() == []
+    assert not ctx.redis.exists(mailbox.inbox_key(payload["conversation"]))
+
+
+def test_a_hard_time_limit_hands_the_job_out_again_and_ends_it_with_an_apology(ctx: WorkerContext) -> None:
+    payload = enqueue(ctx)
+    conversation, job_id = payload["conversation"], payload["job_id"]
+    assert ctx.leases.claim(conversation, job_id, "killed-copy") is ScriptResult.CLAIMED
+    report_lost(ctx, payload, LossKind.TIME_LIMIT)
+    assert ctx.redis.llen("text") == 1  # handed out again now: Celery acknowledged the killed copy's message
+    report_lost(ctx, payload, LossKind.WORKER_LOST)  # may follow; must not turn the time limit into a rerun
+    ran: list[bool] = []
+    run_job(FakeTask(), ctx, payload, lambda c, j: ran.append(True))
+    assert ran == []
+    assert [r["reason"] for r in ctx.dead_letters.list()] == ["time_limit"]
+    assert not ctx.redis.exists(mailbox.inbox_key(conversation))
+
+
+def test_the_tasks_leave_the_retry_budget_to_the_job_runner() -> None:
+    from workers.runtime import tasks
+
+    app = tasks.app
+    names = [name for name in app.tasks if name.startswith("loopera.")]
+    assert len(names) == 3
+    for name in names:
+        assert app.tasks[name].max_retries is None  # Celery's documented "retry forever"; its default is 3
+        assert app.tasks[name].Request == "workers.runtime.requests:JobRequest"

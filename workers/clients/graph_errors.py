@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import httpx
 
-from workers.errors import PermanentError, TransientError
+from workers.errors import PermanentError, SendingChannelError, TransientError
 
 TRANSIENT_CODES = frozenset({1, 2, 4, 17, 341, 80007, 130429, 131000, 131016, 131057, 131056, 131048})
 # Codes an operator must act on: tokens and permissions.
 OPS_CODES = frozenset({0, 190, 3, 10, *range(200, 300), 133010})
 
 
-class GraphError(PermanentError):
+class GraphError(SendingChannelError, PermanentError):
     def __init__(self, reason: str, detail: str = "", code: int | None = None, ops_alert: bool = False) -> None:
         super().__init__(reason, detail, ops_alert=ops_alert)
         self.code = code
 
 
-class GraphTransientError(TransientError):
+class GraphTransientError(SendingChannelError, TransientError):
     def __init__(self, reason: str, detail: str = "", code: int | None = None, retry_after: float | None = None):
         super().__init__(reason, detail, retry_after=retry_after)
         self.code = code

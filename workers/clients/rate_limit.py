@@ -27,76 +27,13 @@ from dataclasses import dataclass
 import redis
 
 from shared.config import Settings
-from workers.errors import TransientError
+from shared.redis_scripts import ScriptName, ScriptResult, lua_source
+from workers.errors import WaitError
 
 RATE_PREFIX = "lp:rl:"
 
-# KEYS: cooldown, then one sorted set per dimension. ARGV: member id, then (limit, window_us, cost) per dimension.
-# Returns {1, 0, 0} admitted (recorded in every dimension), or {0, wait_us, dimension} (1-based; 0 = cooldown).
-# Microseconds, not milliseconds: with ms truncation a call could be admitted up to 1 ms before the window that
-# holds the oldest call has really passed. (Doubles hold epoch microseconds exactly.)
-_ACQUIRE = """
-local function cost_of(member) return tonumber(string.match(member, '|(%d+)$')) or 1 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local cool = redis.call('PTTL', KEYS[1])
-if cool > 0 then return {0, cool * 1000, 0} end
-local wait, which = 0, 0
-local costs = {}
-for i = 2, #KEYS do
-  local a = 2 + (i - 2) * 3
-  local limit, window, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  -- A single call bigger than the whole budget could never pass; let it through alone (Groq answers 413).
-  if cost > limit then cost = limit end
-  costs[i] = cost
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
-  local entries = redis.call('ZRANGE', KEYS[i], 0, -1, 'WITHSCORES')
-  local used = 0
-  for j = 1, #entries, 2 do used = used + cost_of(entries[j]) end
-  local need = used + cost - limit
-  if need > 0 then
-    local freed = 0
-    for j = 1, #entries, 2 do
-      freed = freed + cost_of(entries[j])
-      if freed >= need then
-        local w = tonumber(entries[j + 1]) + window - now
-        if w > wait then wait, which = w, i - 1 end
-        break
-      end
-    end
-  end
-end
-if wait > 0 then return {0, wait, which} end
-for i = 2, #KEYS do
-  local window = tonumber(ARGV[2 + (i - 2) * 3 + 1])
-  redis.call('ZADD', KEYS[i], now, ARGV[1] .. '|' .. costs[i])
-  redis.call('PEXPIRE', KEYS[i], math.ceil(window / 1000))
-end
-return {1, 0, 0}
-"""
 
-# KEYS: dimension set. ARGV: member id, estimated cost, actual cost. Replaces an estimate with the real figure
-# (tokens from `usage`, seconds from the transcript) without moving the entry in time.
-_SETTLE = """
-local old = ARGV[1] .. '|' .. ARGV[2]
-local score = redis.call('ZSCORE', KEYS[1], old)
-if not score then return 0 end
-redis.call('ZREM', KEYS[1], old)
-redis.call('ZADD', KEYS[1], score, ARGV[1] .. '|' .. ARGV[3])
-return 1
-"""
-
-# KEYS: cooldown. ARGV: ms. Only ever lengthens a cooldown: two 429s must not shorten each other's wait.
-_COOL_DOWN = """
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
-  return 1
-end
-return 0
-"""
-
-
-class RateLimited(TransientError):
+class RateLimited(WaitError):
     """Over budget: come back after `retry_after` seconds. A deferral, not a failure: it does not count as a retry
     attempt (the job's deadline still applies)."""
 
@@ -127,9 +64,10 @@ class RateLimiter:
         self.enabled = settings.rate_limits_enabled
         # Groq limits per organisation; the key hash keeps two deployments with different keys apart.
         self._scope = hashlib.sha256(api_key.encode()).hexdigest()[:8]
-        self._acquire = client.register_script(_ACQUIRE)
-        self._settle = client.register_script(_SETTLE)
-        self._cool_down = client.register_script(_COOL_DOWN)
+        # shared/scripts/rate_limit_*.lua; each call below names the script's KEYS and ARGV.
+        self._acquire = client.register_script(lua_source(ScriptName.RATE_LIMIT_ACQUIRE))
+        self._settle = client.register_script(lua_source(ScriptName.RATE_LIMIT_SETTLE))
+        self._cool_down = client.register_script(lua_source(ScriptName.RATE_LIMIT_COOL_DOWN))
         minute, hour = settings.rate_limit_window_seconds, settings.rate_limit_audio_window_seconds
         self._vision_model = settings.vision_model
         self._limits: dict[str, tuple[Limit, ...]] = {
@@ -162,8 +100,9 @@ class RateLimiter:
         args: list[str | int] = [member]
         for limit in active:
             args += [limit.limit, int(limit.window_seconds * 1_000_000), charged[limit.dimension]]
-        admitted, wait_us, which = (int(v) for v in self._acquire(keys=keys, args=args))
-        if not admitted:
+        # KEYS: cooldown, one sorted set per dimension; ARGV: member, then (limit, window_us, cost) per dimension.
+        verdict, wait_us, which = (int(v) for v in self._acquire(keys=keys, args=args))
+        if ScriptResult(verdict) is ScriptResult.OVER_BUDGET:
             dimension = "cooldown" if which == 0 else active[which - 1].dimension
             raise RateLimited(model, dimension, wait_us / 1_000_000)
         return Reservation(
@@ -176,11 +115,13 @@ class RateLimiter:
         actual_cost = max(1, math.ceil(actual))
         if estimated is None or estimated == actual_cost:
             return
+        # KEYS: the dimension set; ARGV: member, estimated, actual cost -> SETTLED or NOT_FOUND (left the window).
         self._settle(keys=[self.key(reservation.model, dimension)], args=[reservation.member, estimated, actual_cost])
 
     def cool_down(self, model: str, seconds: float) -> None:
         """Groq said 429 + retry-after: nobody calls this model before then."""
         if seconds > 0:
+            # KEYS: cooldown; ARGV: ms -> COOLDOWN_SET or COOLDOWN_KEPT (a longer one runs).
             self._cool_down(keys=[self.cooldown_key(model)], args=[max(1, int(seconds * 1000))])
 
 

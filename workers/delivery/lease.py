@@ -8,16 +8,37 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from enum import StrEnum
 from types import TracebackType
 
 import redis
 
 from shared import mailbox
 from shared.logging import get_logger
+from shared.redis_scripts import ScriptResult
+from workers.errors import JobTimeLimit, LooperaError, WorkerLost
 
 log = get_logger("workers.lease")
 
-CLAIMED, NOT_HEAD, HELD_ELSEWHERE = 1, 0, -1
+
+class LossKind(StrEnum):
+    """How a copy of a job ended where its own code could not see it: Celery's parent process saw it."""
+
+    WORKER_LOST = "worker_lost"  # the pool process died (SIGKILL, OOM); Celery requeues the message
+    TIME_LIMIT = "time_limit"  # the pool process was killed at TASK_TIME_LIMIT; Celery acknowledges the message
+
+    def as_error(self) -> LooperaError:
+        if self is LossKind.TIME_LIMIT:
+            return JobTimeLimit("time_limit", "the job overran TASK_TIME_LIMIT and its process was killed")
+        return WorkerLost()
+
+
+# The claims that let a copy run, and what each says about the previous copy.
+RUNNABLE_CLAIMS: dict[ScriptResult, LossKind | None] = {
+    ScriptResult.CLAIMED: None,
+    ScriptResult.CLAIMED_AFTER_WORKER_LOST: LossKind.WORKER_LOST,
+    ScriptResult.CLAIMED_AFTER_TIME_LIMIT: LossKind.TIME_LIMIT,
+}
 
 
 def _now_ms() -> int:
@@ -25,6 +46,9 @@ def _now_ms() -> int:
 
 
 class ConversationLeases:
+    """Typed wrappers of the mailbox scripts a worker runs (shared/scripts/*.lua). Every script takes the same
+    KEYS: the conversation's inbox, the lease set and the job's claim (`run`) key."""
+
     def __init__(self, client: redis.Redis, lease_seconds: int) -> None:
         self._redis = client
         self.lease_ms = lease_seconds * 1000
@@ -33,6 +57,7 @@ class ConversationLeases:
         self._defer = client.register_script(mailbox.DEFER)
         self._complete = client.register_script(mailbox.COMPLETE)
         self._reap = client.register_script(mailbox.REAP)
+        self._release_lost = client.register_script(mailbox.RELEASE_LOST)
 
     @staticmethod
     def new_token() -> str:
@@ -42,21 +67,37 @@ class ConversationLeases:
     def _keys(conversation: str, task_id: str) -> list[str]:
         return [mailbox.inbox_key(conversation), mailbox.LEASES_KEY, mailbox.run_key(task_id)]
 
-    def claim(self, conversation: str, task_id: str, token: str) -> int:
-        return int(self._claim(keys=self._keys(conversation, task_id), args=[task_id, _now_ms(), self.lease_ms, token]))
-
-    def renew(self, conversation: str, task_id: str, token: str) -> bool:
-        return bool(self._renew(keys=self._keys(conversation, task_id), args=[token, _now_ms(), self.lease_ms]))
-
-    def defer(self, conversation: str, task_id: str, token: str, countdown: float) -> None:
-        deadline = _now_ms() + int(countdown * 1000) + self.lease_ms
-        self._defer(keys=self._keys(conversation, task_id), args=[token, deadline])
-
-    def complete(self, conversation: str, task_id: str, token: str = "") -> int:
+    def claim(self, conversation: str, task_id: str, token: str) -> ScriptResult:
+        """claim.lua, ARGV: task_id, now_ms, lease_ms, token -> one of RUNNABLE_CLAIMS, NOT_HEAD or HELD_ELSEWHERE."""
         args: list[str | int] = [task_id, _now_ms(), self.lease_ms, token]
-        return int(self._complete(keys=self._keys(conversation, task_id), args=args))
+        return ScriptResult(int(self._claim(keys=self._keys(conversation, task_id), args=args)))
+
+    def renew(self, conversation: str, task_id: str, token: str) -> ScriptResult:
+        """renew.lua, ARGV: token, now_ms, lease_ms -> RENEWED or CLAIM_LOST."""
+        args: list[str | int] = [token, _now_ms(), self.lease_ms]
+        return ScriptResult(int(self._renew(keys=self._keys(conversation, task_id), args=args)))
+
+    def defer(self, conversation: str, task_id: str, token: str, countdown: float) -> ScriptResult:
+        """defer.lua, ARGV: token, deadline_ms (the retry's due time plus one lease) -> DEFERRED."""
+        deadline = _now_ms() + int(countdown * 1000) + self.lease_ms
+        return ScriptResult(int(self._defer(keys=self._keys(conversation, task_id), args=[token, deadline])))
+
+    def complete(self, conversation: str, task_id: str, token: str = "") -> ScriptResult:
+        """complete.lua, ARGV: task_id, now_ms, lease_ms, token ('' = whoever holds the claim) -> HANDED_ON,
+        MAILBOX_EMPTY, NOT_HEAD or HELD_ELSEWHERE."""
+        args: list[str | int] = [task_id, _now_ms(), self.lease_ms, token]
+        return ScriptResult(int(self._complete(keys=self._keys(conversation, task_id), args=args)))
+
+    def release_lost(self, conversation: str, task_id: str, kind: LossKind) -> ScriptResult:
+        """release_lost.lua, ARGV: task_id, now_ms, lease_ms, redispatch, kind -> RELEASED or NOT_HEAD. Leaves a
+        tombstone for the dead copy's claim that the next claim takes at once and reports; after a time limit
+        (Celery acknowledged the message, nothing will redeliver it) the job is handed out again now."""
+        redispatch = 1 if kind is LossKind.TIME_LIMIT else 0
+        args: list[str | int] = [task_id, _now_ms(), self.lease_ms, redispatch, kind.value]
+        return ScriptResult(int(self._release_lost(keys=self._keys(conversation, task_id), args=args)))
 
     def reap(self, limit: int = 100) -> int:
+        """reap.lua, KEYS: leases; ARGV: now_ms, lease_ms, limit -> how many conversations were handed out again."""
         return int(self._reap(keys=[mailbox.LEASES_KEY], args=[_now_ms(), self.lease_ms, limit]))
 
 
@@ -65,7 +106,7 @@ class Heartbeat:
 
     `max_seconds` stops the beats of a job that overran its hard time limit. Under the threads pool Celery enforces
     no time limit, so a stuck job would otherwise hold its conversation forever; without beats its lease runs out
-    and the reaper hands the job to another worker (whose copy is answered once, by the send-once markers)."""
+    and the reaper hands the job to another worker (whose copy is answered once, by its ledger's send states)."""
 
     def __init__(self, interval: float, beat: Callable[[], object], max_seconds: float | None = None) -> None:
         self._interval = interval

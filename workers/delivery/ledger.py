@@ -25,16 +25,11 @@ import orjson
 import redis
 
 from shared.jobs import InboundJob
-from shared.ledger import (
-    CUSTOMER_SERVICE_WINDOW_SECONDS,
-    SendClaim,
-    conversation_state_key,
-    ledger_key,
-    lua,
-)
+from shared.ledger import CUSTOMER_SERVICE_WINDOW_SECONDS, conversation_state_key, ledger_key
 from shared.logging import get_logger
+from shared.redis_scripts import ScriptName, ScriptResult, lua_source
 from workers.delivery.memory import ConversationMemory, MemoryEntry
-from workers.errors import TransientError
+from workers.errors import WaitError
 
 log = get_logger("workers.ledger")
 
@@ -47,7 +42,7 @@ class SendResult(Enum):
     BLOCKED = "blocked"
 
 
-class SendInFlightError(TransientError):
+class SendInFlightError(WaitError):
     """Another copy is sending this part, died while sending it, or holds the job now: come back later.
     A wait, not a failure: the job runner defers without spending an attempt (a copy killed mid-send leaves the
     part `sending` for up to `in_flight_seconds`, longer than all attempts' backoffs together)."""
@@ -97,8 +92,8 @@ class MessageLedger:
         self._in_flight_ms = in_flight_seconds * 1000
         self._pending: dict[str, str] = {}
         self._lock = threading.Lock()  # a voice reply's chunks are synthesised on threads
-        self._send = client.register_script(lua("ledger_send"))
-        self._write = client.register_script(lua("ledger_write"))
+        self._send = client.register_script(lua_source(ScriptName.LEDGER_SEND))
+        self._write = client.register_script(lua_source(ScriptName.LEDGER_WRITE))
 
     # --- stages -------------------------------------------------------------------------------------------------
     def stage(self, name: str, compute: Callable[[], T]) -> T:
@@ -140,15 +135,15 @@ class MessageLedger:
             self._restore(pending)
             raise
         self.fields.update(pending)
-        claim = SendClaim(int(code))
-        if claim is SendClaim.ALREADY_SENT:
+        claim = ScriptResult(int(code))
+        if claim is ScriptResult.ALREADY_SENT:
             self.fields[f"send:{part}"] = "done"
             return SendResult.ALREADY_SENT
-        if claim is SendClaim.IN_FLIGHT:
+        if claim is ScriptResult.IN_FLIGHT:
             raise SendInFlightError(max(1.0, int(detail) / 1000))
-        if claim is SendClaim.LOST_CLAIM:
+        if claim is ScriptResult.CLAIM_LOST:
             raise SendInFlightError()
-        if claim is SendClaim.BLOCKED:
+        if claim is ScriptResult.BLOCKED:
             self.blocked_by = detail.decode() if isinstance(detail, bytes) else str(detail)
             log.info("reply.blocked", ref=self.ref[:12], part=part, gate=self.blocked_by)
             return SendResult.BLOCKED

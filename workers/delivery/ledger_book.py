@@ -15,7 +15,9 @@ from pydantic import ValidationError
 
 from shared import mailbox
 from shared.jobs import InboundJob
-from shared.ledger import ClaimResult, decode_fields, ledger_key, lua
+from shared.ledger import decode_fields, ledger_key
+from shared.redis_scripts import ScriptName, ScriptResult, lua_source
+from workers.delivery.lease import RUNNABLE_CLAIMS, LossKind
 from workers.delivery.ledger import MessageLedger
 from workers.delivery.memory import MEMORY_PREFIX, MemoryEntry
 
@@ -30,6 +32,8 @@ class Claimed:
     task_id: str
     ledger: MessageLedger
     job: InboundJob | None
+    # How the previous copy ended when Celery's parent saw it die (the claim took its tombstone), else None.
+    lost: LossKind | None = None
     errors: int = 0
     detail: str = ""
 
@@ -42,7 +46,7 @@ class LedgerBook:
         self._redis = client
         self._open: dict[str, MessageLedger] = {}
         self._lock = threading.Lock()
-        self._claim = client.register_script(lua("ledger_claim"))
+        self._claim = client.register_script(lua_source(ScriptName.LEDGER_CLAIM))
         self._lease_ms = lease_seconds * 1000
         self._memory = (memory_max, memory_ttl_seconds)
 
@@ -65,7 +69,7 @@ class LedgerBook:
                 ledger = self._open[job.job_id] = MessageLedger(self._redis, job.job_id, job)
             return ledger
 
-    def claim(self, ref: str, token: str) -> Claimed | ClaimResult:
+    def claim(self, ref: str, token: str) -> Claimed | ScriptResult:
         """Claim the job whose ledger is `ref` for the copy holding `token`. Returns `Claimed`, or why not
         (NOT_HEAD: already done; HELD_ELSEWHERE: another live copy runs it; NO_LEDGER: expired or never written)."""
         now = int(time.time() * 1000)
@@ -83,9 +87,10 @@ class LedgerBook:
                 memory_ttl,
             ],
         )
-        result = ClaimResult(int(reply[0]))
-        if result is not ClaimResult.CLAIMED:
+        result = ScriptResult(int(reply[0]))
+        if result not in RUNNABLE_CLAIMS:
             return result
+        lost = RUNNABLE_CLAIMS[result]
         fields = decode_fields(reply[1])
         history: list[MemoryEntry] = [orjson.loads(item) for item in reply[2]]
         try:
@@ -93,10 +98,11 @@ class LedgerBook:
         except ValidationError as exc:
             placeholder = InboundJob.model_construct(job_id=fields["task"], conversation=fields["conv"])
             ledger = MessageLedger(self._redis, ref, placeholder, token, fields)
-            return Claimed(ref, fields["conv"], fields["task"], ledger, None, exc.error_count(), str(exc)[:500])
+            errors, detail = exc.error_count(), str(exc)[:500]
+            return Claimed(ref, fields["conv"], fields["task"], ledger, None, lost, errors, detail)
         assert job is not None
         ledger = MessageLedger(self._redis, ref, job, token, fields, history)
-        return Claimed(ref, job.conversation, job.job_id, ledger, job)
+        return Claimed(ref, job.conversation, job.job_id, ledger, job, lost)
 
 
 def adopt(client: redis.Redis, job: InboundJob, ttl_seconds: int) -> str:

@@ -8,6 +8,8 @@ from typing import Literal, NotRequired, TypedDict
 import orjson
 import redis
 
+from shared.redis_scripts import ScriptName, ScriptResult, lua_source
+
 MEMORY_PREFIX = "lp:mem:"
 
 Role = Literal["user", "assistant"]
@@ -31,32 +33,12 @@ def entry(role: Role, content: str, kind: TurnKind = "text", language: str = "")
     return turn
 
 
-# KEYS: memory list, the message's ledger ('' = none). ARGV: max, ttl, now_ms, claim token, count of ledger writes,
-# (field, value) per write, entries... Writes the ledger's pending fields (shared/ledger.py; a copy that lost its
-# claim only gets its facts about sends written), then appends only if the ledger's `memory` flag is new, so a job
-# that is redelivered after it stored its turn does not store it twice.
-_APPEND_ONCE = """
-local n = tonumber(ARGV[5])
-if KEYS[2] ~= '' then
-  local owner = ARGV[4] == '' or redis.call('HGET', KEYS[2], 'claim') == ARGV[4]
-  for i = 6, 5 + 2 * n, 2 do
-    if owner or string.sub(ARGV[i], 1, 5) == 'send:' then redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
-  end
-  if redis.call('HSETNX', KEYS[2], 'memory', ARGV[3]) == 0 then return 0 end
-end
-for i = 6 + 2 * n, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
-redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return 1
-"""
-
-
 class ConversationMemory:
     def __init__(self, client: redis.Redis, max_messages: int = 20, ttl_seconds: int = 24 * 3600) -> None:
         self._redis = client
         self._max = max_messages
         self._ttl = ttl_seconds
-        self._append_once = client.register_script(_APPEND_ONCE)
+        self._append_once = client.register_script(lua_source(ScriptName.MEMORY_APPEND_ONCE))
 
     @staticmethod
     def key(conversation: str) -> str:
@@ -89,7 +71,9 @@ class ConversationMemory:
         args: list[int | str | bytes] = [self._max, self._ttl, int(time.time() * 1000), token, len(writes)]
         args += [item for pair in writes.items() for item in pair]
         args += [orjson.dumps(e) for e in entries]
-        return bool(self._append_once(keys=[self.key(conversation), ledger], args=args))
+        # memory_append_once.lua, KEYS: memory list, ledger; ARGV: max, ttl_s, now_ms, token, writes..., entries...
+        result = ScriptResult(int(self._append_once(keys=[self.key(conversation), ledger], args=args)))
+        return result is ScriptResult.APPENDED
 
     def clear(self, conversation: str) -> None:
         self._redis.delete(self.key(conversation))

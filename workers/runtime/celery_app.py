@@ -22,6 +22,10 @@ from shared.redis_client import data_node_options, sentinel_options
 def celery_config(settings: Settings) -> dict[str, Any]:
     if settings.celery_visibility_timeout <= settings.task_time_limit:
         raise ValueError("CELERY_VISIBILITY_TIMEOUT must exceed TASK_TIME_LIMIT, or running jobs get redelivered")
+    if settings.task_soft_time_limit > settings.task_time_limit:
+        # Celery then ignores both limits and refuses every retry (Reject: "soft_time_limit must be less than or
+        # equal to time_limit"), which ended jobs without an answer.
+        raise ValueError("TASK_SOFT_TIME_LIMIT must not exceed TASK_TIME_LIMIT")
     return {
         **broker_connection(settings),
         "task_routes": TASK_ROUTES,
@@ -38,10 +42,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_time_limit": settings.task_time_limit,
         "worker_send_task_events": True,
         "task_send_sent_event": True,
+        # Logging is ours (lifecycle.py, `setup_logging`): one JSON object per line, Celery's own lines included.
+        # Redirected stdout/stderr would wrap each of our JSON lines in a `[time: WARNING/ForkPoolWorker-1]` line.
         "worker_hijack_root_logger": False,
+        "worker_redirect_stdouts": False,
         # A job keeps running when the broker connection drops (a Redis restart, a Sentinel failover): its own Redis
         # calls ride through, it records its reply and completes its mailbox. Cancelling it instead killed jobs
-        # between Graph accepting a reply and the send-once marker saying so: the next copy then waited out the
+        # between Graph accepting a reply and the ledger saying so: the next copy then waited out the
         # in-flight marker and sent the reply again (seen in bench/failover.py). Running twice in parallel, which
         # the cancel guards against, is what the conversation claim prevents: the unacknowledged message that comes
         # back later finds its job done (not the mailbox head) and is skipped.

@@ -8,8 +8,10 @@ import threading
 from typing import Any
 
 from celery import Celery
+from celery.apps import worker as celery_worker_app
 from celery.signals import (
     heartbeat_sent,
+    setup_logging,
     worker_init,
     worker_process_init,
     worker_process_shutdown,
@@ -17,9 +19,9 @@ from celery.signals import (
     worker_shutdown,
 )
 
-from shared.config import Settings, get_settings
+from shared.config import WORKER_SECRETS, ConfigError, Settings, get_settings
 from shared.jobs import Queue
-from shared.logging import configure_logging, get_logger
+from shared.logging import configure_logging, get_logger, route_stdlib_logging
 from shared.redis_client import sync_redis
 from workers.runtime.celery_app import app
 
@@ -47,6 +49,25 @@ def _check_voice_tools(settings: Settings) -> None:
     log.info("worker.voices_ok", routes=check_voice_routes(settings))
 
 
+@setup_logging.connect
+def _setup_logging(**_: Any) -> None:
+    # Connecting this signal is Celery's documented way to take over logging: Celery then installs no handlers and
+    # redirects no output (in the parent and in every pool process), so its own records reach our JSON renderer.
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json, with_process=True)
+    route_stdlib_logging(settings.log_level, settings.log_json, with_process=True)
+
+
+def _say(message: str, *_: Any, **__: Any) -> None:
+    """Celery prints a few shutdown notices straight to the terminal (`safe_say`), bypassing logging."""
+    log.warning("celery.notice", message=message)
+
+
+# The one framework line that bypasses logging: without this, "worker: Warm shutdown (MainProcess)" and its
+# siblings would be the only lines of the worker's output that are not JSON.
+celery_worker_app.safe_say = _say
+
+
 @worker_init.connect
 def _init_worker(**_: Any) -> None:
     # In the parent, before any pool process forks. Celery logs and swallows exceptions raised by signal handlers
@@ -55,7 +76,11 @@ def _init_worker(**_: Any) -> None:
     from workers.media.transcode import VoiceSetupError
 
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings.log_level, settings.log_json, with_process=True)
+    try:
+        settings.require(WORKER_SECRETS, "The worker")  # `loopera worker` checks first; this covers `celery worker`
+    except ConfigError as exc:
+        raise SystemExit(f"configuration error: {exc}") from exc
     try:
         _check_voice_tools(settings)
     except VoiceSetupError as exc:
@@ -68,7 +93,7 @@ def _init_process(**_: Any) -> None:
     from workers.runtime.process import get_context
 
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings.log_level, settings.log_json, with_process=True)
     get_context()  # fail fast (and once) on bad configuration, not on the first message
 
 
@@ -114,7 +139,7 @@ _reaper = _Reaper()
 @worker_ready.connect
 def _start_reaper(**_: Any) -> None:
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings.log_level, settings.log_json, with_process=True)
     _reaper.start(settings)
     metrics_port = None
     if settings.worker_metrics_port:

@@ -13,7 +13,8 @@ import redis
 
 from shared import mailbox
 from shared.jobs import InboundJob
-from shared.ledger import ClaimResult, conversation_state_key, ledger_key
+from shared.ledger import conversation_state_key, ledger_key
+from shared.redis_scripts import ScriptResult
 from tests.processes import RedisServer
 from workers.delivery.ledger import MessageLedger, SendInFlightError, SendResult
 from workers.delivery.ledger_book import Claimed, LedgerBook
@@ -189,11 +190,11 @@ def test_the_claim_loads_ledger_and_memory_and_refuses_stale_or_parallel_copies(
     first = ledgers.claim(ref, "copy-a")
     assert isinstance(first, Claimed) and first.ledger.history is not None
     assert [e["content"] for e in first.ledger.history] == ["earlier"]
-    assert ledgers.claim(ref, "copy-b") is ClaimResult.HELD_ELSEWHERE
+    assert ledgers.claim(ref, "copy-b") is ScriptResult.HELD_ELSEWHERE
     assert isinstance(ledgers.claim(ref, "copy-a"), Claimed)  # the same copy again (a redelivery to itself)
     client.lpop(mailbox.inbox_key(job.conversation))
-    assert ledgers.claim(ref, "copy-a") is ClaimResult.NOT_HEAD
-    assert ledgers.claim("no-such-ref", "copy-a") is ClaimResult.NO_LEDGER
+    assert ledgers.claim(ref, "copy-a") is ScriptResult.NOT_HEAD
+    assert ledgers.claim("no-such-ref", "copy-a") is ScriptResult.NO_LEDGER
     assert client.hget(ledger_key(ref), "runs") == b"2"
 
 

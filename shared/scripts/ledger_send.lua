@@ -3,8 +3,8 @@
 -- ARGV: token ('' = a ledger opened without a claim), part, now_ms, in_flight_ms, window_until_ms, then the
 -- pending field writes as count, field, value, ... (applied first; a copy that lost its claim only gets its facts
 -- about sends written, never its stage results).
--- Returns {code, detail}: 0 claimed (send now), 1 already sent, 2 in flight elsewhere (detail: ms left),
--- 3 this copy lost its claim, 4 blocked by a gate (detail: the gate's name).
+-- Returns {result, detail}: R.PART_CLAIMED (send now), R.ALREADY_SENT, R.IN_FLIGHT (detail: ms left, another copy
+-- is sending it), R.CLAIM_LOST (this copy no longer holds the job), R.BLOCKED (detail: the gate's name).
 local ledger, token, part, now = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3])
 local owner = token == '' or redis.call('HGET', ledger, 'claim') == token
 local n = tonumber(ARGV[6])
@@ -13,15 +13,15 @@ for i = 7, 6 + 2 * n, 2 do
 end
 local field = 'send:' .. part
 local state = redis.call('HGET', ledger, field)
-if state == 'done' then return {1, ''} end
+if state == 'done' then return {R.ALREADY_SENT, ''} end
 if state == 'sending' then
   local left = tonumber(redis.call('HGET', ledger, field .. ':until') or '0') - now
-  if left > 0 then return {2, tostring(left)} end
+  if left > 0 then return {R.IN_FLIGHT, tostring(left)} end
 end
-if not owner then return {3, ''} end
+if not owner then return {R.CLAIM_LOST, ''} end
 local function block(gate)
   redis.call('HSET', ledger, field, 'blocked', field .. ':gate', gate, field .. ':at', ARGV[3])
-  return {4, gate}
+  return {R.BLOCKED, gate}
 end
 for _, flag in ipairs({'cancelled', 'superseded', 'merged'}) do
   if redis.call('HGET', ledger, 'flag:' .. flag) then return block(flag) end
@@ -32,4 +32,4 @@ if conv[2] then return block('opted_out') end
 local window = math.max(tonumber(ARGV[5]), tonumber(conv[3] or '0'))
 if now >= window then return block('outside_window') end
 redis.call('HSET', ledger, field, 'sending', field .. ':until', now + tonumber(ARGV[4]))
-return {0, ''}
+return {R.PART_CLAIMED, ''}
