@@ -102,7 +102,7 @@ class LooperaApp:
 
 def create_app(settings: Settings | None = None) -> LooperaApp:
     settings = settings or get_settings()
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings.log_level, settings.log_json, message_key=settings.message_hashing_key())
     check_api_settings(settings)
     ingestor = Ingestor(
         # A socket timeout above the ingest's WAIT, so a slow replica is a NotReplicatedError, not a timeout.

@@ -77,7 +77,9 @@ def worker(
     from shared.logging import configure_logging, route_stdlib_logging
 
     # Now, not at Celery's `setup_logging`: Celery warns (e.g. SecurityWarning for root) before it sets up logging.
-    configure_logging(settings.log_level, settings.log_json, with_process=True)
+    configure_logging(
+        settings.log_level, settings.log_json, with_process=True, message_key=settings.message_hashing_key()
+    )
     route_stdlib_logging(settings.log_level, settings.log_json, with_process=True)
     pool = pool or Pool(settings.worker_pool)
     pool_impl = pool_impl or PoolImpl(settings.worker_pool_impl)
@@ -226,10 +228,12 @@ def trace(
     """The whole story of one message from its ledger: received, queued, claimed, stages, attempts, sends, memory."""
     from loopera.trace import ref_for, render
     from shared.ledger import as_text, ledger_key
+    from shared.logging import set_correlation_key
     from shared.redis_client import sync_redis
 
     settings = get_settings()
     key = settings.message_hashing_key()
+    set_correlation_key(key)  # the id the services' log lines carry
     ref = ref_for(message, key)
     client = sync_redis(settings)
     fields = {as_text(name): as_text(value) for name, value in client.hgetall(ledger_key(ref)).items()}

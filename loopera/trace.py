@@ -14,7 +14,7 @@ import orjson
 
 from shared.jobs import InboundJob
 from shared.ledger import message_ref
-from shared.logging import conversation_ref
+from shared.logging import conversation_ref, correlation_id
 
 _REF = re.compile(r"^[0-9a-f]{32}$")
 # Stage results that are verdicts, not words: safe to show.
@@ -61,6 +61,7 @@ def render(ref: str, fields: dict[str, str], key: bytes, show_content: bool = Fa
     if job is not None:
         who = job.conversation if show_content else conversation_ref(job.conversation)
         lines.append(f"  type         {job.message_type} from conversation {who}")
+        lines.append(f"  logs         correlation_id {correlation_id(job.message_id)}")
         if show_content:
             lines.append(f"  message id   {job.message_id}")
             lines.append(f"  contact      {job.contact_name or '-'}")

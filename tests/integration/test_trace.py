@@ -12,6 +12,7 @@ import redis
 
 from shared.config import Settings
 from shared.ledger import ledger_key, message_ref
+from shared.logging import correlation_id
 from tests.fakes.graph_fake import GraphFake
 from tests.fakes.server import wait_for
 from tests.integration.conftest import Webhooks
@@ -64,6 +65,7 @@ def test_trace_tells_the_story_of_an_answered_message(
     ):
         assert expected in story
     assert "stage        staleness: 'fresh'" in story
+    assert f"correlation_id {correlation_id(message['id'])}" in story  # the id to grep the logs for
     assert "stage        chat: <" in story  # the answer's length, not its words
     assert "send         text:0: sent" in story
     for private in (sender, "Tracy", TEXT, reply, message["id"], meta_id):
