@@ -7,6 +7,7 @@ from collections.abc import Callable
 from shared.jobs import InboundJob
 from workers.context import WorkerContext
 from workers.pipelines.audio import handle_audio_queue
+from workers.pipelines.flood import handled_as_flood
 from workers.pipelines.staleness import handled_as_stale
 from workers.pipelines.text import handle_text_queue
 from workers.pipelines.vision import handle_image
@@ -15,10 +16,11 @@ Pipeline = Callable[[WorkerContext, InboundJob], None]
 
 
 def unless_stale(pipeline: Pipeline) -> Pipeline:
-    """A late message (Meta's outage backlog) gets the late-message policy instead of the pipeline."""
+    """A late message (Meta's outage backlog) gets the late-message policy instead of the pipeline; a message over
+    its user's rate limit is read and remembered, not answered (see `flood`)."""
 
     def run(ctx: WorkerContext, job: InboundJob) -> None:
-        if not handled_as_stale(ctx, job):
+        if not handled_as_stale(ctx, job) and not handled_as_flood(ctx, job):
             pipeline(ctx, job)
 
     run.__name__ = getattr(pipeline, "__name__", "pipeline")
