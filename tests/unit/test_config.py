@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from api.app import check_api_settings
 from shared.config import WORKER_SECRETS, ConfigError, Settings, is_placeholder
@@ -80,3 +81,9 @@ def test_sandbox_workers_start_without_a_groq_key_and_only_there() -> None:
     with pytest.raises(ConfigError, match="WHATSAPP_TOKEN"):
         bad = settings(whatsapp_token="", sandbox=True)
         bad.require(worker_secrets(bad), "The worker")
+
+
+def test_a_ledger_must_outlive_every_run_of_its_job() -> None:
+    with pytest.raises(ValidationError, match="MESSAGE_LEDGER_TTL_SECONDS"):
+        Settings(_env_file=None, message_ledger_ttl_seconds=3600, task_deadline_seconds=3500)  # type: ignore[call-arg]
+    assert Settings(_env_file=None).message_ledger_ttl_seconds > 900 + 360  # type: ignore[call-arg]

@@ -8,7 +8,7 @@ from shared.config import is_placeholder
 from shared.jobs import InboundJob
 from workers.context import WorkerContext
 from workers.pipelines.audio import handle_audio_queue
-from workers.pipelines.flood import handled_as_flood
+from workers.pipelines.flood import handled_as_flood, release_user_count
 from workers.pipelines.replies import acknowledge, send_text_reply
 from workers.pipelines.staleness import handled_as_stale
 from workers.pipelines.text import handle_text_queue
@@ -30,6 +30,7 @@ def unless_groq_key_missing(pipeline: Pipeline) -> Pipeline:
 
     def run(ctx: WorkerContext, job: InboundJob) -> None:
         if ctx.settings.sandbox and is_placeholder(ctx.settings.groq_api_key):
+            release_user_count(ctx, job)  # no model call: it keeps no place in the user's window
             acknowledge(ctx, job)
             send_text_reply(ctx, job, GROQ_KEY_MISSING, part="groq_key_missing")
             return
@@ -44,7 +45,9 @@ def unless_stale(pipeline: Pipeline) -> Pipeline:
     its user's rate limit is read and remembered, not answered (see `flood`)."""
 
     def run(ctx: WorkerContext, job: InboundJob) -> None:
-        if not handled_as_stale(ctx, job) and not handled_as_flood(ctx, job):
+        if handled_as_stale(ctx, job):
+            release_user_count(ctx, job)  # a late message is no model call: it keeps no place in the window
+        elif not handled_as_flood(ctx, job):
             pipeline(ctx, job)
 
     run.__name__ = getattr(pipeline, "__name__", "pipeline")
