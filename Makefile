@@ -7,7 +7,7 @@ export UV_LINK_MODE ?= copy
 setup: ## install locked Python dependencies (all roles + dev tools) into .venv
 	$(UV) sync --frozen --all-extras
 
-run: setup ## run everything locally: Redis (if none answers), the API and all worker pools
+run: setup ## run everything locally: Redis (if none answers), the API, all worker pools and, without Meta settings, the sandbox
 	$(UV) run python -m loopera.dev_stack
 
 api: setup

@@ -48,7 +48,9 @@ def build_fastapi(settings: Settings, ingestor: Ingestor) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if settings.dev_insecure_skip_signature:
             log.warning("api.insecure_mode", detail="DEV_INSECURE_SKIP_SIGNATURE is on: webhooks are NOT verified")
-        log.info("api.started", graph_api_version=settings.graph_api_version)
+        if settings.sandbox:
+            log.warning("api.sandbox_mode", detail="running against the local sandbox (docs/sandbox.md), not Meta")
+        log.info("api.started", graph_api_version=settings.graph_api_version, sandbox=settings.sandbox)
         # Move everything imported and built so far (FastAPI, pydantic, ...) out of the collector's reach. Under
         # load, in-flight requests keep triggering full collections; each walked this whole heap (20-40 ms,
         # measured) and set the p99. Frozen, a full collection takes well under 1 ms.

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from shared.config import WORKER_SECRETS, ConfigError, get_settings, is_placeholder
+from shared.config import ConfigError, get_settings, is_placeholder, worker_secrets
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Loopera WhatsApp assistant")
 dlq_cli = typer.Typer(no_args_is_help=True, help="Dead-letter jobs: list and replay")
@@ -58,6 +58,16 @@ def api(
 
 
 @cli.command()
+def sandbox() -> None:
+    """Serve the sandbox (a local stand-in for Meta and its chat page) on 127.0.0.1:$SANDBOX_PORT (docs/sandbox.md).
+
+    `make run` starts it with the API and workers; alone it needs the secrets `make run` generates."""
+    from sandbox.server import serve
+
+    serve(get_settings())
+
+
+@cli.command()
 def worker(
     pool: Annotated[Pool | None, typer.Option(help="Which queue(s) to consume (default WORKER_POOL)")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Processes/threads (default WORKER_CONCURRENCY)")] = None,
@@ -72,7 +82,7 @@ def worker(
     prepare_multiprocess_dir()  # before anything imports prometheus_client (see workers/metrics.py)
     settings = get_settings()
     # Before Celery starts: a pool process that fails on a missing secret is respawned forever, logging tracebacks.
-    settings.require(WORKER_SECRETS, "The worker")
+    settings.require(worker_secrets(settings), "The worker")  # in the sandbox GROQ_API_KEY may be missing
     settings.worker_heartbeat_file.unlink(missing_ok=True)  # unhealthy until this run's consumer beats
     from shared.logging import configure_logging, route_stdlib_logging
 

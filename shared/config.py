@@ -257,6 +257,15 @@ class Settings(BaseSettings):
     user_messages_per_window: int = Field(default=12, ge=0)
     user_rate_window_seconds: float = Field(default=60.0, gt=0)
 
+    # --- the sandbox: a local stand-in for Meta (docs/sandbox.md) ----------------------------------------------
+    # The API and workers run against `loopera sandbox` instead of Meta: the Graph token may then travel over plain
+    # http, but only to GRAPH_API_URL and only when that is a loopback address; nothing else is relaxed. Workers
+    # start without GROQ_API_KEY and answer every message with what is missing. `make run` sets it by itself when
+    # the Meta settings are not all filled in.
+    sandbox: bool = False
+    # Where `loopera sandbox` serves the chat page, its JSON API and the Graph stand-in.
+    sandbox_port: int = 8001
+
     # --- observability --------------------------------------------------------------------------------------
     log_level: str = "INFO"
     log_json: bool = True
@@ -371,6 +380,24 @@ def parse_sentinels(value: str) -> list[tuple[str, int]]:
 
 API_SECRETS = ("verify_token", "phone_number_id")
 WORKER_SECRETS = ("whatsapp_token", "phone_number_id", "groq_api_key")
+# The settings that say "this runs against Meta"; `make run` falls back to the sandbox when one is missing.
+META_SETTINGS = ("whatsapp_token", "app_secret", "verify_token", "phone_number_id")
+# Tokens the sandbox generates start with this; the sandbox refuses any other non-empty WHATSAPP_TOKEN, so a real
+# Meta token never travels to the loopback stand-in over plain http.
+SANDBOX_TOKEN_PREFIX = "sandbox-"  # noqa: S105 (a prefix, not a secret)
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def worker_secrets(settings: Settings) -> tuple[str, ...]:
+    """What a worker needs to start: in the sandbox a missing GROQ_API_KEY is answered in the chat instead."""
+    if settings.sandbox:
+        return tuple(name for name in WORKER_SECRETS if name != "groq_api_key")
+    return WORKER_SECRETS
+
+
+def is_sandbox_token(value: SecretStr | str) -> bool:
+    raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+    return raw.startswith(SANDBOX_TOKEN_PREFIX)
 
 
 @lru_cache(maxsize=1)

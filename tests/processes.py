@@ -99,6 +99,9 @@ def fake_backed_env(redis_url: str, graph_url: str, graph_version: str, groq_url
         "APP_SECRET": APP_SECRET,
         "VERIFY_TOKEN": VERIFY_TOKEN,
         "PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+        # The Graph fake is the sandbox's stand-in on a loopback http port: the one setting that lets the token go
+        # there without https.
+        "SANDBOX": "true",
         "GROQ_TIMEOUT_SECONDS": "10",
         "GRAPH_TIMEOUT_SECONDS": "5",
         "TASK_DEADLINE_SECONDS": "60",

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from shared.config import WORKER_SECRETS, Settings
+from shared.config import Settings, worker_secrets
 from shared.redis_client import sync_redis
 from workers.clients.graph import GraphClient
 from workers.clients.groq import GroqClient
@@ -46,7 +46,7 @@ class WorkerContext:
 
     @classmethod
     def build(cls, settings: Settings) -> WorkerContext:
-        settings.require(WORKER_SECRETS, "The worker")
+        settings.require(worker_secrets(settings), "The worker")
         client = sync_redis(settings)
         api_key = settings.groq_api_key.get_secret_value()
         limiter = RateLimiter(client, settings, api_key)
@@ -59,6 +59,7 @@ class WorkerContext:
                 settings.whatsapp_token.get_secret_value(),
                 settings.phone_number_id,
                 timeout=settings.graph_timeout_seconds,
+                sandbox=settings.sandbox,
             ),
             groq=GroqClient(api_key, settings.groq_base_url, settings.groq_timeout_seconds, limiter=limiter),
             memory=ConversationMemory(client, settings.memory_max_messages, settings.memory_ttl_seconds),

@@ -13,7 +13,7 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from loopera.simulate import GraphStandIn
+from loopera.simulate import SimulatedGraph
 from loopera.subscribe import GraphRequestError, subscribe
 from shared.config import ConfigError, Settings
 from shared.ledger import LEDGER_PREFIX
@@ -114,17 +114,22 @@ def test_simulate_voice_note_is_downloaded_transcribed_and_answered(
     assert "reply <- " in result.stdout
 
 
-def test_graph_stand_in_serves_media_like_graph(tmp_path: Path) -> None:
-    stand_in = GraphStandIn("v25.0")
+def test_graph_stand_in_serves_media_like_graph(service_env: dict[str, str]) -> None:
+    settings = Settings(_env_file=None, whatsapp_token=SecretStr(TOKEN), phone_number_id="123")
+    stand_in = SimulatedGraph(settings, 0)
     stand_in.start()
     try:
         voice = MEDIA_FIXTURES / "voice-en.ogg"
-        media_id, mime = stand_in.add_file(voice)
+        media_id, mime, _ = stand_in.add_file(voice)
         assert mime == "audio/ogg"
-        info = httpx.get(f"{stand_in.url}/v25.0/{media_id}", headers={"Authorization": "Bearer x"}).json()
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        info = httpx.get(f"{stand_in.url}/v25.0/{media_id}", headers=auth).json()
         assert info["mime_type"] == "audio/ogg" and info["file_size"] == voice.stat().st_size
-        assert httpx.get(info["url"]).content == voice.read_bytes()
-        assert httpx.get(f"{stand_in.url}/v25.0/unknown").status_code == 400
+        assert httpx.get(info["url"], headers=auth).content == voice.read_bytes()
+        # As on Graph, media needs the token; unknown ids are error 100.
+        assert httpx.get(info["url"]).status_code == 401
+        assert httpx.get(f"{stand_in.url}/v25.0/unknown", headers=auth).status_code == 400
+        assert stand_in.downloads() == 2
     finally:
         stand_in.stop()
 

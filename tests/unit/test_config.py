@@ -72,6 +72,17 @@ def test_system_prompt_from_file(tmp_path) -> None:  # type: ignore[no-untyped-d
     assert "same language" in settings().resolved_system_prompt()
 
 
+def test_sandbox_workers_start_without_a_groq_key_and_only_there() -> None:
+    from shared.config import worker_secrets
+
+    assert "groq_api_key" in worker_secrets(settings(groq_api_key=""))
+    sandbox = settings(groq_api_key="", sandbox=True)
+    sandbox.require(worker_secrets(sandbox), "The worker")  # no ConfigError
+    with pytest.raises(ConfigError, match="WHATSAPP_TOKEN"):
+        bad = settings(whatsapp_token="", sandbox=True)
+        bad.require(worker_secrets(bad), "The worker")
+
+
 def test_a_ledger_must_outlive_every_run_of_its_job() -> None:
     with pytest.raises(ValidationError, match="MESSAGE_LEDGER_TTL_SECONDS"):
         Settings(_env_file=None, message_ledger_ttl_seconds=3600, task_deadline_seconds=3500)  # type: ignore[call-arg]

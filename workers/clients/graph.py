@@ -1,7 +1,9 @@
 """WhatsApp Cloud API (Graph) client: one per worker process, reused for every job.
 
-The bearer token is attached per request, and only for Meta's hosts or the configured Graph URL's host: media
-URLs come from payloads, and a token sent to any other host would be leaked.
+The bearer token is attached per request, only over https, and only for Meta's hosts or the configured Graph URL's
+host: media URLs come from payloads, and a token sent to any other host (or in clear text) would be leaked. In the
+sandbox (SANDBOX=true, docs/sandbox.md) plain http is allowed to exactly the configured Graph URL's origin, and only
+when that is a loopback address.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from shared.config import LOOPBACK_HOSTS
 from workers.clients.graph_errors import GraphError, classify_graph_response, classify_transport_error
 from workers.errors import UserInputError
 
@@ -34,9 +37,15 @@ class GraphClient:
         phone_number_id: str,
         timeout: float = 15.0,
         transport: httpx.BaseTransport | None = None,
+        sandbox: bool = False,
     ) -> None:
         self._api = f"{base_url.rstrip('/')}/{version}"
-        self._graph_host = urlsplit(base_url).hostname or ""
+        graph = urlsplit(base_url)
+        self._graph_host = (graph.hostname or "").lower()
+        # The only plain-http origin the token may go to: the sandbox's loopback Graph stand-in.
+        self._plain_http_origin = (
+            (self._graph_host, graph.port) if sandbox and self._graph_host in LOOPBACK_HOSTS else None
+        )
         self._auth = {"Authorization": f"Bearer {token}"}
         self._phone_number_id = phone_number_id
         # follow_redirects stays off: a redirect must never carry the token to another host.
@@ -46,7 +55,12 @@ class GraphClient:
         self._http.close()
 
     def may_receive_token(self, url: str) -> bool:
-        host = (urlsplit(url).hostname or "").lower()
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if parts.scheme == "http":
+            return self._plain_http_origin is not None and (host, parts.port) == self._plain_http_origin
+        if parts.scheme != "https":
+            return False
         return host == self._graph_host or any(host.endswith(s) or host == s[1:] for s in META_HOST_SUFFIXES)
 
     def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:

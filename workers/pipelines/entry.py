@@ -4,15 +4,40 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from shared.config import is_placeholder
 from shared.jobs import InboundJob
 from workers.context import WorkerContext
 from workers.pipelines.audio import handle_audio_queue
 from workers.pipelines.flood import handled_as_flood, release_user_count
+from workers.pipelines.replies import acknowledge, send_text_reply
 from workers.pipelines.staleness import handled_as_stale
 from workers.pipelines.text import handle_text_queue
 from workers.pipelines.vision import handle_image
 
 Pipeline = Callable[[WorkerContext, InboundJob], None]
+
+
+# The one answer a sandbox without GROQ_API_KEY gives (docs/sandbox.md): said once per message, never retried.
+GROQ_KEY_MISSING = (
+    "This sandbox has no GROQ_API_KEY, so I cannot answer yet. Create a key at https://console.groq.com/keys, "
+    "put it in .env as GROQ_API_KEY=..., and restart `make run`."
+)
+
+
+def unless_groq_key_missing(pipeline: Pipeline) -> Pipeline:
+    """In the sandbox, a worker may start without a Groq key: every message then gets a clear answer saying so,
+    instead of a Groq 401 that would end in a generic apology."""
+
+    def run(ctx: WorkerContext, job: InboundJob) -> None:
+        if ctx.settings.sandbox and is_placeholder(ctx.settings.groq_api_key):
+            release_user_count(ctx, job)  # no model call: it keeps no place in the user's window
+            acknowledge(ctx, job)
+            send_text_reply(ctx, job, GROQ_KEY_MISSING, part="groq_key_missing")
+            return
+        pipeline(ctx, job)
+
+    run.__name__ = getattr(pipeline, "__name__", "pipeline")
+    return run
 
 
 def unless_stale(pipeline: Pipeline) -> Pipeline:
@@ -29,6 +54,6 @@ def unless_stale(pipeline: Pipeline) -> Pipeline:
     return run
 
 
-TEXT_PIPELINE = unless_stale(handle_text_queue)
-AUDIO_PIPELINE = unless_stale(handle_audio_queue)
-VISION_PIPELINE = unless_stale(handle_image)
+TEXT_PIPELINE = unless_groq_key_missing(unless_stale(handle_text_queue))
+AUDIO_PIPELINE = unless_groq_key_missing(unless_stale(handle_audio_queue))
+VISION_PIPELINE = unless_groq_key_missing(unless_stale(handle_image))

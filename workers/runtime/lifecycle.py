@@ -19,7 +19,7 @@ from celery.signals import (
     worker_shutdown,
 )
 
-from shared.config import WORKER_SECRETS, ConfigError, Settings, get_settings
+from shared.config import ConfigError, Settings, get_settings, worker_secrets
 from shared.jobs import Queue
 from shared.logging import configure_logging, get_logger, route_stdlib_logging
 from shared.redis_client import sync_redis
@@ -84,7 +84,9 @@ def _init_worker(**_: Any) -> None:
         settings.log_level, settings.log_json, with_process=True, message_key=settings.message_hashing_key()
     )
     try:
-        settings.require(WORKER_SECRETS, "The worker")  # `loopera worker` checks first; this covers `celery worker`
+        settings.require(
+            worker_secrets(settings), "The worker"
+        )  # `loopera worker` checks first; this covers `celery worker`
     except ConfigError as exc:
         raise SystemExit(f"configuration error: {exc}") from exc
     try:
@@ -162,7 +164,13 @@ def _start_reaper(**_: Any) -> None:
 
         metrics_port = start_metrics_server(settings.worker_metrics_port)
     _on_heartbeat()  # healthy from the first moment, not only after the first 2 s tick
-    log.info("worker.ready", metrics_port=metrics_port)
+    if settings.sandbox:
+        log.warning(
+            "worker.sandbox_mode",
+            detail="running against the local sandbox (docs/sandbox.md), not Meta",
+            graph_api_url=settings.graph_api_url,
+        )
+    log.info("worker.ready", metrics_port=metrics_port, sandbox=settings.sandbox)
 
 
 @heartbeat_sent.connect

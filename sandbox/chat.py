@@ -1,0 +1,117 @@
+"""What the chat page shows: every conversation in order, and the events pushed to open pages (SSE).
+
+Kept in memory: the sandbox is a local toy, restarting it starts over (the bot's own memory lives in Redis).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from sandbox.webhooks import User
+
+Direction = Literal["in", "out"]
+# WhatsApp hides the typing indicator after 25 s or when the reply arrives
+# (https://developers.facebook.com/docs/whatsapp/cloud-api/typing-indicators).
+TYPING_SECONDS = 25
+
+
+@dataclass
+class ChatMessage:
+    """One bubble. `status` of an inbound message: sent (queued at the API), read (the bot marked it read) or
+    failed (the API refused the webhook); of an outbound one: sent, delivered, read."""
+
+    id: str
+    user: str
+    direction: Direction
+    type: str
+    text: str | None = None
+    caption: str | None = None
+    url: str | None = None
+    mime_type: str | None = None
+    voice: bool = False
+    location: dict[str, Any] | None = None
+    reply_to: str | None = None
+    status: str = "sent"
+    error: str | None = None
+    time: float = field(default_factory=time.time)
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def outbound_message(body: dict[str, Any], wamid: str) -> ChatMessage:
+    """A Graph send (https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages) as a bubble."""
+    kind = str(body.get("type", "unknown"))
+    raw = body.get(kind)
+    content: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    message = ChatMessage(
+        id=wamid,
+        user=str(body.get("to") or body.get("recipient") or ""),
+        direction="out",
+        type=kind,
+        reply_to=(body.get("context") or {}).get("message_id"),
+    )
+    if kind == "text":
+        message.text = str(content.get("body", ""))
+    elif kind in ("audio", "image", "video", "document", "sticker"):
+        media_id = content.get("id")
+        message.url = f"/media/{media_id}" if media_id else content.get("link")
+        message.voice = bool(content.get("voice"))
+        message.caption = content.get("caption")
+    elif kind == "location":
+        message.location = content
+    else:  # templates, interactive, reactions...: show the raw object rather than nothing
+        message.text = str(content)
+    return message
+
+
+class ChatStore:
+    def __init__(self) -> None:
+        self.users: dict[str, User] = {}
+        self.conversations: dict[str, list[ChatMessage]] = {}
+        self.by_id: dict[str, ChatMessage] = {}
+        self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+
+    def add(self, message: ChatMessage) -> None:
+        self.conversations.setdefault(message.user, []).append(message)
+        self.by_id[message.id] = message
+        self.publish({"event": "message", "message": message.to_json()})
+        if message.direction == "out":
+            self.publish({"event": "typing", "user": message.user, "on": False})
+
+    def update(self, message_id: str, **changes: Any) -> ChatMessage | None:
+        message = self.by_id.get(message_id)
+        if message is None:
+            return None
+        for name, value in changes.items():
+            setattr(message, name, value)
+        self.publish({"event": "message", "message": message.to_json()})
+        return message
+
+    def marked_read(self, body: dict[str, Any]) -> None:
+        """The worker's "mark read" (blue ticks), with its typing indicator when it asked for one."""
+        message = self.update(str(body.get("message_id", "")), status="read")
+        if message is not None and body.get("typing_indicator"):
+            self.publish({"event": "typing", "user": message.user, "on": True, "seconds": TYPING_SECONDS})
+
+    def conversation(self, address: str) -> list[dict[str, Any]]:
+        return [m.to_json() for m in self.conversations.get(address, [])]
+
+    # --- server-sent events ---------------------------------------------------------------------------------
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        self._subscribers.discard(queue)
+
+    def publish(self, event: dict[str, Any]) -> None:
+        for queue in list(self._subscribers):
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:  # a page that stopped reading; it reloads the conversation on reconnect
+                self._subscribers.discard(queue)

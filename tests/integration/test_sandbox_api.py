@@ -1,0 +1,214 @@
+"""The sandbox's JSON API and its Meta halves, in-process in front of a recording API: every message becomes one
+signed webhook; bad input gets a clear 4xx; every accepted send is reported sent/delivered/read."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fakes.server import wait_for
+from tests.sandbox_harness import PHONE_NUMBER_ID, TOKEN, InProcessSandbox, RecordingApi
+from tests.webhooks import MEDIA_FIXTURES
+
+pytestmark = pytest.mark.integration
+ANA = "15550001111"
+
+
+@pytest.fixture(scope="module")
+def recording_api() -> Iterator[RecordingApi]:
+    api = RecordingApi()
+    api.server.start()
+    yield api
+    api.server.stop()
+
+
+@pytest.fixture(scope="module")
+def sandbox(recording_api: RecordingApi) -> Iterator[InProcessSandbox]:
+    running = InProcessSandbox(recording_api.url).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh(recording_api: RecordingApi) -> None:
+    with recording_api.lock:
+        recording_api.requests.clear()
+
+
+def _ffprobe(data: bytes, tmp_path: Path) -> dict:
+    path = tmp_path / "probe.bin"
+    path.write_bytes(data)
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)],
+        capture_output=True,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def test_text_becomes_one_signed_webhook(sandbox: InProcessSandbox, recording_api: RecordingApi) -> None:
+    answer = httpx.post(f"{sandbox.url}/api/messages", json={"from": ANA, "text": "hi *there*"})
+    assert answer.status_code == 202
+    wamid = answer.json()["message_id"]
+    assert wamid.startswith("wamid.")
+    (body,) = recording_api.webhooks()
+    value = body["entry"][0]["changes"][0]["value"]
+    assert value["metadata"]["phone_number_id"] == PHONE_NUMBER_ID
+    assert value["messages"][0] == {**value["messages"][0], "from": ANA, "id": wamid, "type": "text"}
+    assert value["messages"][0]["text"] == {"body": "hi *there*"}
+    assert all(ok for _, _, ok, _ in recording_api.requests)
+    messages = httpx.get(f"{sandbox.url}/api/conversations/{ANA}").json()["messages"]
+    assert messages[-1] | {"direction": "in", "type": "text", "text": "hi *there*", "id": wamid} == messages[-1]
+
+
+def test_username_user_has_a_bsuid_and_no_phone(sandbox: InProcessSandbox, recording_api: RecordingApi) -> None:
+    payload = {"user_id": "US.13491208655302741918", "username": "cleo", "text": "hello"}
+    assert httpx.post(f"{sandbox.url}/api/messages", json=payload).status_code == 202
+    (message,) = recording_api.messages()
+    assert "from" not in message and message["from_user_id"] == "US.13491208655302741918"
+    contact = recording_api.webhooks()[0]["entry"][0]["changes"][0]["value"]["contacts"][0]
+    assert "wa_id" not in contact and contact["profile"]["username"] == "cleo"
+
+
+def test_location_and_photo_with_caption(sandbox: InProcessSandbox, recording_api: RecordingApi) -> None:
+    location = {"latitude": 52.52, "longitude": 13.405, "name": "Berlin"}
+    assert httpx.post(f"{sandbox.url}/api/messages", json={"from": ANA, "location": location}).status_code == 202
+    photo = (MEDIA_FIXTURES / "photo.jpg").read_bytes()
+    answer = httpx.post(
+        f"{sandbox.url}/api/messages",
+        data={"from": ANA, "caption": "what is this?"},
+        files={"file": ("p.jpg", photo, "image/jpeg")},
+    )
+    assert answer.status_code == 202, answer.text
+    first, second = recording_api.messages()
+    assert first["type"] == "location" and first["location"]["name"] == "Berlin"
+    assert second["type"] == "image" and second["image"]["caption"] == "what is this?"
+    # The worker fetches it from the Graph half, with the token, exactly as from Meta.
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    info = httpx.get(f"{sandbox.url}/v25.0/{second['image']['id']}", headers=auth).json()
+    assert info["mime_type"] == "image/jpeg" and info["sha256"] == second["image"]["sha256"]
+    assert httpx.get(info["url"], headers=auth).content == photo
+    assert httpx.get(info["url"]).status_code == 401
+
+
+def test_a_recording_is_remuxed_to_ogg_opus_voice_note(
+    sandbox: InProcessSandbox, recording_api: RecordingApi, tmp_path: Path
+) -> None:
+    # What a browser's MediaRecorder gives: WebM with Opus.
+    webm = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(MEDIA_FIXTURES / "voice-en.ogg"), "-c:a", "copy", "-f", "webm", "pipe:1"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    answer = httpx.post(
+        f"{sandbox.url}/api/messages",
+        data={"from": ANA, "voice": "true"},
+        files={"file": ("voice.webm", webm, "audio/webm")},
+    )
+    assert answer.status_code == 202, answer.text
+    (message,) = recording_api.messages()
+    assert message["type"] == "audio" and message["audio"]["voice"] is True
+    assert message["audio"]["mime_type"] == "audio/ogg"
+    data = httpx.get(f"{sandbox.url}{answer.json()['message']['url']}").content
+    probe = _ffprobe(data, tmp_path)
+    assert probe["format"]["format_name"] == "ogg" and probe["streams"][0]["codec_name"] == "opus"
+
+
+@pytest.mark.parametrize(
+    ("request_kwargs", "status", "says"),
+    [
+        ({"json": {"from": ANA, "text": "   "}}, 400, "empty"),
+        ({"json": {"text": "hi"}}, 400, "who sends it"),
+        ({"json": {"from": "+1 555", "text": "hi"}}, 400, "digits"),
+        ({"json": {"from": ANA, "text": "x" * 4097}}, 400, "4096"),
+        ({"json": {"from": ANA, "location": {"latitude": "north"}}}, 400, "latitude"),
+        ({"content": b"not json", "headers": {"content-type": "application/json"}}, 400, "JSON"),
+        ({"data": {"from": ANA}, "files": {"file": ("a.txt", b"just some text", "text/plain")}}, 415, "unsupported"),
+        ({"data": {"from": ANA}}, 400, "file"),
+    ],
+)
+def test_bad_input_gets_a_clear_4xx(
+    sandbox: InProcessSandbox, request_kwargs: dict, status: int, says: str, recording_api: RecordingApi
+) -> None:
+    answer = httpx.post(f"{sandbox.url}/api/messages", **request_kwargs)
+    assert answer.status_code == status, answer.text
+    assert says in answer.json()["error"]
+    assert recording_api.webhooks() == []  # nothing reached the API
+
+
+def test_a_50_mb_upload_is_refused_with_413(sandbox: InProcessSandbox, recording_api: RecordingApi) -> None:
+    big = b"\xff\xd8\xff" + b"\0" * (50 * 1024 * 1024)
+    answer = httpx.post(
+        f"{sandbox.url}/api/messages", data={"from": ANA}, files={"file": ("big.jpg", big, "image/jpeg")}, timeout=60
+    )
+    assert answer.status_code == 413 and "MB" in answer.json()["error"]
+    assert recording_api.webhooks() == []
+    assert httpx.get(f"{sandbox.url}/api/health").status_code == 200
+
+
+def test_every_accepted_send_is_reported_sent_delivered_read(
+    sandbox: InProcessSandbox, recording_api: RecordingApi
+) -> None:
+    """The Graph half, called as a worker calls it: the reply shows in the conversation, and status webhooks echo
+    biz_opaque_callback_data."""
+    inbound = httpx.post(f"{sandbox.url}/api/messages", json={"from": ANA, "text": "ping"}).json()["message_id"]
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    graph = f"{sandbox.url}/v25.0/{PHONE_NUMBER_ID}/messages"
+    read = {
+        "messaging_product": "whatsapp",
+        "status": "read",
+        "message_id": inbound,
+        "typing_indicator": {"type": "text"},
+    }
+    assert httpx.post(graph, json=read, headers=auth).json() == {"success": True}
+    send = {
+        "messaging_product": "whatsapp",
+        "to": ANA,
+        "type": "text",
+        "text": {"body": "pong"},
+        "context": {"message_id": inbound},
+        "biz_opaque_callback_data": "part-0",
+    }
+    sent = httpx.post(graph, json=send, headers=auth).json()
+    wamid = sent["messages"][0]["id"]
+    assert httpx.post(graph, json=send, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    statuses = wait_for(lambda: len(recording_api.statuses()) >= 3 and recording_api.statuses(), what="3 statuses")
+    assert [s["status"] for s in statuses] == ["sent", "delivered", "read"]
+    assert {s["id"] for s in statuses} == {wamid}
+    assert all(s["biz_opaque_callback_data"] == "part-0" and s["recipient_id"] == ANA for s in statuses)
+    messages = httpx.get(f"{sandbox.url}/api/conversations/{ANA}").json()["messages"]
+    mine, reply = messages[-2], messages[-1]
+    assert mine["id"] == inbound and mine["status"] == "read"
+    assert reply | {"direction": "out", "text": "pong", "reply_to": inbound, "status": "read"} == reply
+
+
+def test_loopera_sandbox_refuses_a_real_token(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    env |= {"WHATSAPP_TOKEN": "EAAGreal", "APP_SECRET": "s" * 32, "PHONE_NUMBER_ID": "123", "SANDBOX_PORT": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "loopera.cli", "sandbox"],
+        cwd=tmp_path,  # no .env
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "refuses to start" in result.stderr and "WHATSAPP_TOKEN" in result.stderr
+
+
+def test_an_api_that_is_down_is_named(recording_api: RecordingApi) -> None:
+    down = InProcessSandbox("http://127.0.0.1:9").start()
+    try:
+        answer = httpx.post(f"{down.url}/api/messages", json={"from": ANA, "text": "hi"})
+        assert answer.status_code == 502 and "is it running" in answer.json()["error"]
+    finally:
+        down.stop()

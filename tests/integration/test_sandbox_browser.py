@@ -1,0 +1,242 @@
+"""The sandbox page in a real headless Chromium (Debian's, driven by Playwright), against `make run`'s whole stack
+(Redis, API, three pools, sandbox) with the Groq fake behind the workers: type -> reply, a voice note from the fake
+microphone -> OGG/Opus at the workers and a voice-note reply that plays, a photo -> the vision answer, two users ->
+two memories. One more test proves the page reaches the service only through the sandbox's signed webhooks."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import sync_playwright
+
+from tests.dev_stack import DevStack
+from tests.fakes.groq_fake import API_KEY, GroqFake
+from tests.fakes.server import wait_for
+from tests.sandbox_harness import InProcessSandbox, RecordingApi
+from tests.webhooks import MEDIA_FIXTURES
+
+pytestmark = pytest.mark.integration
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+if not Path(CHROMIUM).exists():  # pragma: no cover - .ci/run installs it
+    pytest.skip("needs Debian's chromium (apt-get install chromium chromium-driver)", allow_module_level=True)
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where each test leaves its screenshot (SANDBOX_SCREENSHOTS=<dir> keeps them, e.g. for docs/img)."""
+    target = os.environ.get("SANDBOX_SCREENSHOTS")
+    return Path(target) if target else tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture(scope="module")
+def fake_mic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Speech as the WAV Chromium's fake microphone plays (from the voice-note fixture)."""
+    wav = tmp_path_factory.mktemp("mic") / "speech.wav"
+    source = MEDIA_FIXTURES / "voice-en.ogg"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(source), "-ac", "1", "-ar", "48000", str(wav)], check=True)
+    return wav
+
+
+@pytest.fixture(scope="module")
+def browser(fake_mic: Path) -> Iterator[Any]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",  # CI runs as root
+                "--use-fake-device-for-media-stream",
+                "--use-fake-ui-for-media-stream",
+                f"--use-file-for-fake-audio-capture={fake_mic}",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, groq_fake: GroqFake) -> Iterator[DevStack]:
+    settings = {"GROQ_API_KEY": API_KEY, "GROQ_BASE_URL": groq_fake.url, "RATE_LIMITS_ENABLED": "false"}
+    running = DevStack(tmp_path_factory.mktemp("make-run"), settings).start()
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def page(browser: Any, stack: DevStack) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 900, "height": 760})
+    context.grant_permissions(["microphone"], origin=stack.sandbox_url)
+    tab = context.new_page()
+    tab.set_default_timeout(TIMEOUT_MS)
+    tab.goto(stack.sandbox_url)
+    tab.wait_for_selector("body[data-live=yes]")  # the SSE stream is open
+    yield tab
+    context.close()
+
+
+def _as(page: Any, address: str) -> None:
+    page.select_option("#user-select", address)
+    page.wait_for_function("() => document.querySelector('#presence').textContent === 'online'")
+
+
+def _type(page: Any, text: str) -> None:
+    page.fill("#text", text)
+    page.press("#text", "Enter")
+
+
+def test_a_typed_message_gets_the_formatted_reply_with_read_ticks(
+    page: Any, groq_fake: GroqFake, screenshots: Path
+) -> None:
+    groq_fake.chat_reply = lambda body: f"**Hello!** You wrote: *{body['messages'][-1]['content']}* `ok`"
+    groq_fake.chat_delay = 2.0  # long enough to see the typing indicator
+    _as(page, "15550001111")
+    _type(page, "good morning")
+    page.wait_for_function("() => document.querySelector('#presence').textContent === 'typing…'")
+    reply = page.locator(".bubble.out", has_text="You wrote").last
+    reply.wait_for()
+    assert reply.locator("b").inner_text() == "Hello!"  # WhatsApp's *bold*, rendered
+    assert reply.locator("i").inner_text() == "good morning"
+    assert "good morning" in reply.locator(".quoted").inner_text()  # the reply quotes the message
+    page.wait_for_selector(".bubble.in[data-status=read] .ticks.read")  # blue ticks: the bot marked it read
+    assert page.inner_text("#presence") == "online"  # the reply ends the typing indicator
+    page.screenshot(path=str(screenshots / "sandbox-text.png"))
+
+
+def test_a_photo_with_a_caption_gets_the_vision_answer(page: Any, groq_fake: GroqFake, screenshots: Path) -> None:
+    groq_fake.chat_reply = lambda body: (
+        "I see a photo." if any(isinstance(m["content"], list) for m in body["messages"]) else "no image"
+    )
+    _as(page, "15550001111")
+    page.set_input_files("#file", str(MEDIA_FIXTURES / "photo.jpg"))
+    page.fill("#caption", "what is this?")
+    page.click("#send")
+    page.locator(".bubble.in.type-image img.photo").last.wait_for()
+    page.locator(".bubble.out", has_text="I see a photo.").last.wait_for()
+    (_, parts), *_ = groq_fake.image_requests()
+    assert parts[0].texts and "what is this?" in " ".join(parts[0].texts)
+    page.screenshot(path=str(screenshots / "sandbox-photo.png"))
+
+
+def test_a_voice_note_from_the_microphone_reaches_the_workers_as_ogg_opus_and_the_reply_plays(
+    page: Any, stack: DevStack, groq_fake: GroqFake, screenshots: Path, tmp_path: Path
+) -> None:
+    _as(page, "15550001111")  # after the text and photo tests: the screenshot shows all three (docs/img/sandbox.png)
+    page.click("#mic")
+    page.wait_for_selector("#mic.recording")
+    page.wait_for_timeout(2500)
+    page.click("#mic")
+    page.locator(".bubble.in.type-audio").last.wait_for()
+    voice_reply = page.locator(".bubble.out.type-audio").last
+    voice_reply.wait_for()
+
+    (upload,) = [m for m in _conversation(stack, "15550001111") if m["direction"] == "in" and m["type"] == "audio"]
+    assert upload["voice"] is True and upload["mime_type"] == "audio/ogg"
+    stream = _ffprobe(httpx.get(f"{stack.sandbox_url}{upload['url']}").content, tmp_path)
+    assert stream["format"]["format_name"] == "ogg" and stream["streams"][0]["codec_name"] == "opus"
+    transcriptions = groq_fake.calls_to("audio/transcriptions")
+    assert transcriptions and transcriptions[-1].file_name == "voice.ogg"  # the worker took it as a voice note
+
+    voice_reply.locator(".play").click()
+    page.wait_for_function(
+        "() => { const a = [...document.querySelectorAll('.bubble.out.type-audio audio')].pop();"
+        " return a && a.currentTime > 0; }"
+    )
+    page.screenshot(path=str(screenshots / "sandbox-voice.png"))
+
+
+def test_each_user_has_a_memory_of_their_own(page: Any, groq_fake: GroqFake, screenshots: Path) -> None:
+    def recall(body: dict[str, Any]) -> str:
+        said = [m["content"] for m in body["messages"] if m["role"] == "user" and isinstance(m["content"], str)]
+        return "I remember: " + " | ".join(said)
+
+    groq_fake.chat_reply = recall
+    _as(page, "15550001111")
+    _type(page, "my name is Ana")
+    page.locator(".bubble.out", has_text="my name is Ana").last.wait_for()
+    _as(page, "US.13491208655302741918")  # a username user: no phone number, a BSUID
+    _type(page, "who am I?")
+    cleo = page.locator(".bubble.out", has_text="who am I?").last
+    cleo.wait_for()
+    assert "Ana" not in cleo.inner_text()
+    assert page.locator(".bubble", has_text="my name is Ana").count() == 0  # not on Cleo's screen either
+    page.screenshot(path=str(screenshots / "sandbox-users.png"))
+    _as(page, "15550001111")
+    page.locator(".bubble.in", has_text="my name is Ana").first.wait_for()
+    assert page.locator(".bubble", has_text="who am I?").count() == 0
+
+
+def test_the_page_reaches_the_service_only_through_signed_webhooks(browser: Any) -> None:
+    """Every request the page makes goes to the sandbox; every message leaves the sandbox as one signed
+    `POST /webhook` (the recording API checks the signature like the real one) and nothing else."""
+    api = RecordingApi()
+    api.server.start()
+    sandbox = InProcessSandbox(api.url).start()
+    context = browser.new_context()
+    seen: list[str] = []
+    try:
+        tab = context.new_page()
+        tab.set_default_timeout(TIMEOUT_MS)
+        tab.on("request", lambda request: seen.append(request.url))
+        tab.goto(sandbox.url)
+        tab.wait_for_selector("body[data-live=yes]")
+        _type(tab, "hello")
+        tab.click("#location")
+        tab.fill("#lat", "52.52")
+        tab.fill("#lon", "13.405")
+        tab.click("#location-form button")
+        tab.set_input_files("#file", str(MEDIA_FIXTURES / "photo.jpg"))
+        tab.click("#send")
+        wait_for(lambda: len(api.messages()) == 3, what="three webhooks")
+    finally:
+        context.close()
+        sandbox.stop()
+        api.server.stop()
+    assert [m["type"] for m in api.messages()] == ["text", "location", "image"]
+    assert all(method == "POST" and path == "/webhook" and ok for method, path, ok, _ in api.requests)
+    allowed = ("/", "/static/", "/api/", "/media/")
+    assert seen and all(url.startswith(sandbox.url) for url in seen), seen
+    assert all(url[len(sandbox.url) :].startswith(allowed) for url in seen)
+
+
+def test_the_page_says_what_is_missing(browser: Any) -> None:
+    sandbox = InProcessSandbox("http://127.0.0.1:9", groq_key_missing=True).start()
+    context = browser.new_context()
+    try:
+        tab = context.new_page()
+        tab.goto(sandbox.url)
+        banner = tab.locator("#banner")
+        banner.wait_for()
+        assert "GROQ_API_KEY" in banner.inner_text() and ".env" in banner.inner_text()
+        _type(tab, "hello")  # and an API that does not answer is named, not swallowed
+        tab.locator("#error", has_text="did not answer").wait_for()
+        tab.locator(".bubble.in .ticks.failed").wait_for()
+    finally:
+        context.close()
+        sandbox.stop()
+
+
+def _conversation(stack: DevStack, address: str) -> list[dict[str, Any]]:
+    return httpx.get(f"{stack.sandbox_url}/api/conversations/{address}").json()["messages"]
+
+
+def _ffprobe(data: bytes, tmp_path: Path) -> dict[str, Any]:
+    path = tmp_path / "upload.bin"
+    path.write_bytes(data)
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)],
+        capture_output=True,
+        check=True,
+    )
+    return dict(json.loads(result.stdout))
