@@ -57,6 +57,9 @@ class GraphStandIn(GraphAccount):
         self.expired_media_urls: set[str] = set()
         # Serve media URLs under another host name (e.g. "localhost") to test where the token may go.
         self.media_host: str | None = None
+        # Or under a whole other origin ("https://127.0.0.1:<port>", another port...): media URLs come from Meta's
+        # answer, and the workers must judge scheme, host and port before sending the token there.
+        self.media_origin: str | None = None
         # Seconds each media upload takes (Meta's upload is not instant; the voice benchmark sets it).
         self.upload_delay = 0.0
         self.on_send: Callable[[dict[str, Any], str], None] | None = None
@@ -183,6 +186,8 @@ class GraphStandIn(GraphAccount):
         )
 
     def _media_base(self) -> str:
+        if self.media_origin:
+            return self.media_origin
         if self.media_host:
             return f"http://{self.media_host}:{urlsplit(self.base_url).port}"
         return self.base_url

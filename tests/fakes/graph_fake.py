@@ -41,6 +41,7 @@ class GraphFake(GraphStandIn):
             self.media.clear()
             self.expired_media_urls.clear()
         self.media_host = None
+        self.media_origin = None
         self.upload_delay = 0.0
         self.faults.clear()
         self.init_account()

@@ -26,6 +26,7 @@ from tests.fakes.server import Fault, wait_for
 from tests.integration.conftest import Webhooks
 from tests.processes import RedisServer, ServiceProcess, start_api, start_worker
 from tests.webhooks import CASE_FIXTURES, MEDIA_FIXTURES, fresh_ids, message_body
+from workers.text.phrases import PHRASES
 
 pytestmark = pytest.mark.integration
 
@@ -377,6 +378,27 @@ def test_too_large_voice_note_is_refused_before_download(stack: VoiceStack, grap
     texts = wait_for(lambda: graph_fake.texts_to(user), what="a polite reply")
     wait_done(stack, message)
     assert texts == ["Sorry, that voice message is too large for me. Please send a shorter one (up to 195 KB)."]
+    assert [r for r in graph_fake.requests if r.path.startswith("/download/")] == []
+    assert groq_fake.calls_to("audio/transcriptions") == []
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "https://127.0.0.1:{port}",  # the Graph host, but another scheme than the configured Graph URL's
+        "http://127.0.0.1:1",  # the Graph host and scheme, another port
+        "ftp://127.0.0.1:{port}",
+    ],
+)
+def test_a_media_url_off_the_graph_origin_gets_a_polite_reply_once_and_never_the_token(
+    stack: VoiceStack, graph_fake, groq_fake, origin: str
+) -> None:
+    user = "15550100031"
+    graph_fake.media_origin = origin.format(port=graph_fake.server.url.rsplit(":", 1)[1])
+    message = send_voice_note(stack, graph_fake, VOICE_EN, user)
+    texts = wait_for(lambda: graph_fake.texts_to(user), what="a polite reply")
+    wait_done(stack, message)
+    assert texts == [PHRASES["voice_unreadable"]["en"]]  # one answer: refused for good, not retried into silence
     assert [r for r in graph_fake.requests if r.path.startswith("/download/")] == []
     assert groq_fake.calls_to("audio/transcriptions") == []
 

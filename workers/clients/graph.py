@@ -1,7 +1,10 @@
 """WhatsApp Cloud API (Graph) client: one per worker process, reused for every job.
 
-The bearer token is attached per request, only over https, and only for Meta's hosts or the configured Graph URL's
-host: media URLs come from payloads, and a token sent to any other host (or in clear text) would be leaked. In the
+The bearer token is attached per request, only over https, and only for Meta's hosts (on the default port) or
+exactly the configured Graph URL's origin (scheme, host and port): media URLs come from payloads, and a token sent
+to any other host, port or scheme (or in clear text) would be leaked. A media URL that fails this rule is the
+input's fault, not the channel's: it is refused as a UserInputError, which the pipelines answer politely and the
+job runner never retries. In the
 sandbox (SANDBOX=true, docs/sandbox.md) plain http is allowed to exactly the configured Graph URL's origin, and only
 when that is a loopback address.
 """
@@ -19,6 +22,14 @@ from workers.clients.graph_errors import GraphError, classify_graph_response, cl
 from workers.errors import UserInputError
 
 META_HOST_SUFFIXES = (".facebook.com", ".fbsbx.com", ".fbcdn.net", ".whatsapp.net", ".whatsapp.com")
+HTTPS_PORT = 443
+
+
+def _port_of(scheme: str, port: int | None) -> int | None:
+    """The port a URL really uses: its default when none is written."""
+    if port is not None:
+        return port
+    return {"https": HTTPS_PORT, "http": 80}.get(scheme)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +53,7 @@ class GraphClient:
         self._api = f"{base_url.rstrip('/')}/{version}"
         graph = urlsplit(base_url)
         self._graph_host = (graph.hostname or "").lower()
+        self._graph_origin = (graph.scheme, self._graph_host, _port_of(graph.scheme, graph.port))
         # The only plain-http origin the token may go to: the sandbox's loopback Graph stand-in.
         self._plain_http_origin = (
             (self._graph_host, graph.port) if sandbox and self._graph_host in LOOPBACK_HOSTS else None
@@ -55,13 +67,20 @@ class GraphClient:
         self._http.close()
 
     def may_receive_token(self, url: str) -> bool:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:  # a port that is not a number, or out of range
+            return False
         host = (parts.hostname or "").lower()
         if parts.scheme == "http":
-            return self._plain_http_origin is not None and (host, parts.port) == self._plain_http_origin
+            return self._plain_http_origin is not None and (host, port) == self._plain_http_origin
         if parts.scheme != "https":
             return False
-        return host == self._graph_host or any(host.endswith(s) or host == s[1:] for s in META_HOST_SUFFIXES)
+        if (parts.scheme, host, _port_of(parts.scheme, port)) == self._graph_origin:
+            return True
+        meta_host = any(host.endswith(s) or host == s[1:] for s in META_HOST_SUFFIXES)
+        return meta_host and _port_of(parts.scheme, port) == HTTPS_PORT
 
     def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         if not self.may_receive_token(url):
@@ -154,7 +173,8 @@ class GraphClient:
 
     def _download(self, url: str, max_bytes: int) -> bytes:
         if not self.may_receive_token(url):
-            raise GraphError("untrusted_host", f"refusing to send the token to {urlsplit(url).hostname}")
+            # The URL came with the media's metadata: refuse it politely, never retry it, never send the token.
+            raise UserInputError("untrusted_media_url", "the media URL is not on Meta's hosts over https")
         try:
             with self._http.stream("GET", url, headers=self._auth) as response:
                 if response.status_code >= 400:

@@ -124,6 +124,10 @@ def listen(ctx: WorkerContext, job: InboundJob, media_id: str) -> Heard:
     try:
         data, mime_type = ctx.graph.download_media(media_id, settings.max_voice_bytes)
     except UserInputError as exc:
+        if exc.reason != "media_too_large":
+            # A media URL we will not send the token to: the note cannot be fetched, however often we try.
+            log.warning("voice.unreadable", correlation_id=cid, reason=exc.reason)
+            return Heard(notice="voice_unreadable")
         log.info("voice.too_large", correlation_id=cid, detail=exc.detail)
         return Heard(notice="voice_too_large")
     notice, seconds = length_notice(ctx, cid, data)

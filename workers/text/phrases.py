@@ -48,6 +48,15 @@ PHRASES: dict[str, dict[str, str]] = {
         "it": "Scusa, non sono riuscito ad aprire l'immagine. Puoi rimandarla come foto (JPEG o PNG)?",
         "ar": "عذرًا، لم أتمكن من فتح هذه الصورة. هل يمكنك إرسالها مرة أخرى كصورة (JPEG أو PNG)؟",
     },
+    "voice_unreadable": {
+        "en": "Sorry, I couldn't open that voice note. Could you record it again?",
+        "es": "Lo siento, no pude abrir esa nota de voz. ¿Puedes grabarla de nuevo?",
+        "pt": "Desculpe, não consegui abrir essa mensagem de voz. Pode gravá-la de novo?",
+        "fr": "Désolé, je n'ai pas pu ouvrir ce message vocal. Pouvez-vous l'enregistrer à nouveau ?",
+        "de": "Entschuldigung, ich konnte die Sprachnachricht nicht öffnen. Kannst du sie noch einmal aufnehmen?",
+        "it": "Scusa, non sono riuscito ad aprire il messaggio vocale. Puoi registrarlo di nuovo?",
+        "ar": "عذرًا، لم أتمكن من فتح هذه الرسالة الصوتية. هل يمكنك تسجيلها مرة أخرى؟",
+    },
     "media_not_supported": {
         "en": "Thanks! I can't open videos or documents yet. I can read text messages, listen to voice notes and "
         "look at photos, so feel free to send one of those.",

@@ -31,6 +31,15 @@ def client(base_url: str, sandbox: bool = False) -> GraphClient:
         # SANDBOX never relaxes plain http to a host that is not loopback.
         ("http://graph.example:8001", True, "http://graph.example:8001/v25.0/1", False),
         ("http://127.0.0.1:8001", True, "ftp://127.0.0.1:8001/x", False),
+        # Meta's hosts on their default port only; the configured Graph URL exactly (scheme, host and port).
+        ("https://graph.facebook.com", False, "https://lookaside.fbsbx.com:443/whatsapp/x", True),
+        ("https://graph.facebook.com", False, "https://lookaside.fbsbx.com:8443/whatsapp/x", False),
+        ("https://graph.facebook.com", False, "https://graph.facebook.com:444/v25.0/1", False),
+        ("https://graph.example:8443", False, "https://graph.example:8443/v25.0/1", True),
+        ("https://graph.example:8443", False, "https://graph.example/v25.0/1", False),
+        ("https://graph.example:8443", False, "https://graph.example:9443/v25.0/1", False),
+        ("http://127.0.0.1:8001", True, "https://127.0.0.1:8001/download/7", False),
+        ("https://graph.facebook.com", False, "https://lookaside.fbsbx.com:notaport/x", False),
     ],
 )
 def test_token_destinations(base_url: str, sandbox: bool, url: str, allowed: bool) -> None:
