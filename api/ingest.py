@@ -12,6 +12,7 @@ from api.redis_channel import ScriptChannel
 from api.task_events import TaskSentAnnouncer
 from api.webhook_payload import PreparedJob
 from shared import mailbox
+from shared.ledger import ledger_key
 from shared.redis_scripts import ScriptResult
 
 # The ingest script's results per message (shared/scripts/ingest.lua).
@@ -41,24 +42,31 @@ class Ingestor:
         announce_to_flower: bool = False,
         ack_replicas: int = 0,
         ack_wait_ms: int = 500,
+        ledger_ttl_seconds: int = 2 * 24 * 3600,
     ) -> None:
         self._redis = client
         self._channel = channel or ScriptChannel(client, mailbox.INGEST, ack_replicas, ack_wait_ms)
         self._announcer = TaskSentAnnouncer(client) if announce_to_flower else None
         self._ttl = str(dedupe_ttl_seconds).encode()
         self._lease_ms = str(lease_seconds * 1000).encode()
+        self._ledger_ttl = str(ledger_ttl_seconds).encode()
 
     async def ingest(self, jobs: Sequence[PreparedJob]) -> list[int]:
-        """One round trip for the whole batch. The script is atomic, so either a message's dedupe marker and its
-        job both exist or neither does: a failed enqueue can never make Meta's redelivery look like a duplicate.
-        Raises redis errors; the caller answers 503 and Meta redelivers."""
+        """One round trip for the whole batch. The script is atomic, so either a message's dedupe marker, its
+        ledger and its job all exist or none does: a failed enqueue can never make Meta's redelivery look like a
+        duplicate. Raises redis errors; the caller answers 503 and Meta redelivers."""
         if not jobs:
             return []
         keys: list[bytes] = [_LEASES]
-        args: list[bytes] = [b"%d" % int(time.time() * 1000), self._lease_ms, self._ttl]
+        args: list[bytes] = [b"%d" % int(time.time() * 1000), self._lease_ms, self._ttl, self._ledger_ttl]
         for job in jobs:
-            keys += (mailbox.seen_key(job.message_id).encode(), mailbox.inbox_key(job.conversation).encode())
-            args += (job.task_id.encode(), job.queue.encode(), job.envelope)
+            conversation = job.conversation.encode()
+            keys += (
+                mailbox.seen_key(job.ref).encode(),
+                mailbox.INBOX_PREFIX.encode() + conversation,
+                ledger_key(job.ref).encode(),
+            )
+            args += (job.task_id.encode(), job.queue.encode(), job.envelope, conversation, job.job)
         result: list[int] = await self._channel.run(keys, args)
         if self._announcer is not None:
             self._announcer.announce(jobs, result)

@@ -86,6 +86,7 @@ class WebhookEndpoint:
         self._max_bytes = settings.max_webhook_bytes
         self._body_timeout = settings.webhook_body_timeout_seconds
         self._phone_number_id = settings.phone_number_id
+        self._message_key = settings.message_hashing_key()
         self._ingestor = ingestor
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -181,7 +182,7 @@ class WebhookEndpoint:
         return await self._enqueue(payload)
 
     async def _enqueue(self, payload: Any) -> Answer:
-        contents = parse_webhook(payload, self._phone_number_id)
+        contents = parse_webhook(payload, self._phone_number_id, self._message_key)
         _report_problems(contents)
         for failed in contents.failed_statuses:
             log.warning("whatsapp.status_failed", correlation_id=failed.message_id_hash, codes=failed.codes)

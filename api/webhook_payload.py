@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from shared.celery_protocol import build_task_message, new_task_id
 from shared.jobs import TASK_FOR_QUEUE, InboundJob, queue_for_message_type
+from shared.ledger import DEVELOPMENT_MESSAGE_KEY, message_ref
 from shared.logging import correlation_id
 
 # Meta's deepest message objects (interactive replies, contacts cards) nest about 6 levels. The bound keeps the
@@ -26,14 +27,19 @@ MAX_MESSAGE_DEPTH = 32
 
 @dataclass(slots=True)
 class PreparedJob:
-    """A message ready for the ingest script: its envelope is built before the Redis round trip."""
+    """A message ready for the ingest script: its envelope and ledger are built before the Redis round trip.
 
-    message_id: str
+    The envelope's only argument is `ref` (the keyed hash of the message id): the job itself (`job`, JSON of
+    shared.jobs.InboundJob) goes into the message's ledger, so Celery's logs and Flower never see it."""
+
+    ref: str
     conversation: str
     task_id: str
     queue: str
     envelope: bytes
     correlation_id: str  # hashed message id for logs and monitoring (computed once, here)
+    job: bytes = b"{}"
+    message_id: str = ""  # in memory only: never part of a key, an argument or a log line
 
 
 @dataclass(slots=True)
@@ -118,7 +124,9 @@ def _contacts_by_id(value: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return contacts
 
 
-def _prepare(message: Any, contacts: dict[str, dict[str, Any]], phone_number_id: str, now: float) -> PreparedJob:
+def _prepare(
+    message: Any, contacts: dict[str, dict[str, Any]], phone_number_id: str, now: float, message_key: bytes
+) -> PreparedJob:
     """The job of one message, validated by the workers' own schema (`InboundJob`); raises Malformed."""
     if not isinstance(message, dict):
         raise Malformed("not_an_object")
@@ -154,13 +162,15 @@ def _prepare(message: Any, contacts: dict[str, dict[str, Any]], phone_number_id:
         raise Malformed("schema", tuple(sorted({str(err["loc"][0]) for err in exc.errors() if err["loc"]}))) from None
     queue = queue_for_message_type(message_type)
     cid = correlation_id(message_id)
+    ref = message_ref(message_id, message_key)
     try:
-        envelope = build_task_message(
-            TASK_FOR_QUEUE[queue].value, task_id, queue.value, [job], f"<{message_type[:64]} {cid}>"
-        )
+        ledger_job = orjson.dumps(job)
     except orjson.JSONEncodeError:
         raise Malformed("unencodable") from None
-    return PreparedJob(message_id, conversation, task_id, queue.value, envelope, cid)
+    envelope = build_task_message(
+        TASK_FOR_QUEUE[queue].value, task_id, queue.value, [ref], f"<{message_type[:64]} {cid}>"
+    )
+    return PreparedJob(ref, conversation, task_id, queue.value, envelope, cid, ledger_job, message_id)
 
 
 def _status(status: Any, out: WebhookContents) -> None:
@@ -212,7 +222,9 @@ class _Item:
         return False  # KeyboardInterrupt, CancelledError, ...: not ours to swallow
 
 
-def _change(change: Any, e: int, c: int, our_phone_number_id: str, now: float, out: WebhookContents) -> None:
+def _change(
+    change: Any, e: int, c: int, our_phone_number_id: str, now: float, out: WebhookContents, message_key: bytes
+) -> None:
     if not isinstance(change, dict):
         raise Malformed("not_an_object")
     if change.get("field") != "messages":
@@ -232,14 +244,17 @@ def _change(change: Any, e: int, c: int, our_phone_number_id: str, now: float, o
     contacts = _contacts_by_id(value) if messages else {}
     for index, message in enumerate(messages):
         with _Item(out, e, c, "messages", index):
-            out.jobs.append(_prepare(message, contacts, number, now))
+            out.jobs.append(_prepare(message, contacts, number, now, message_key))
     for index, status in enumerate(_items(value, "statuses", e, c, out)):
         with _Item(out, e, c, "statuses", index):
             _status(status, out)
 
 
-def parse_webhook(payload: Any, our_phone_number_id: str) -> WebhookContents:
-    """Everything we must act on, plus the items skipped or failed with their positions. Never raises."""
+def parse_webhook(
+    payload: Any, our_phone_number_id: str, message_key: bytes = DEVELOPMENT_MESSAGE_KEY
+) -> WebhookContents:
+    """Everything we must act on, plus the items skipped or failed with their positions. Never raises.
+    `message_key` hashes message ids into refs (`Settings.message_hashing_key()`)."""
     out = WebhookContents()
     entries = payload.get("entry") if isinstance(payload, dict) else None
     if not isinstance(entries, list):
@@ -253,5 +268,5 @@ def parse_webhook(payload: Any, our_phone_number_id: str) -> WebhookContents:
             continue
         for c, change in enumerate(changes):
             with _Item(out, e, c, "change", None):
-                _change(change, e, c, our_phone_number_id, now, out)
+                _change(change, e, c, our_phone_number_id, now, out, message_key)
     return out

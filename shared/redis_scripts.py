@@ -32,6 +32,9 @@ class ScriptName(StrEnum):
     RATE_LIMIT_ACQUIRE = "rate_limit_acquire"
     RATE_LIMIT_SETTLE = "rate_limit_settle"
     RATE_LIMIT_COOL_DOWN = "rate_limit_cool_down"
+    LEDGER_CLAIM = "ledger_claim"
+    LEDGER_SEND = "ledger_send"
+    LEDGER_WRITE = "ledger_write"
 
 
 class ScriptResult(IntEnum):
@@ -48,7 +51,7 @@ class ScriptResult(IntEnum):
     NOT_HEAD = 13  # the job is no longer its mailbox's head (done already: a stale copy)
     HELD_ELSEWHERE = 14  # another live copy holds the claim
     RENEWED = 15
-    CLAIM_LOST = 16  # renew: this copy no longer holds the claim
+    CLAIM_LOST = 16  # renew, ledger_send: this copy no longer holds the claim
     DEFERRED = 17
     HANDED_ON = 18  # complete: the next job of the conversation was dispatched
     MAILBOX_EMPTY = 19  # complete: nothing left in the conversation's mailbox
@@ -63,6 +66,13 @@ class ScriptResult(IntEnum):
     NOT_FOUND = 43
     COOLDOWN_SET = 44
     COOLDOWN_KEPT = 45
+    # ledger_* (shared/ledger.py); ledger_claim also answers the claim's results above
+    NO_LEDGER = 50  # ledger_claim: no ledger for this ref (expired, or never written)
+    PART_CLAIMED = 51  # ledger_send: send the part now
+    ALREADY_SENT = 52
+    IN_FLIGHT = 53  # ledger_send: another copy is sending the part
+    BLOCKED = 54  # ledger_send: a send gate is closed
+    WRITTEN = 55
 
 
 _RESULT_NAME = re.compile(r"\bR\.([A-Z_]+)\b")

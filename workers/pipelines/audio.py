@@ -16,12 +16,13 @@ from workers.clients.graph_errors import GraphError
 from workers.clients.rate_limit import RateLimited
 from workers.context import WorkerContext
 from workers.delivery.lease import Heartbeat
+from workers.delivery.ledger import SendResult
 from workers.delivery.memory import entry
 from workers.errors import PermanentError, UserInputError
 from workers.media.transcode import TranscodeError, audio_duration, encode_opus
 from workers.pipelines.conversation_language import language_after, language_for_reply
 from workers.pipelines.prompting import chat_messages
-from workers.pipelines.replies import acknowledge, generate_once, send_text_reply
+from workers.pipelines.replies import acknowledge, generate_once, history_of, remember, send_text_reply
 from workers.pipelines.text import handle_text_queue
 from workers.text.languages import next_language
 from workers.text.phrases import PHRASES, phrase
@@ -157,15 +158,14 @@ def _log_fallback(cid: str, cause: str, detail: str, ops_alert: bool) -> None:
 
 def send_answer(ctx: WorkerContext, job: InboundJob, reply: str, mode: str) -> bool:
     """Send the reply once, as a voice note when `mode` says so. Returns True when it went out spoken."""
-    if mode.startswith("voice:") and not ctx.outbox.already_sent(job.message_id, "text:0"):
+    ledger = ctx.ledgers.of(job)
+    if mode.startswith("voice:") and not ledger.was_sent("text:0"):
         media_id = mode.removeprefix("voice:")
         try:
-            ctx.outbox.send_once(
-                job.message_id,
-                "voice",
-                lambda: ctx.graph.send_voice(job.to, job.recipient, media_id, reply_to=job.message_id),
+            result = ledger.send_once(
+                "voice", lambda: ctx.graph.send_voice(job.to, job.recipient, media_id, reply_to=job.message_id)
             )
-            return True
+            return result is not SendResult.BLOCKED
         except GraphError as exc:
             if exc.ops_alert:
                 raise  # the token or the number is broken: a text would fail the same way
@@ -187,7 +187,7 @@ def send_notice(ctx: WorkerContext, job: InboundJob, heard: Heard, fallback_lang
 
 def answer_voice_note(ctx: WorkerContext, job: InboundJob, media_id: str) -> None:
     settings = ctx.settings
-    history = ctx.memory.load(job.conversation)
+    history = history_of(ctx, job)
     acknowledge(ctx, job)
     # The indicator disappears after ~25 s or when we reply; keep it up while we work, stop it before we send.
     with Heartbeat(settings.typing_refresh_seconds, lambda: ctx.graph.mark_read_and_typing(job.message_id)):
@@ -212,11 +212,11 @@ def answer_voice_note(ctx: WorkerContext, job: InboundJob, media_id: str) -> Non
         send_notice(ctx, job, heard, language_for_reply(ctx, job, history=history))
         return
     spoken_sent = send_answer(ctx, job, reply, mode)
-    ctx.memory.append(
-        job.conversation,
+    remember(
+        ctx,
+        job,
         entry("user", heard.text, kind="voice", language=language_after(history, heard.text, heard.language)),
         entry("assistant", reply, kind="voice" if spoken_sent else "text"),
-        once_for=job.message_id,
     )
 
 

@@ -9,7 +9,7 @@ from workers.context import WorkerContext
 from workers.delivery.memory import TurnKind, entry
 from workers.pipelines.conversation_language import language_after
 from workers.pipelines.prompting import chat_messages
-from workers.pipelines.replies import acknowledge, generate_once, send_text_reply
+from workers.pipelines.replies import acknowledge, generate_once, history_of, remember, send_text_reply
 
 
 def context_notes(message: dict[str, Any]) -> str:
@@ -46,7 +46,7 @@ def answer_text(
     decide the conversation's language stored with the turn. Returns the reply."""
     acknowledge(ctx, job)
     user_content = context_notes(job.message) + text
-    history = ctx.memory.load(job.conversation)
+    history = history_of(ctx, job)
     settings = ctx.settings
     reply = generate_once(
         ctx,
@@ -60,8 +60,9 @@ def answer_text(
         ),
     )
     send_text_reply(ctx, job, reply)
-    ctx.memory.append(
-        job.conversation,
+    remember(
+        ctx,
+        job,
         entry(
             "user",
             context_notes(job.message) + remember_as if remember_as else user_content,
@@ -69,6 +70,5 @@ def answer_text(
             language_after(history, words),
         ),
         entry("assistant", reply),
-        once_for=job.message_id,
     )
     return reply

@@ -28,7 +28,7 @@ from workers.pipelines.payloads import (
     order_summary,
     user_text,
 )
-from workers.pipelines.replies import acknowledge, send_text_reply
+from workers.pipelines.replies import acknowledge, remember, send_text_reply
 from workers.pipelines.vision import handle_image
 from workers.text.phrases import phrase
 
@@ -61,12 +61,7 @@ def _fixed_reply(
     send_text_reply(ctx, job, text, part="notice")
     if remember_as is not None:
         # So a follow-up ("call Monica?") has the context; the fixed answer is remembered with it.
-        ctx.memory.append(
-            job.conversation,
-            entry("user", remember_as, "other", language),
-            entry("assistant", text),
-            once_for=job.message_id,
-        )
+        remember(ctx, job, entry("user", remember_as, "other", language), entry("assistant", text))
 
 
 # --- handlers ---------------------------------------------------------------------------------------------

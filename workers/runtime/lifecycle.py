@@ -54,7 +54,9 @@ def _setup_logging(**_: Any) -> None:
     # Connecting this signal is Celery's documented way to take over logging: Celery then installs no handlers and
     # redirects no output (in the parent and in every pool process), so its own records reach our JSON renderer.
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json, with_process=True)
+    configure_logging(
+        settings.log_level, settings.log_json, with_process=True, message_key=settings.message_hashing_key()
+    )
     route_stdlib_logging(settings.log_level, settings.log_json, with_process=True)
 
 
@@ -76,7 +78,9 @@ def _init_worker(**_: Any) -> None:
     from workers.media.transcode import VoiceSetupError
 
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json, with_process=True)
+    configure_logging(
+        settings.log_level, settings.log_json, with_process=True, message_key=settings.message_hashing_key()
+    )
     try:
         settings.require(WORKER_SECRETS, "The worker")  # `loopera worker` checks first; this covers `celery worker`
     except ConfigError as exc:
@@ -93,7 +97,9 @@ def _init_process(**_: Any) -> None:
     from workers.runtime.process import get_context
 
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json, with_process=True)
+    configure_logging(
+        settings.log_level, settings.log_json, with_process=True, message_key=settings.message_hashing_key()
+    )
     get_context()  # fail fast (and once) on bad configuration, not on the first message
 
 
@@ -139,7 +145,9 @@ _reaper = _Reaper()
 @worker_ready.connect
 def _start_reaper(**_: Any) -> None:
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json, with_process=True)
+    configure_logging(
+        settings.log_level, settings.log_json, with_process=True, message_key=settings.message_hashing_key()
+    )
     _reaper.start(settings)
     metrics_port = None
     if settings.worker_metrics_port:
