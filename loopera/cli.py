@@ -14,6 +14,8 @@ from shared.config import WORKER_SECRETS, ConfigError, get_settings, is_placehol
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Loopera WhatsApp assistant")
 dlq_cli = typer.Typer(no_args_is_help=True, help="Dead-letter jobs: list and replay")
 cli.add_typer(dlq_cli, name="dlq")
+user_cli = typer.Typer(no_args_is_help=True, help="A user's data, for requests that arrive by other channels")
+cli.add_typer(user_cli, name="user")
 
 
 class Pool(StrEnum):
@@ -293,6 +295,44 @@ def dlq_replay(
     if not replayed:
         typer.echo("nothing to replay")
         raise typer.Exit(1)
+
+
+@user_cli.command("export")
+def user_export(
+    user: Annotated[str, typer.Argument(help="The conversation key: the user's phone number (wa_id) or user id")],
+    out: Annotated[Path | None, typer.Option(help="Write the JSON here instead of printing it")] = None,
+) -> None:
+    """Everything stored about a user as JSON: memory, conversation state, messages (transcripts, cached answers),
+    dead letters (docs/commands.md)."""
+    import orjson
+
+    from shared.redis_client import sync_redis
+    from workers.pipelines.user_data import collect
+
+    document = orjson.dumps(collect(sync_redis(get_settings()), user), option=orjson.OPT_INDENT_2)
+    if out is None:
+        typer.echo(document.decode())
+    else:
+        out.write_bytes(document)
+        typer.echo(f"written to {out}")
+
+
+@user_cli.command("delete")
+def user_delete(
+    user: Annotated[str, typer.Argument(help="The conversation key: the user's phone number (wa_id) or user id")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+) -> None:
+    """Erase everything stored about a user, queued messages included; no message is sent to them. What remains
+    (keyed-hash dedupe markers): docs/commands.md."""
+    from shared.redis_client import sync_redis
+    from workers.pipelines.user_data import erase
+
+    if not yes:
+        typer.confirm("Erase everything stored about this user?", abort=True)
+    settings = get_settings()
+    erased = erase(sync_redis(settings), user, settings.whatsapp_token.get_secret_value())
+    summary = erased.summary()
+    typer.echo(f"erased {summary['messages']} messages, {summary['dead_letters']} dead letters, {summary['keys']} keys")
 
 
 def main() -> None:

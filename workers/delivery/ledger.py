@@ -89,6 +89,9 @@ class MessageLedger:
         self.fields: dict[str, str] = dict(fields or {})
         self.history = history
         self.blocked_by: str | None = None
+        # Set by the user's `delete` (workers/pipelines/controls.py): the job runner removes this ledger (the
+        # last record of the user's message) once the job is done and its conversation completed.
+        self.discard_when_done = False
         self._in_flight_ms = in_flight_seconds * 1000
         self._pending: dict[str, str] = {}
         self._lock = threading.Lock()  # a voice reply's chunks are synthesised on threads

@@ -1,4 +1,6 @@
-"""The pipeline each queue runs: every one starts with the same late-message check (see `staleness`)."""
+"""The pipeline each queue runs: every one starts with the user's controls (commands, opt-out: see `controls`),
+then the same late-message check (see `staleness`). A late command is still a command: a `delete` that arrived
+after Meta's outage must still delete."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from collections.abc import Callable
 from shared.jobs import InboundJob
 from workers.context import WorkerContext
 from workers.pipelines.audio import handle_audio_queue
+from workers.pipelines.controls import with_user_controls
 from workers.pipelines.staleness import handled_as_stale
 from workers.pipelines.text import handle_text_queue
 from workers.pipelines.vision import handle_image
@@ -25,6 +28,6 @@ def unless_stale(pipeline: Pipeline) -> Pipeline:
     return run
 
 
-TEXT_PIPELINE = unless_stale(handle_text_queue)
-AUDIO_PIPELINE = unless_stale(handle_audio_queue)
-VISION_PIPELINE = unless_stale(handle_image)
+TEXT_PIPELINE = with_user_controls(unless_stale(handle_text_queue))
+AUDIO_PIPELINE = with_user_controls(unless_stale(handle_audio_queue))
+VISION_PIPELINE = with_user_controls(unless_stale(handle_image))

@@ -1,0 +1,139 @@
+"""The user's controls, before any model call: exact commands (reset, stop, start, export, delete) and the opt-out.
+
+Every pipeline runs behind `with_user_controls`: a typed command is handled here (workers/text/commands.py decides,
+never a model), and a message from a conversation that sent `stop` is dropped: acknowledged to Meta by the API,
+stored as nothing, answered with nothing. The send gate (`opted_out` in the conversation's state, checked in
+`shared/scripts/ledger_send.lua`) also stops a reply computed before the `stop` arrived. What the user sees for each
+command: docs/commands.md (a test checks that table against this module).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import orjson
+
+from shared.jobs import InboundJob
+from shared.ledger import conversation_state_key
+from shared.logging import conversation_ref, correlation_id, get_logger
+from workers.context import WorkerContext
+from workers.delivery.ledger import SendResult
+from workers.pipelines.payloads import user_text
+from workers.pipelines.replies import generate_once, send_text_reply
+from workers.pipelines.user_data import collect, erase
+from workers.text.commands import Command, CommandRequest, parse_command
+from workers.text.phrases import phrase
+
+log = get_logger("workers.controls")
+
+Pipeline = Callable[[WorkerContext, InboundJob], None]
+
+OPTED_OUT_FIELD = "opted_out"
+EXPORT_FILENAME = "loopera-export.txt"
+# Meta's document types include text/plain, not application/json
+# (https://developers.facebook.com/docs/whatsapp/cloud-api/reference/media#supported-media-types).
+EXPORT_MIME_TYPE = "text/plain"
+
+
+def command_of(job: InboundJob) -> CommandRequest | None:
+    """The command a typed text message is, or None (only `text` messages: a button's title is not typed)."""
+    if job.message_type != "text":
+        return None
+    return parse_command(user_text(job.message))
+
+
+def is_opted_out(ctx: WorkerContext, conversation: str) -> bool:
+    return bool(ctx.redis.hexists(conversation_state_key(conversation), OPTED_OUT_FIELD))
+
+
+def with_user_controls(pipeline: Pipeline) -> Pipeline:
+    """Commands first (even from an opted-out conversation: `start` must work), then the opt-out, then `pipeline`."""
+
+    def run(ctx: WorkerContext, job: InboundJob) -> None:
+        request = command_of(job)
+        if request is not None:
+            run_command(ctx, job, request)
+        elif is_opted_out(ctx, job.conversation):
+            log.info("message.opted_out", correlation_id=correlation_id(job.message_id), type=job.message_type)
+        else:
+            pipeline(ctx, job)
+
+    run.__name__ = getattr(pipeline, "__name__", "pipeline")
+    return run
+
+
+def run_command(ctx: WorkerContext, job: InboundJob, request: CommandRequest) -> None:
+    log.info(
+        "command.received",
+        correlation_id=correlation_id(job.message_id),
+        command=request.command.value,
+        conversation=conversation_ref(job.conversation),
+    )
+    COMMANDS[request.command](ctx, job, request.language)
+
+
+def _reply(ctx: WorkerContext, job: InboundJob, key: str, language: str) -> None:
+    send_text_reply(ctx, job, phrase(key, language), part="command")
+
+
+def reset(ctx: WorkerContext, job: InboundJob, language: str) -> None:
+    """Forget the conversation's memory; this message is not remembered either."""
+    ctx.memory.clear(job.conversation)
+    _reply(ctx, job, "command_reset", language)
+
+
+def stop(ctx: WorkerContext, job: InboundJob, language: str) -> None:
+    """Confirm, then close the gate (in this order: once `opted_out` is set, the gate blocks the confirmation too).
+    A retry after the flag was set finds the confirmation sent (ledger) or blocked: never a second one."""
+    _reply(ctx, job, "command_stop", language)
+    ctx.redis.hset(conversation_state_key(job.conversation), OPTED_OUT_FIELD, str(int(job.received_at)))
+
+
+def start(ctx: WorkerContext, job: InboundJob, language: str) -> None:
+    ctx.redis.hdel(conversation_state_key(job.conversation), OPTED_OUT_FIELD)
+    _reply(ctx, job, "command_start", language)
+
+
+def export(ctx: WorkerContext, job: InboundJob, language: str) -> None:
+    """Upload everything stored about the user as a document and send it. The upload's media id is a stage of
+    the message's ledger, so a retry sends the same upload once instead of uploading again."""
+
+    def upload() -> str:
+        document = orjson.dumps(collect(ctx.redis, job.conversation), option=orjson.OPT_INDENT_2)
+        return ctx.graph.upload_media(document, EXPORT_MIME_TYPE, EXPORT_FILENAME)
+
+    media_id = generate_once(ctx, job, "export_upload", upload)
+    caption = phrase("command_export", language)
+    result = ctx.ledgers.of(job).send_once(
+        "document:0",
+        lambda: ctx.graph.send_document(job.to, job.recipient, media_id, EXPORT_FILENAME, caption),
+    )
+    log.info("command.exported", correlation_id=correlation_id(job.message_id), sent=result is SendResult.SENT)
+
+
+def delete(ctx: WorkerContext, job: InboundJob, language: str) -> None:
+    """Erase everything stored about the user (messages received after this one stay: they are still queued), send
+    the receipt, and have the job runner remove this message's own ledger once the job is done."""
+    ledger = ctx.ledgers.of(job)
+    received_ms = int(ledger.fields.get("received_ms") or job.received_at * 1000)
+    erased = erase(
+        ctx.redis,
+        job.conversation,
+        ctx.settings.whatsapp_token.get_secret_value(),
+        keep_ref=ledger.ref,
+        received_up_to_ms=received_ms,
+    )
+    log.info("command.deleted", correlation_id=correlation_id(job.message_id), **erased.summary())
+    _reply(ctx, job, "command_delete", language)
+    ledger.discard_when_done = True
+
+
+Handler = Callable[[WorkerContext, InboundJob, str], None]
+
+COMMANDS: dict[Command, Handler] = {
+    Command.RESET: reset,
+    Command.STOP: stop,
+    Command.START: start,
+    Command.EXPORT: export,
+    Command.DELETE: delete,
+}
