@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
+from tests.commands_table import Row, what_the_user_sees
 from tests.fakes.graph_fake import GraphFake
 from tests.fakes.groq_fake import GroqFake, groq_error
 from tests.fakes.server import wait_for
 from tests.processes import ServiceProcess
 from tests.redis_dump import findings
 from tests.webhooks import message_body, text_message
+from workers.text.commands import Command
 from workers.text.phrases import phrase
 
 pytestmark = pytest.mark.integration
@@ -170,3 +176,55 @@ def test_reset_forgets_the_conversation(
     last = groq_fake.calls_to("chat/completions")[-1].body["messages"]
     assert [m["role"] for m in last] == ["system", "user"]
     assert len(groq_fake.calls_to("chat/completions")) == 2  # the command itself never reached the model
+
+
+@pytest.mark.parametrize("row", what_the_user_sees(), ids=lambda row: row.command)
+def test_the_docs_commands_table_is_what_the_user_sees(
+    row: Row,
+    webhooks,
+    worker_service: ServiceProcess,
+    graph_fake: GraphFake,
+    groq_fake: GroqFake,
+    redis_client: redis.Redis,
+) -> None:
+    """docs/commands.md, "What the user sees": each row's first word, sent by a user, gets exactly that."""
+    phone = "1555777010" + str(list(Command).index(Command(row.command)))
+    say(webhooks, row.first_word, phone, f"US.{phone}", "Test User")
+    wait_for(lambda: conversation_idle(redis_client, phone) and graph_fake.sent_messages(), what="the command done")
+    sent = [m for m in graph_fake.sent_messages() if m.get("to") == phone]
+    assert len(sent) == 1
+    if sent[0]["type"] == "document":
+        seen = f'A document `{sent[0]["document"]["filename"]}` with the caption "{sent[0]["document"]["caption"]}"'
+        assert row.user_sees.startswith(seen)
+    else:
+        assert [sent[0]["text"]["body"]] == row.quoted
+    assert groq_fake.calls_to("chat/completions") == []
+
+
+def test_operator_cli_exports_and_deletes_a_user(
+    webhooks,
+    worker_service: ServiceProcess,
+    graph_fake: GraphFake,
+    groq_fake: GroqFake,
+    redis_client: redis.Redis,
+    service_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    phone, bsuid, name = "15557770006", "US.7770006000000000006", "Philippa Marchbanks"
+    say(webhooks, "Remember the cobalt pelican", phone, bsuid, name)
+    wait_for(lambda: len(graph_fake.texts_to(phone)) == 1, what="the reply")
+    wait_for(lambda: conversation_idle(redis_client, phone), what="the job done")
+
+    def loopera(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "loopera.cli", "user", *args]
+        return subprocess.run(command, env=os.environ | service_env, capture_output=True, text=True, check=True)
+
+    loopera("export", phone, "--out", str(tmp_path / "export.json"))
+    exported = json.loads((tmp_path / "export.json").read_text())
+    assert exported["memory"][0]["content"] == "Remember the cobalt pelican"
+    assert findings(redis_client, [phone, bsuid, name, "cobalt pelican"])
+
+    result = loopera("delete", phone, "--yes")
+    assert result.stdout.startswith("erased 1 messages, 0 dead letters")
+    assert findings(redis_client, [phone, bsuid, name, "cobalt pelican"]) == []
+    assert graph_fake.texts_to(phone) == ["You said: Remember the cobalt pelican"]  # the CLI sends nothing
