@@ -14,6 +14,8 @@ from shared.config import WORKER_SECRETS, ConfigError, get_settings, is_placehol
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Loopera WhatsApp assistant")
 dlq_cli = typer.Typer(no_args_is_help=True, help="Dead-letter jobs: list and replay")
 cli.add_typer(dlq_cli, name="dlq")
+handoff_cli = typer.Typer(no_args_is_help=True, help="Conversations a person has taken over (docs/handoff.md)")
+cli.add_typer(handoff_cli, name="handoff")
 user_cli = typer.Typer(no_args_is_help=True, help="A user's data, for requests that arrive by other channels")
 cli.add_typer(user_cli, name="user")
 
@@ -333,6 +335,49 @@ def user_delete(
     erased = erase(sync_redis(settings), user, settings.whatsapp_token.get_secret_value())
     summary = erased.summary()
     typer.echo(f"erased {summary['messages']} messages, {summary['dead_letters']} dead letters, {summary['keys']} keys")
+
+
+@handoff_cli.command("pause")
+def handoff_pause(
+    user: Annotated[str, typer.Argument(help="The conversation key: the user's phone number (wa_id) or user id")],
+    minutes: Annotated[int | None, typer.Option(help="Default: HANDOFF_PAUSE_MINUTES")] = None,
+) -> None:
+    """Silence the bot in a conversation (a person answers); nothing is sent to the user."""
+    import time
+
+    from shared.handoff import pause
+    from shared.redis_client import sync_redis
+
+    settings = get_settings()
+    until = pause(sync_redis(settings), user, minutes or settings.handoff_pause_minutes)
+    typer.echo(f"paused until {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(until / 1000))}")
+
+
+@handoff_cli.command("resume")
+def handoff_resume(
+    user: Annotated[str, typer.Argument(help="The conversation key: the user's phone number (wa_id) or user id")],
+) -> None:
+    """Give the conversation back to the bot now: its next message is answered (with what was said meanwhile)."""
+    from shared.handoff import resume
+    from shared.redis_client import sync_redis
+
+    was_paused = resume(sync_redis(get_settings()), user)
+    typer.echo("resumed" if was_paused else "was not paused")
+
+
+@handoff_cli.command("list")
+def handoff_list() -> None:
+    """Paused conversations and when each pause ends."""
+    import time
+
+    from shared.handoff import paused_conversations
+    from shared.redis_client import sync_redis
+
+    paused = paused_conversations(sync_redis(get_settings()))
+    if not paused:
+        typer.echo("no paused conversations")
+    for conversation, until in sorted(paused.items(), key=lambda item: item[1]):
+        typer.echo(f"{conversation}\tuntil {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(until / 1000))}")
 
 
 def main() -> None:

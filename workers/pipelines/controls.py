@@ -1,4 +1,5 @@
-"""The user's controls, before any model call: exact commands (reset, stop, start, export, delete) and the opt-out.
+"""The user's controls, before any model call: exact commands (reset, stop, start, export, delete, asking for a
+person), the opt-out and a person's pause (docs/handoff.md).
 
 Every pipeline runs behind `with_user_controls`: a typed command is handled here (workers/text/commands.py decides,
 never a model), and a message from a conversation that sent `stop` is dropped: acknowledged to Meta by the API,
@@ -10,14 +11,18 @@ command: docs/commands.md (a test checks that table against this module).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 
+from shared.handoff import PAUSED_FIELD, now_ms, pause
 from shared.jobs import InboundJob
 from shared.ledger import conversation_state_key
 from shared.logging import conversation_ref, correlation_id, get_logger
+from workers.clients.handoff_webhook import deliver_in_background
 from workers.context import WorkerContext
 from workers.delivery.ledger import SendResult
+from workers.delivery.memory import MemoryEntry, entry
 from workers.pipelines.payloads import user_text
 from workers.pipelines.replies import generate_once, send_text_reply
 from workers.pipelines.user_data import collect, erase
@@ -30,6 +35,7 @@ Pipeline = Callable[[WorkerContext, InboundJob], None]
 
 OPTED_OUT_FIELD = "opted_out"
 EXPORT_FILENAME = "loopera-export.txt"
+HANDOFF_TURNS = 10  # the last turns sent to HANDOFF_WEBHOOK_URL
 # Meta's document types include text/plain, not application/json
 # (https://developers.facebook.com/docs/whatsapp/cloud-api/reference/media#supported-media-types).
 EXPORT_MIME_TYPE = "text/plain"
@@ -42,24 +48,33 @@ def command_of(job: InboundJob) -> CommandRequest | None:
     return parse_command(user_text(job.message))
 
 
-def is_opted_out(ctx: WorkerContext, conversation: str) -> bool:
-    return bool(ctx.redis.hexists(conversation_state_key(conversation), OPTED_OUT_FIELD))
-
-
 def with_user_controls(pipeline: Pipeline) -> Pipeline:
-    """Commands first (even from an opted-out conversation: `start` must work), then the opt-out, then `pipeline`."""
+    """Commands first (even from an opted-out conversation: `start` must work), then the opt-out, then a person's
+    pause (the message is remembered, not answered), then `pipeline`. One Redis round trip for both flags."""
 
     def run(ctx: WorkerContext, job: InboundJob) -> None:
         request = command_of(job)
         if request is not None:
             run_command(ctx, job, request)
-        elif is_opted_out(ctx, job.conversation):
+            return
+        opted_out, paused = ctx.redis.hmget(conversation_state_key(job.conversation), OPTED_OUT_FIELD, PAUSED_FIELD)
+        if opted_out is not None:
             log.info("message.opted_out", correlation_id=correlation_id(job.message_id), type=job.message_type)
+        elif paused is not None and int(paused) > now_ms():
+            remember_while_paused(ctx, job)
         else:
             pipeline(ctx, job)
 
     run.__name__ = getattr(pipeline, "__name__", "pipeline")
     return run
+
+
+def remember_while_paused(ctx: WorkerContext, job: InboundJob) -> None:
+    """A person has the conversation: keep the user's words (so the bot knows them when it resumes), answer
+    nothing. The send gate would block a reply anyway; this spares the model call."""
+    text = user_text(job.message) or f"(sent a {job.message_type})"
+    ctx.ledgers.of(job).remember(ctx.memory, entry("user", text, "text" if user_text(job.message) else "other"))
+    log.info("message.paused", correlation_id=correlation_id(job.message_id), type=job.message_type)
 
 
 def run_command(ctx: WorkerContext, job: InboundJob, request: CommandRequest) -> None:
@@ -128,6 +143,46 @@ def delete(ctx: WorkerContext, job: InboundJob, language: str) -> None:
     ledger.discard_when_done = True
 
 
+def hand_off(ctx: WorkerContext, job: InboundJob, language: str) -> None:
+    """The user asked for a person: one reply, then the pause, an `ops.handoff` event and the optional webhook
+    (on a thread: the job does not wait for it). The turn is remembered, so the person and, later, the bot see it.
+    A retried job re-pauses (harmless) but does not notify twice (the ledger's `handoff` stage)."""
+    reply = phrase("command_handoff", language)
+    _reply(ctx, job, "command_handoff", language)
+    settings = ctx.settings
+    until = pause(ctx.redis, job.conversation, settings.handoff_pause_minutes)
+    history = ctx.ledgers.of(job).history or []
+    ctx.ledgers.of(job).remember(ctx.memory, entry("user", user_text(job.message) or ""), entry("assistant", reply))
+
+    def notify() -> str:
+        log.warning(
+            "ops.handoff",
+            correlation_id=correlation_id(job.message_id),
+            conversation=conversation_ref(job.conversation),
+            paused_until_ms=until,
+            webhook=bool(settings.handoff_webhook_url),
+        )
+        if settings.handoff_webhook_url:
+            payload = handoff_payload(job, until, [*history, entry("user", user_text(job.message) or "")])
+            deliver_in_background(
+                settings.handoff_webhook_url, settings.handoff_webhook_secret.get_secret_value(), payload
+            )
+        return "notified"
+
+    generate_once(ctx, job, "handoff", notify)
+
+
+def handoff_payload(job: InboundJob, until_ms: int, turns: list[MemoryEntry]) -> dict[str, Any]:
+    return {
+        "event": "handoff",
+        "conversation": job.conversation,
+        "conversation_ref": conversation_ref(job.conversation),
+        "requested_at": int(job.received_at),
+        "paused_until": until_ms,
+        "last_turns": [{"role": t["role"], "content": t["content"], "ts": t["ts"]} for t in turns[-HANDOFF_TURNS:]],
+    }
+
+
 Handler = Callable[[WorkerContext, InboundJob, str], None]
 
 COMMANDS: dict[Command, Handler] = {
@@ -136,4 +191,5 @@ COMMANDS: dict[Command, Handler] = {
     Command.START: start,
     Command.EXPORT: export,
     Command.DELETE: delete,
+    Command.HANDOFF: hand_off,
 }

@@ -23,6 +23,7 @@ class Command(StrEnum):
     START = "start"
     EXPORT = "export"
     DELETE = "delete"
+    HANDOFF = "handoff"  # asking for a person (docs/handoff.md)
 
 
 @dataclass(frozen=True, slots=True)

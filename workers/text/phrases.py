@@ -202,6 +202,15 @@ PHRASES: dict[str, dict[str, str]] = {
         "it": "Fatto: tutto ciò che avevo memorizzato su di te è stato cancellato.",
         "ar": "تم: حُذف كل ما كنت قد خزّنته عنك.",
     },
+    "command_handoff": {
+        "en": "Thanks, a person from our team will follow up here soon.",
+        "es": "Gracias, una persona de nuestro equipo te responderá aquí pronto.",
+        "pt": "Obrigado, uma pessoa da nossa equipe vai responder aqui em breve.",
+        "fr": "Merci, une personne de notre équipe vous répondra ici bientôt.",
+        "de": "Danke, eine Person aus unserem Team meldet sich hier bald.",
+        "it": "Grazie, una persona del nostro team ti risponderà qui a breve.",
+        "ar": "شكرًا، سيتابع معك شخص من فريقنا هنا قريبًا.",
+    },
 }
 
 
