@@ -12,6 +12,7 @@ import time
 from bench import (
     ack_path,
     end_to_end,
+    fairness,
     flower_view,
     language_detection,
     media_budget,
@@ -29,6 +30,7 @@ BENCHMARKS = (
     "language_detection",
     "redis_roundtrips",
     "slow_clients",
+    "fairness",
 )
 
 
@@ -50,6 +52,8 @@ def run(quick: bool = False, only: tuple[str, ...] = BENCHMARKS, compare: str | 
             results[name] = redis_roundtrips.run(3 if quick else 5, compare or "main")
         elif name == "slow_clients":
             results[name] = slow_clients.run(50 if quick else 1000, quick)
+        elif name == "fairness":
+            results[name] = fairness.run(quick)
         elif name == "flower_view":
             results[name] = flower_view.run(1.0 if quick else 8.0, 1 if quick else 3, quick)
         else:

@@ -7,7 +7,7 @@ says `return R.CLAIMED` and the loader writes in the enum's value, so the Lua an
 
 The typed wrappers that name each script's keys and arguments live with their callers: `workers/delivery/lease.py`
 (mailbox), `api/ingest.py` and `workers/delivery/requeue.py` (ingest), `workers/clients/rate_limit.py`,
-`workers/delivery/memory.py`.
+`workers/delivery/memory.py`, `workers/clients/user_rate_limit.py`.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class ScriptName(StrEnum):
     LEDGER_CLAIM = "ledger_claim"
     LEDGER_SEND = "ledger_send"
     LEDGER_WRITE = "ledger_write"
+    USER_MESSAGE_WINDOW = "user_message_window"
 
 
 class ScriptResult(IntEnum):
@@ -73,6 +74,10 @@ class ScriptResult(IntEnum):
     IN_FLIGHT = 53  # ledger_send: another copy is sending the part
     BLOCKED = 54  # ledger_send: a send gate is closed
     WRITTEN = 55
+    # user_message_window (the per-user message limit)
+    USER_ANSWER = 50
+    USER_SLOW_DOWN = 51  # over the limit; this message carries the window's "please slow down"
+    USER_QUIET = 52  # over the limit; the window's notice went out already
 
 
 _RESULT_NAME = re.compile(r"\bR\.([A-Z_]+)\b")

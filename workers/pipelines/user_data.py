@@ -12,12 +12,14 @@ Where a user's data lives in Redis (see shared/ledger.py, shared/mailbox.py):
 |                                  | ids), transcripts, cached answers, send receipts       | its `conv` field         |
 | `lp:voice:<digest>:*`            | a message's voice reply audio                          | its message id (ledger)  |
 | `lp:dlq`                         | dead letters (the job, with the message)               | `conversation` / `ref`   |
+| `lp:ul:<hash>:log`, `:notice`    | the per-user message window (message hashes)           | the conversation's hash  |
 
 What remains after an erasure, and why: the dedupe markers `lp:seen:<ref>` (a keyed hash of a message id, no
 content; erasing them would let Meta's redelivery of an old message be answered again) and Celery queue entries
-(a ref only: the job they name is gone, so a worker skips them). Neither holds a phone number, a user id, a name or
-a word of the user's. The ledger scan reads every message ledger once: O(messages kept, MESSAGE_LEDGER_TTL_SECONDS);
-fine for a request a user makes rarely, not for a hot path.
+(a ref only: the job they name is gone, so a worker skips them), and the shared Groq limiter's windows
+(`lp:rl:*`: a hash of the conversation among the calls of the last minute, gone with the window). None holds a
+phone number, a user id, a name or a word of the user's. The ledger scan reads every message ledger once:
+O(messages kept, MESSAGE_LEDGER_TTL_SECONDS); fine for a request a user makes rarely, not for a hot path.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import redis
 
 from shared import mailbox
 from shared.ledger import LEDGER_PREFIX, conversation_state_key, ledger_key
+from workers.clients.user_rate_limit import window_keys
 from workers.delivery.dead_letters import DLQ_KEY
 from workers.delivery.memory import MEMORY_PREFIX
 from workers.pipelines.staleness import NOTICE_PREFIX
@@ -159,6 +162,7 @@ def erase(
         if prefix := _voice_prefix(fields, voice_secret):
             voice_prefixes.add(prefix)
     keys = [MEMORY_PREFIX + conversation, conversation_state_key(conversation), NOTICE_PREFIX + conversation]
+    keys += window_keys(conversation)
     if not in_job:
         keys.append(mailbox.inbox_key(conversation))
         client.zrem(mailbox.LEASES_KEY, mailbox.inbox_key(conversation))
