@@ -16,6 +16,11 @@ import redis
 from shared.ledger import CONVERSATION_STATE_PREFIX, conversation_state_key
 
 PAUSED_FIELD = "paused_until"
+# The webhook field Meta sends a person's WhatsApp Business app messages in (coexistence numbers), and the job type
+# the API gives each echo: https://developers.facebook.com/docs/whatsapp/embedded-signup/custom-flows/
+# onboarding-business-app-users#smb_message_echoes
+ECHOES_FIELD = "smb_message_echoes"
+ECHO_MESSAGE_TYPE = "smb_echo"
 
 
 def now_ms() -> int:

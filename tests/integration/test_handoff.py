@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -221,3 +222,63 @@ def test_a_pause_blocks_an_answer_being_computed_and_holds_across_a_worker_sigki
     contents = [content for _, content in memory(rds, user)]
     assert contents.count("Hello?") == 1
     assert contents.count("Now?") == 1
+
+
+def echo_body(user: str, text: str) -> dict[str, Any]:
+    """Meta's smb_message_echoes webhook (tests/fixtures/meta-webhooks/outgoing_message.json) for a person's reply."""
+    body = message_body([], sender=user)
+    value = body["entry"][0]["changes"][0]["value"]
+    del value["messages"]
+    value["message_echoes"] = [
+        {
+            "from": "15550783881",
+            "to": user,
+            "id": f"wamid.echo{time.time_ns()}",
+            "timestamp": str(int(time.time())),
+            "type": "text",
+            "text": {"body": text},
+        }
+    ]
+    body["entry"][0]["changes"][0]["field"] = "smb_message_echoes"
+    return body
+
+
+def test_a_person_replying_from_the_business_app_pauses_the_bot_even_mid_answer(
+    api: str,
+    rds: redis.Redis,
+    workers: Callable[[], ServiceProcess],
+    env: dict[str, str],
+    graph_fake: GraphFake,
+    groq_fake: GroqFake,
+) -> None:
+    workers()
+    user = "15558880003"
+    groq_fake.hold_chat.set()
+    post(api, user, "Is the shop open on Sunday?")
+    wait_for(lambda: groq_fake.calls_to("chat/completions"), what="the answer being computed")
+    raw = encode(echo_body(user, "Hi, this is Maria from the shop: yes, 10 to 2."))
+    assert httpx.post(f"{api}/webhook", content=raw, headers=signed_headers(raw), timeout=10).status_code == 200
+    assert user in loopera(env, "list")  # paused by the API at once, before the echo's job runs
+    groq_fake.hold_chat.clear()
+    groq_fake.release_chat.set()
+    post(api, user, "Great, thanks Maria")
+    wait_for(lambda: idle(rds, user) and len(memory(rds, user)) == 3, what="all three messages handled")
+
+    assert graph_fake.texts_to(user) == []  # neither the computed answer nor anything later went out
+    assert memory(rds, user) == [
+        ("user", "Is the shop open on Sunday?"),
+        ("assistant", "Hi, this is Maria from the shop: yes, 10 to 2."),
+        ("user", "Great, thanks Maria"),
+    ]
+    assert len(groq_fake.calls_to("chat/completions")) == 1
+
+    loopera(env, "resume", user)
+    post(api, user, "And on Monday?")
+    wait_for(lambda: graph_fake.texts_to(user), what="the bot answering again")
+    sent = groq_fake.calls_to("chat/completions")[-1].body["messages"]
+    assert [m["content"] for m in sent[1:]] == [
+        "Is the shop open on Sunday?",
+        "Hi, this is Maria from the shop: yes, 10 to 2.",
+        "Great, thanks Maria",
+        "And on Monday?",
+    ]

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from shared.handoff import PAUSED_FIELD, now_ms, pause
+from shared.handoff import ECHO_MESSAGE_TYPE, PAUSED_FIELD, now_ms, pause
 from shared.jobs import InboundJob
 from shared.ledger import conversation_state_key
 from shared.logging import conversation_ref, correlation_id, get_logger
@@ -53,6 +53,9 @@ def with_user_controls(pipeline: Pipeline) -> Pipeline:
     pause (the message is remembered, not answered), then `pipeline`. One Redis round trip for both flags."""
 
     def run(ctx: WorkerContext, job: InboundJob) -> None:
+        if job.message_type == ECHO_MESSAGE_TYPE:
+            remember_human_reply(ctx, job)
+            return
         request = command_of(job)
         if request is not None:
             run_command(ctx, job, request)
@@ -67,6 +70,18 @@ def with_user_controls(pipeline: Pipeline) -> Pipeline:
 
     run.__name__ = getattr(pipeline, "__name__", "pipeline")
     return run
+
+
+def remember_human_reply(ctx: WorkerContext, job: InboundJob) -> None:
+    """A person wrote to the user from the WhatsApp Business app (Meta's echo; the API paused the conversation at
+    once): renew the pause from this message and store the words as the business's turn, in order."""
+    echo = job.message
+    body = echo.get("text", {}).get("body") if isinstance(echo.get("text"), dict) else None
+    typed = isinstance(body, str) and bool(body.strip())
+    words = str(body) if typed else f"(a person from the business sent a {echo.get('type')})"
+    pause(ctx.redis, job.conversation, ctx.settings.handoff_pause_minutes)
+    ctx.ledgers.of(job).remember(ctx.memory, entry("assistant", words, "text" if typed else "other"))
+    log.info("handoff.human_message", correlation_id=correlation_id(job.message_id), type=echo.get("type"))
 
 
 def remember_while_paused(ctx: WorkerContext, job: InboundJob) -> None:
