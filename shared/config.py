@@ -209,6 +209,8 @@ class Settings(BaseSettings):
     # Optional: POSTed (HMAC-SHA256 signed with HANDOFF_WEBHOOK_SECRET) when a user asks for a person.
     handoff_webhook_url: str = ""
     handoff_webhook_secret: SecretStr = SecretStr("")
+    # Bearer token of the API's /admin/handoff endpoints; empty: the endpoints do not exist.
+    admin_token: SecretStr = SecretStr("")
 
     # --- vision / message types -----------------------------------------------------------------------------
     # WhatsApp images are at most 5 MB; refuse to download more than this (a wrong mime type or a forged payload).

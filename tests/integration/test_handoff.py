@@ -35,6 +35,7 @@ from workers.text.phrases import phrase
 pytestmark = pytest.mark.integration
 
 SECRET = "handoff-test-secret"
+ADMIN_TOKEN = "admin-test-token-7f3a"
 
 
 class Receiver:
@@ -79,6 +80,7 @@ def env(own_redis: RedisServer, graph_fake: GraphFake, groq_fake: GroqFake, rece
     return fake_backed_env(own_redis.url, graph_fake.url, graph_fake.version, groq_fake.url) | {
         "HANDOFF_WEBHOOK_URL": receiver.server.url + "/hook",
         "HANDOFF_WEBHOOK_SECRET": SECRET,
+        "ADMIN_TOKEN": ADMIN_TOKEN,
         "RATE_LIMITS_ENABLED": "false",
     }
 
@@ -282,3 +284,24 @@ def test_a_person_replying_from_the_business_app_pauses_the_bot_even_mid_answer(
         "Great, thanks Maria",
         "And on Monday?",
     ]
+
+
+def test_the_admin_endpoint_needs_its_token_and_pauses_lists_and_resumes(
+    api: str, rds: redis.Redis, workers: Callable[[], ServiceProcess], graph_fake: GraphFake
+) -> None:
+    user = "15558880004"
+    with httpx.Client(base_url=api, timeout=10) as http:
+        assert http.get("/admin/handoff").status_code == 401
+        assert http.get("/admin/handoff", headers={"Authorization": "Bearer wrong"}).status_code == 403
+        auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        assert http.post(f"/admin/handoff/{user}/pause", params={"minutes": 5}, headers=auth).status_code == 200
+        listed = http.get("/admin/handoff", headers=auth).json()["paused"]
+        assert [entry["conversation"] for entry in listed] == [user]
+        workers()
+        post(api, user, "Anyone?")
+        wait_for(lambda: idle(rds, user) and memory(rds, user), what="the paused message remembered")
+        assert graph_fake.texts_to(user) == []
+        assert http.post(f"/admin/handoff/{user}/resume", headers=auth).json()["was_paused"] is True
+        assert http.get("/admin/handoff", headers=auth).json() == {"paused": []}
+    post(api, user, "Now?")
+    wait_for(lambda: graph_fake.texts_to(user) == ["You said: Now?"], what="the answer after the resume")
