@@ -190,6 +190,25 @@ def subscribe(
     if not result.includes(settings.meta_app_id):
         typer.echo("the app is NOT in the subscription list read back", err=True)
         raise typer.Exit(1)
+    _subscribe_webhook_fields(settings)
+
+
+def _subscribe_webhook_fields(settings: Any) -> None:
+    """The app's webhook fields, smb_message_echoes included (docs/handoff.md); skipped without META_APP_ID."""
+    import httpx
+
+    from loopera.subscribe import GraphRequestError, subscribe_fields
+
+    if is_placeholder(settings.meta_app_id) or is_placeholder(settings.app_secret):
+        typer.echo("webhook fields: skipped (set META_APP_ID and APP_SECRET to subscribe smb_message_echoes)")
+        return
+    try:
+        with httpx.Client(timeout=settings.graph_timeout_seconds) as client:
+            fields = subscribe_fields(settings, client)
+    except (GraphRequestError, ConfigError) as exc:
+        typer.echo(f"webhook fields: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"webhook fields: {', '.join(fields)}")
 
 
 @cli.command()

@@ -65,6 +65,7 @@ class GraphFake:
                 Route(base + "/debug_token", self._debug_token, methods=["GET"]),
                 Route(base + "/{waba_id}/subscribed_apps", self._subscribed_apps, methods=["GET", "POST"]),
                 Route(base + "/{waba_id}/phone_numbers", self._phone_numbers, methods=["GET"]),
+                Route(base + "/{app_id}/subscriptions", self._app_subscriptions, methods=["GET", "POST"]),
                 Route(base + "/{phone_id}/messages", self._messages, methods=["POST"]),
                 Route(base + "/{phone_id}/media", self._upload, methods=["POST"]),
                 Route("/download/{media_id}", self._download, methods=["GET"]),
@@ -94,6 +95,10 @@ class GraphFake:
         self.app_secret = "test-app-secret-0123456789abcdef"
         self.wabas: dict[str, list[str]] = {WABA_ID: [PHONE_NUMBER_ID]}
         self.phone_numbers: dict[str, str] = {PHONE_NUMBER_ID: DISPLAY_PHONE_NUMBER}
+        # The app's WhatsApp webhook subscription, as GET /<APP_ID>/subscriptions lists it (Graph API reference:
+        # Application subscriptions); only `messages` until `loopera subscribe` adds smb_message_echoes.
+        self.webhook_fields: list[str] = ["messages"]
+        self.webhook_callback = "https://bot.example.com/webhook"
         # WABA id -> subscribed apps entries, as GET /<WABA_ID>/subscribed_apps lists them.
         self.subscriptions: dict[str, list[dict[str, Any]]] = {}
 
@@ -253,6 +258,23 @@ class GraphFake:
             return graph_error(100, "Invalid parameter").response()
         self.subscribe_app(waba_id, uri)
         return JSONResponse({"success": True})
+
+    async def _app_subscriptions(self, request: Request) -> Response:
+        params: dict[str, Any] = dict(request.query_params)
+        if request.method == "POST":
+            params |= {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+        self._record(Recorded(request.method, request.url.path, None, params))
+        if request.path_params["app_id"] != APP_ID or params.get("access_token") != f"{APP_ID}|{self.app_secret}":
+            return graph_error(190, "Invalid OAuth access token", 400).response()
+        if request.method == "POST":
+            if params.get("object") != "whatsapp_business_account" or not params.get("verify_token"):
+                return graph_error(100, "Invalid parameter").response()
+            self.webhook_callback = params.get("callback_url", self.webhook_callback)
+            self.webhook_fields = [f for f in str(params.get("fields", "")).split(",") if f]
+            return JSONResponse({"success": True})
+        fields = [{"name": name, "version": self.version} for name in self.webhook_fields]
+        item = {"object": "whatsapp_business_account", "callback_url": self.webhook_callback, "active": True}
+        return JSONResponse({"data": [item | {"fields": fields}]})
 
     async def _phone_numbers(self, request: Request) -> Response:
         waba_id = request.path_params["waba_id"]
