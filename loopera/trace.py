@@ -18,7 +18,7 @@ from shared.logging import conversation_ref, correlation_id
 
 _REF = re.compile(r"^[0-9a-f]{32}$")
 # Stage results that are verdicts, not words: safe to show.
-_VERDICT_STAGES = frozenset({"staleness", "answer_mode"})
+_VERDICT_STAGES = frozenset({"staleness", "answer_mode", "user_limit"})
 _SEND_FACTS = (":until", ":meta", ":at", ":gate")
 _QUEUED = {"2": "handed to its queue at once", "1": "behind an earlier message of its conversation"}
 

@@ -13,7 +13,7 @@ The typed wrappers that name each script's keys and arguments live with their ca
 from __future__ import annotations
 
 import re
-from enum import IntEnum, StrEnum
+from enum import IntEnum, StrEnum, unique
 from functools import cache
 from pathlib import Path
 
@@ -36,8 +36,10 @@ class ScriptName(StrEnum):
     LEDGER_SEND = "ledger_send"
     LEDGER_WRITE = "ledger_write"
     USER_MESSAGE_WINDOW = "user_message_window"
+    USER_WINDOW_RELEASE = "user_window_release"
 
 
+@unique  # a value given twice would silently alias two results
 class ScriptResult(IntEnum):
     """What a script answered. Values are unique across scripts, so a misread result cannot pass for another."""
 
@@ -68,12 +70,12 @@ class ScriptResult(IntEnum):
     COOLDOWN_SET = 44
     COOLDOWN_KEPT = 45
     # ledger_* (shared/ledger.py); ledger_claim also answers the claim's results above
-    NO_LEDGER = 50  # ledger_claim: no ledger for this ref (expired, or never written)
-    PART_CLAIMED = 51  # ledger_send: send the part now
-    ALREADY_SENT = 52
-    IN_FLIGHT = 53  # ledger_send: another copy is sending the part
-    BLOCKED = 54  # ledger_send: a send gate is closed
-    WRITTEN = 55
+    NO_LEDGER = 60  # ledger_claim: no ledger for this ref (expired, or never written)
+    PART_CLAIMED = 61  # ledger_send: send the part now
+    ALREADY_SENT = 62
+    IN_FLIGHT = 63  # ledger_send: another copy is sending the part
+    BLOCKED = 64  # ledger_send: a send gate is closed
+    WRITTEN = 65
     # user_message_window (the per-user message limit)
     USER_ANSWER = 50
     USER_SLOW_DOWN = 51  # over the limit; this message carries the window's "please slow down"

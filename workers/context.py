@@ -81,7 +81,12 @@ class WorkerContext:
     def __post_init__(self) -> None:
         settings = self.settings
         self.ledgers = LedgerBook(
-            self.redis, settings.conversation_lease_seconds, settings.memory_max_messages, settings.memory_ttl_seconds
+            self.redis,
+            settings.conversation_lease_seconds,
+            settings.memory_max_messages,
+            settings.memory_ttl_seconds,
+            settings.user_messages_per_window,
+            settings.user_rate_window_seconds,
         )
 
     def close(self) -> None:

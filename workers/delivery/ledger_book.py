@@ -17,6 +17,7 @@ from shared import mailbox
 from shared.jobs import InboundJob
 from shared.ledger import decode_fields, ledger_key
 from shared.redis_scripts import ScriptName, ScriptResult, lua_source
+from workers.clients.user_rate_limit import USER_LIMIT_PREFIX
 from workers.delivery.lease import RUNNABLE_CLAIMS, LossKind
 from workers.delivery.ledger import MessageLedger
 from workers.delivery.memory import MEMORY_PREFIX, MemoryEntry
@@ -42,13 +43,23 @@ class LedgerBook:
     """The ledgers of the jobs running in this worker process, by job id, so pipelines find theirs from the job
     they are given (`of(job)`) without a new argument through every call."""
 
-    def __init__(self, client: redis.Redis, lease_seconds: int, memory_max: int, memory_ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        lease_seconds: int,
+        memory_max: int,
+        memory_ttl_seconds: int,
+        user_messages_per_window: int = 0,
+        user_window_seconds: float = 60.0,
+    ) -> None:
         self._redis = client
         self._open: dict[str, MessageLedger] = {}
         self._lock = threading.Lock()
         self._claim = client.register_script(lua_source(ScriptName.LEDGER_CLAIM))
         self._lease_ms = lease_seconds * 1000
         self._memory = (memory_max, memory_ttl_seconds)
+        # The per-user message window, counted by the claim (shared/scripts/ledger_claim.lua); 0 = off.
+        self._user_window = (user_messages_per_window, int(user_window_seconds * 1_000_000))
 
     @contextmanager
     def running(self, ledger: MessageLedger) -> Iterator[MessageLedger]:
@@ -85,6 +96,8 @@ class LedgerBook:
                 MEMORY_PREFIX,
                 memory_max,
                 memory_ttl,
+                *self._user_window,
+                USER_LIMIT_PREFIX,
             ],
         )
         result = ScriptResult(int(reply[0]))

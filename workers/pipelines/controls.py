@@ -23,6 +23,7 @@ from workers.clients.handoff_webhook import deliver_in_background
 from workers.context import WorkerContext
 from workers.delivery.ledger import SendResult
 from workers.delivery.memory import MemoryEntry, entry
+from workers.pipelines.flood import release_user_count
 from workers.pipelines.payloads import user_text
 from workers.pipelines.replies import generate_once, send_text_reply
 from workers.pipelines.user_data import collect, erase
@@ -53,23 +54,34 @@ def with_user_controls(pipeline: Pipeline) -> Pipeline:
     pause (the message is remembered, not answered), then `pipeline`. One Redis round trip for both flags."""
 
     def run(ctx: WorkerContext, job: InboundJob) -> None:
-        if job.message_type == ECHO_MESSAGE_TYPE:
-            remember_human_reply(ctx, job)
-            return
-        request = command_of(job)
-        if request is not None:
-            run_command(ctx, job, request)
-            return
-        opted_out, paused = ctx.redis.hmget(conversation_state_key(job.conversation), OPTED_OUT_FIELD, PAUSED_FIELD)
-        if opted_out is not None:
-            log.info("message.opted_out", correlation_id=correlation_id(job.message_id), type=job.message_type)
-        elif paused is not None and int(paused) > now_ms():
-            remember_while_paused(ctx, job)
-        else:
+        if not handled_here(ctx, job):
             pipeline(ctx, job)
+            return
+        # None of these calls a model: the message keeps no place in the user's window (counted at the claim).
+        release_user_count(ctx, job)
 
     run.__name__ = getattr(pipeline, "__name__", "pipeline")
     return run
+
+
+def handled_here(ctx: WorkerContext, job: InboundJob) -> bool:
+    """Handle a person's echo, a command, or a message of an opted-out or paused conversation; False for anything
+    else (the pipeline's)."""
+    if job.message_type == ECHO_MESSAGE_TYPE:
+        remember_human_reply(ctx, job)
+        return True
+    request = command_of(job)
+    if request is not None:
+        run_command(ctx, job, request)
+        return True
+    opted_out, paused = ctx.redis.hmget(conversation_state_key(job.conversation), OPTED_OUT_FIELD, PAUSED_FIELD)
+    if opted_out is not None:
+        log.info("message.opted_out", correlation_id=correlation_id(job.message_id), type=job.message_type)
+        return True
+    if paused is not None and int(paused) > now_ms():
+        remember_while_paused(ctx, job)
+        return True
+    return False
 
 
 def remember_human_reply(ctx: WorkerContext, job: InboundJob) -> None:

@@ -10,7 +10,7 @@ from shared.jobs import InboundJob
 from workers.context import WorkerContext
 from workers.pipelines.audio import handle_audio_queue
 from workers.pipelines.controls import with_user_controls
-from workers.pipelines.flood import handled_as_flood
+from workers.pipelines.flood import handled_as_flood, release_user_count
 from workers.pipelines.staleness import handled_as_stale
 from workers.pipelines.text import handle_text_queue
 from workers.pipelines.vision import handle_image
@@ -23,7 +23,9 @@ def unless_stale(pipeline: Pipeline) -> Pipeline:
     its user's rate limit is read and remembered, not answered (see `flood`)."""
 
     def run(ctx: WorkerContext, job: InboundJob) -> None:
-        if not handled_as_stale(ctx, job) and not handled_as_flood(ctx, job):
+        if handled_as_stale(ctx, job):
+            release_user_count(ctx, job)  # a late message is no model call: it keeps no place in the window
+        elif not handled_as_flood(ctx, job):
             pipeline(ctx, job)
 
     run.__name__ = getattr(pipeline, "__name__", "pipeline")

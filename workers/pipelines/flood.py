@@ -47,13 +47,28 @@ def mark_read(ctx: WorkerContext, job: InboundJob) -> None:
         log.warning("graph.mark_read_failed", correlation_id=correlation_id(job.message_id), reason=exc.reason)
 
 
+def release_user_count(ctx: WorkerContext, job: InboundJob) -> None:
+    """The job's claim counted its message in the user's window (ledger_claim.lua), and it does not go to a model
+    (a fixed reply, a silent type, a stale message): take it back, once."""
+    ledger = ctx.ledgers.of(job)
+    if ledger.fields.get("user_window") == "counted":
+        UserRateLimit(ctx.redis, ctx.settings).release(job.conversation, ledger.key)
+        ledger.fields["user_window"] = "released"
+        ledger.note("user_window", "released")
+
+
 def handled_as_flood(ctx: WorkerContext, job: InboundJob) -> bool:
-    """True when the user is over their limit and the message has been dealt with here (no model call)."""
-    if ctx.settings.user_messages_per_window <= 0 or not goes_to_a_model(job):
+    """True when the user is over their limit and the message has been dealt with here (no model call). The
+    decision is usually already in the ledger: the job's claim counted the message (no round trip of its own)."""
+    if ctx.settings.user_messages_per_window <= 0:
+        return False
+    if not goes_to_a_model(job):
+        release_user_count(ctx, job)
         return False
     limiter = UserRateLimit(ctx.redis, ctx.settings)
+    ledger = ctx.ledgers.of(job)
     decision = UserAdmission(
-        generate_once(ctx, job, "user_limit", lambda: limiter.admit(job.conversation, ctx.ledgers.of(job).ref).value)
+        generate_once(ctx, job, "user_limit", lambda: limiter.admit(job.conversation, ledger.key).value)
     )
     if decision is UserAdmission.ANSWER:
         return False

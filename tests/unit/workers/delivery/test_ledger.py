@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from shared import mailbox
+from shared.config import Settings
 from shared.jobs import InboundJob
 from shared.ledger import conversation_state_key, ledger_key
 from shared.redis_scripts import ScriptResult
@@ -205,3 +206,31 @@ def test_a_ledger_whose_job_does_not_validate_is_claimed_for_release(client: red
     result = book(client).claim(ref, "copy-a")
     assert isinstance(result, Claimed) and result.job is None and result.errors > 0
     assert (result.conversation, result.task_id) == (job.conversation, job.job_id)
+
+
+def test_the_claim_counts_the_message_in_its_users_window_and_a_release_takes_it_back(client: redis.Redis) -> None:
+    """With the per-user limit on, the claim decides the message's place in its user's window (no round trip of
+    its own); a message that turns out not to go to a model is taken back out."""
+    from workers.clients.user_rate_limit import UserRateLimit, window_keys
+
+    ledgers = LedgerBook(client, 60, 20, 3600, user_messages_per_window=1, user_window_seconds=60)
+    first, second = make_job(), make_job()
+    claimed_first = ledgers.claim(queued(client, first), "copy-a")
+    assert isinstance(claimed_first, Claimed)
+    assert claimed_first.ledger.stored("user_limit") == "answer"
+    assert claimed_first.ledger.fields["user_window"] == "counted"
+    log, notice = window_keys(first.conversation)
+    assert client.zcard(log) == 1
+    # The same claim again (a redelivery to the same copy) does not count twice.
+    assert isinstance(ledgers.claim(claimed_first.ref, "copy-a"), Claimed)
+    assert client.zcard(log) == 1
+    client.lpop(mailbox.inbox_key(first.conversation))
+    claimed_second = ledgers.claim(queued(client, second), "copy-b")
+    assert isinstance(claimed_second, Claimed)
+    assert claimed_second.ledger.stored("user_limit") == "slow_down"  # over the limit of 1: carries the notice
+    # The second message was, say, a reaction: taken back, it frees the notice for the next model message.
+    settings = Settings(_env_file=None, user_messages_per_window=1)  # type: ignore[call-arg]
+    UserRateLimit(client, settings).release(second.conversation, claimed_second.ledger.key)
+    assert client.zcard(log) == 1 and not client.exists(notice)
+    # A message judged by the Python script path gets the same member: it is recognised as already counted.
+    assert UserRateLimit(client, settings).admit(first.conversation, claimed_first.ledger.key).value == "answer"
