@@ -17,7 +17,7 @@ import orjson
 
 from shared.handoff import ECHO_MESSAGE_TYPE, PAUSED_FIELD, now_ms, pause
 from shared.jobs import InboundJob
-from shared.ledger import conversation_state_key
+from shared.ledger import as_text, conversation_state_key
 from shared.logging import conversation_ref, correlation_id, get_logger
 from workers.clients.handoff_webhook import deliver_in_background
 from workers.context import WorkerContext
@@ -74,14 +74,25 @@ def handled_here(ctx: WorkerContext, job: InboundJob) -> bool:
     if request is not None:
         run_command(ctx, job, request)
         return True
-    opted_out, paused = ctx.redis.hmget(conversation_state_key(job.conversation), OPTED_OUT_FIELD, PAUSED_FIELD)
-    if opted_out is not None:
+    opted_out, paused = _conversation_flags(ctx, job)
+    if opted_out:
         log.info("message.opted_out", correlation_id=correlation_id(job.message_id), type=job.message_type)
         return True
-    if paused is not None and int(paused) > now_ms():
+    if paused > now_ms():
         remember_while_paused(ctx, job)
         return True
     return False
+
+
+def _conversation_flags(ctx: WorkerContext, job: InboundJob) -> tuple[bool, int]:
+    """(opted out, paused until epoch ms or 0) of the conversation: as the job's claim read them (no round trip of
+    its own), else read now (a ledger opened without the claim script)."""
+    flags = ctx.ledgers.of(job).conversation_flags
+    if flags is None:
+        raw = ctx.redis.hmget(conversation_state_key(job.conversation), OPTED_OUT_FIELD, PAUSED_FIELD)
+        flags = (as_text(raw[0]) if raw[0] is not None else None, as_text(raw[1]) if raw[1] is not None else None)
+    opted_out, paused = flags
+    return opted_out is not None, int(paused or 0)
 
 
 def remember_human_reply(ctx: WorkerContext, job: InboundJob) -> None:
