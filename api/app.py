@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
 from api import queue_depth
+from api.admin import admin_router
 from api.ingest import Ingestor
 from api.webhook import Receive, Scope, Send, WebhookEndpoint
 from shared.config import API_SECRETS, ConfigError, Settings, get_settings, is_placeholder
@@ -60,9 +61,13 @@ def build_fastapi(settings: Settings, ingestor: Ingestor) -> FastAPI:
         async with queue_depth.running_refresher(depth_client, settings.queue_depth_refresh_seconds):
             yield
         await depth_client.aclose()
+        await admin_client.aclose()
         await ingestor.close()
 
+    admin_client = async_redis(settings)
     app = FastAPI(title="Loopera WhatsApp assistant", lifespan=lifespan, docs_url=None, redoc_url=None)
+    if (admin := admin_router(settings, admin_client)) is not None:
+        app.include_router(admin)
 
     @app.get("/")
     async def root() -> dict[str, Any]:

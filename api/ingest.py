@@ -12,7 +12,8 @@ from api.redis_channel import ScriptChannel
 from api.task_events import TaskSentAnnouncer
 from api.webhook_payload import PreparedJob
 from shared import mailbox
-from shared.ledger import ledger_key
+from shared.handoff import PAUSED_FIELD
+from shared.ledger import conversation_state_key, ledger_key
 from shared.redis_scripts import ScriptResult
 
 # The ingest script's results per message (shared/scripts/ingest.lua).
@@ -71,6 +72,15 @@ class Ingestor:
         if self._announcer is not None:
             self._announcer.announce(jobs, result)
         return result
+
+    async def pause(self, conversations: Sequence[str], minutes: int) -> None:
+        """Pause conversations a person wrote in (shared/handoff.py), before their echoes are queued: the send gate
+        then holds an answer already being computed. Raises redis errors (the caller answers 503)."""
+        until = int(time.time() * 1000) + minutes * 60_000
+        pipe = self._redis.pipeline(transaction=False)
+        for conversation in dict.fromkeys(conversations):
+            pipe.hset(conversation_state_key(conversation), PAUSED_FIELD, until)
+        await pipe.execute()
 
     async def ping(self) -> bool:
         return bool(await self._redis.ping())

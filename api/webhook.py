@@ -87,6 +87,7 @@ class WebhookEndpoint:
         self._body_timeout = settings.webhook_body_timeout_seconds
         self._phone_number_id = settings.phone_number_id
         self._message_key = settings.message_hashing_key()
+        self._pause_minutes = settings.handoff_pause_minutes
         self._ingestor = ingestor
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -193,6 +194,8 @@ class WebhookEndpoint:
         if contents.jobs:
             started = time.perf_counter()
             try:
+                if contents.pauses:
+                    await self._ingestor.pause(contents.pauses, self._pause_minutes)
                 results = await self._ingestor.ingest(contents.jobs)
             except RedisError as exc:
                 # Nothing was acknowledged: Meta redelivers, and the atomic script left no dedupe marker behind.

@@ -16,6 +16,7 @@ import orjson
 from pydantic import ValidationError
 
 from shared.celery_protocol import build_task_message, new_task_id
+from shared.handoff import ECHO_MESSAGE_TYPE, ECHOES_FIELD
 from shared.jobs import TASK_FOR_QUEUE, InboundJob, queue_for_message_type
 from shared.ledger import DEVELOPMENT_MESSAGE_KEY, message_ref
 from shared.logging import correlation_id
@@ -54,7 +55,7 @@ class ItemProblem:
 
     entry: int
     change: int | None
-    item: str  # "entry", "change", "messages", "statuses"
+    item: str  # "entry", "change", "messages", "message_echoes", "statuses"
     index: int | None
     reason: str  # a fixed code, e.g. "from_not_a_string", "schema", or the exception type of a failure
     fields: tuple[str, ...] = ()  # for "schema": the job fields the schema refused
@@ -64,6 +65,8 @@ class ItemProblem:
 class WebhookContents:
     jobs: list[PreparedJob] = field(default_factory=list)
     statuses: int = 0
+    # Conversations a person wrote in from the WhatsApp Business app (smb_message_echoes): pause them now.
+    pauses: list[str] = field(default_factory=list)
     failed_statuses: list[FailedStatus] = field(default_factory=list)
     ignored: int = 0
     foreign_number: int = 0
@@ -142,6 +145,39 @@ def _prepare(
     conversation, to, recipient = _conversation_of(message, contact)
     profile = contact.get("profile")
     name = profile.get("name") if isinstance(profile, dict) else None
+    address = (conversation, to, recipient)
+    return _prepared(message, message_id, message_type, address, name, phone_number_id, now, message_key)
+
+
+def _prepare_echo(echo: Any, phone_number_id: str, now: float, message_key: bytes) -> PreparedJob:
+    """A person's message sent from the WhatsApp Business app (coexistence), echoed by Meta: a job of type
+    ECHO_MESSAGE_TYPE in the *user's* conversation (`to`, else `to_user_id`), so the worker stores the words as the
+    business's turn in order with the user's messages (docs/handoff.md). Raises Malformed."""
+    if not isinstance(echo, dict):
+        raise Malformed("not_an_object")
+    message_id = _text(echo.get("id"))
+    if message_id is None:
+        raise Malformed("no_id")
+    if depth_exceeds(echo, MAX_MESSAGE_DEPTH):
+        raise Malformed("too_deep")
+    to, user_id = _text(echo.get("to")), _text(echo.get("to_user_id"))
+    if to is None and user_id is None:
+        raise Malformed("no_recipient")
+    address = (to, to, None) if to else (str(user_id), None, user_id)
+    return _prepared(echo, message_id, ECHO_MESSAGE_TYPE, address, None, phone_number_id, now, message_key)
+
+
+def _prepared(
+    message: dict[str, Any],
+    message_id: str,
+    message_type: str,
+    address: tuple[str, str | None, str | None],
+    name: Any,
+    phone_number_id: str,
+    now: float,
+    message_key: bytes,
+) -> PreparedJob:
+    conversation, to, recipient = address
     task_id = new_task_id()
     job = {
         "job_id": task_id,
@@ -227,7 +263,8 @@ def _change(
 ) -> None:
     if not isinstance(change, dict):
         raise Malformed("not_an_object")
-    if change.get("field") != "messages":
+    field_name = change.get("field")
+    if field_name not in ("messages", ECHOES_FIELD):
         out.ignored += 1  # account, template, call ... updates: not ours to act on
         return
     value = change.get("value")
@@ -240,6 +277,13 @@ def _change(
         return
     if not isinstance(number, str) or not number:
         raise Malformed("no_phone_number_id")
+    if field_name == ECHOES_FIELD:
+        for index, echo in enumerate(_items(value, "message_echoes", e, c, out)):
+            with _Item(out, e, c, "message_echoes", index):
+                job = _prepare_echo(echo, number, now, message_key)
+                out.jobs.append(job)
+                out.pauses.append(job.conversation)
+        return
     messages = _items(value, "messages", e, c, out)
     contacts = _contacts_by_id(value) if messages else {}
     for index, message in enumerate(messages):

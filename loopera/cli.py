@@ -14,6 +14,10 @@ from shared.config import ConfigError, get_settings, is_placeholder, worker_secr
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Loopera WhatsApp assistant")
 dlq_cli = typer.Typer(no_args_is_help=True, help="Dead-letter jobs: list and replay")
 cli.add_typer(dlq_cli, name="dlq")
+handoff_cli = typer.Typer(no_args_is_help=True, help="Conversations a person has taken over (docs/handoff.md)")
+cli.add_typer(handoff_cli, name="handoff")
+user_cli = typer.Typer(no_args_is_help=True, help="A user's data, for requests that arrive by other channels")
+cli.add_typer(user_cli, name="user")
 
 
 class Pool(StrEnum):
@@ -196,6 +200,25 @@ def subscribe(
     if not result.includes(settings.meta_app_id):
         typer.echo("the app is NOT in the subscription list read back", err=True)
         raise typer.Exit(1)
+    _subscribe_webhook_fields(settings)
+
+
+def _subscribe_webhook_fields(settings: Any) -> None:
+    """The app's webhook fields, smb_message_echoes included (docs/handoff.md); skipped without META_APP_ID."""
+    import httpx
+
+    from loopera.subscribe import GraphRequestError, subscribe_fields
+
+    if is_placeholder(settings.meta_app_id) or is_placeholder(settings.app_secret):
+        typer.echo("webhook fields: skipped (set META_APP_ID and APP_SECRET to subscribe smb_message_echoes)")
+        return
+    try:
+        with httpx.Client(timeout=settings.graph_timeout_seconds) as client:
+            fields = subscribe_fields(settings, client)
+    except (GraphRequestError, ConfigError) as exc:
+        typer.echo(f"webhook fields: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"webhook fields: {', '.join(fields)}")
 
 
 @cli.command()
@@ -303,6 +326,87 @@ def dlq_replay(
     if not replayed:
         typer.echo("nothing to replay")
         raise typer.Exit(1)
+
+
+@user_cli.command("export")
+def user_export(
+    user: Annotated[str, typer.Argument(help="The conversation key: the user's phone number (wa_id) or user id")],
+    out: Annotated[Path | None, typer.Option(help="Write the JSON here instead of printing it")] = None,
+) -> None:
+    """Everything stored about a user as JSON: memory, conversation state, messages (transcripts, cached answers),
+    dead letters (docs/commands.md)."""
+    import orjson
+
+    from shared.redis_client import sync_redis
+    from workers.pipelines.user_data import collect
+
+    document = orjson.dumps(collect(sync_redis(get_settings()), user), option=orjson.OPT_INDENT_2)
+    if out is None:
+        typer.echo(document.decode())
+    else:
+        out.write_bytes(document)
+        typer.echo(f"written to {out}")
+
+
+@user_cli.command("delete")
+def user_delete(
+    user: Annotated[str, typer.Argument(help="The conversation key: the user's phone number (wa_id) or user id")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+) -> None:
+    """Erase everything stored about a user, queued messages included; no message is sent to them. What remains
+    (keyed-hash dedupe markers): docs/commands.md."""
+    from shared.redis_client import sync_redis
+    from workers.pipelines.user_data import erase
+
+    if not yes:
+        typer.confirm("Erase everything stored about this user?", abort=True)
+    settings = get_settings()
+    erased = erase(sync_redis(settings), user, settings.whatsapp_token.get_secret_value())
+    summary = erased.summary()
+    typer.echo(f"erased {summary['messages']} messages, {summary['dead_letters']} dead letters, {summary['keys']} keys")
+
+
+@handoff_cli.command("pause")
+def handoff_pause(
+    user: Annotated[str, typer.Argument(help="The conversation key: the user's phone number (wa_id) or user id")],
+    minutes: Annotated[int | None, typer.Option(help="Default: HANDOFF_PAUSE_MINUTES")] = None,
+) -> None:
+    """Silence the bot in a conversation (a person answers); nothing is sent to the user."""
+    import time
+
+    from shared.handoff import pause
+    from shared.redis_client import sync_redis
+
+    settings = get_settings()
+    until = pause(sync_redis(settings), user, minutes or settings.handoff_pause_minutes)
+    typer.echo(f"paused until {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(until / 1000))}")
+
+
+@handoff_cli.command("resume")
+def handoff_resume(
+    user: Annotated[str, typer.Argument(help="The conversation key: the user's phone number (wa_id) or user id")],
+) -> None:
+    """Give the conversation back to the bot now: its next message is answered (with what was said meanwhile)."""
+    from shared.handoff import resume
+    from shared.redis_client import sync_redis
+
+    was_paused = resume(sync_redis(get_settings()), user)
+    typer.echo("resumed" if was_paused else "was not paused")
+
+
+@handoff_cli.command("list")
+def handoff_list() -> None:
+    """Paused conversations and when each pause ends."""
+    import time
+
+    from shared.handoff import paused_conversations
+    from shared.redis_client import sync_redis
+
+    paused = paused_conversations(sync_redis(get_settings()))
+    if not paused:
+        typer.echo("no paused conversations")
+    for conversation, until in sorted(paused.items(), key=lambda item: item[1]):
+        typer.echo(f"{conversation}\tuntil {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(until / 1000))}")
 
 
 def main() -> None:

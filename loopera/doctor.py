@@ -18,6 +18,7 @@ import httpx
 
 from loopera.checks import Result, Status
 from loopera.doctor_redis import check_redis
+from loopera.subscribe import GraphRequestError, app_webhook_fields
 from shared.config import Settings, is_placeholder
 
 __all__ = ["Doctor", "Result", "Status", "render_table"]
@@ -237,7 +238,29 @@ class Doctor:
                 )
             ]
         override = ours[0].get("override_callback_uri")
-        return [Result(name, Status.PASS, "subscribed" + (f", callback override {override}" if override else ""))]
+        subscribed = Result(name, Status.PASS, "subscribed" + (f", callback override {override}" if override else ""))
+        return [subscribed, self.check_webhook_fields()]
+
+    def check_webhook_fields(self) -> Result:
+        """The app's WhatsApp webhook fields: `messages` (nothing works without it) and `smb_message_echoes` (a
+        person's replies from the WhatsApp Business app pause the bot: docs/handoff.md)."""
+        name = "graph.webhook_fields"
+        if is_placeholder(self.s.meta_app_id) or is_placeholder(self.s.app_secret):
+            return Result(name, Status.SKIP, "needs META_APP_ID and APP_SECRET (an app access token)")
+        try:
+            _, fields = app_webhook_fields(self.s, self.http)
+        except GraphRequestError as exc:
+            return Result(name, Status.WARN, str(exc), "Check META_APP_ID and APP_SECRET.")
+        if "messages" not in fields:
+            return Result(name, Status.FAIL, "the app is not subscribed to `messages`", _FIELDS_FIX)
+        if "smb_message_echoes" not in fields:
+            return Result(
+                name,
+                Status.WARN,
+                "no `smb_message_echoes`: a person replying from the WhatsApp Business app will not pause the bot",
+                _FIELDS_FIX,
+            )
+        return Result(name, Status.PASS, ", ".join(fields))
 
     def check_redis(self) -> list[Result]:
         return check_redis(self.s)
@@ -372,6 +395,9 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+_FIELDS_FIX = "Run `loopera subscribe` (or App Dashboard > WhatsApp > Configuration > Webhook fields)."
 
 
 def _graph_error(body: dict[str, Any]) -> tuple[int | None, str]:

@@ -62,3 +62,55 @@ def _error_message(response: httpx.Response) -> str:
         return str(response.json().get("error", {}).get("message", ""))
     except ValueError:
         return response.text[:200]
+
+
+# The app's webhook fields for WhatsApp (App Dashboard > WhatsApp > Configuration, or Graph's
+# /{app-id}/subscriptions: https://developers.facebook.com/docs/graph-api/reference/application/subscriptions/).
+# `smb_message_echoes` carries a person's replies from the WhatsApp Business app (docs/handoff.md).
+WEBHOOK_OBJECT = "whatsapp_business_account"
+WANTED_FIELDS = ("messages", "smb_message_echoes")
+
+
+def app_webhook_fields(settings: Settings, client: httpx.Client) -> tuple[str, list[str]]:
+    """(callback URL, field names) of the app's WhatsApp webhook subscription; ("", []) when there is none.
+    Needs META_APP_ID and APP_SECRET (an app access token). Raises GraphRequestError, ConfigError."""
+    url, token = _app_subscriptions(settings)
+    read = client.get(url, params={"access_token": token})
+    if read.status_code != 200:
+        raise GraphRequestError(f"GET app subscriptions failed: {read.status_code} {_error_message(read)}")
+    for item in read.json().get("data", []):
+        if item.get("object") == WEBHOOK_OBJECT:
+            return str(item.get("callback_url", "")), [str(f.get("name")) for f in item.get("fields", [])]
+    return "", []
+
+
+def subscribe_fields(settings: Settings, client: httpx.Client) -> list[str]:
+    """Add WANTED_FIELDS to the app's WhatsApp webhook subscription (keeping its callback URL and other fields);
+    returns the fields read back. Raises GraphRequestError, ConfigError."""
+    callback, fields = app_webhook_fields(settings, client)
+    if not callback:
+        raise GraphRequestError("the app has no WhatsApp webhook callback URL yet (set it in the App Dashboard first)")
+    if is_placeholder(settings.verify_token):
+        raise ConfigError("subscribing webhook fields needs VERIFY_TOKEN (Meta verifies the callback with it)")
+    url, token = _app_subscriptions(settings)
+    wanted = list(dict.fromkeys([*fields, *WANTED_FIELDS]))
+    posted = client.post(
+        url,
+        data={
+            "object": WEBHOOK_OBJECT,
+            "callback_url": callback,
+            "fields": ",".join(wanted),
+            "verify_token": settings.verify_token.get_secret_value(),
+            "access_token": token,
+        },
+    )
+    if posted.status_code != 200:
+        raise GraphRequestError(f"POST app subscriptions failed: {posted.status_code} {_error_message(posted)}")
+    return app_webhook_fields(settings, client)[1]
+
+
+def _app_subscriptions(settings: Settings) -> tuple[str, str]:
+    if is_placeholder(settings.meta_app_id) or is_placeholder(settings.app_secret):
+        raise ConfigError("the app's webhook fields need META_APP_ID and APP_SECRET (an app access token)")
+    token = f"{settings.meta_app_id}|{settings.app_secret.get_secret_value()}"
+    return f"{settings.graph_base}/{settings.meta_app_id}/subscriptions", token

@@ -62,6 +62,10 @@ class GraphAccount:
         self.phone_numbers: dict[str, str] = {self.phone_number_id: DISPLAY_PHONE_NUMBER}
         # WABA id -> subscribed apps entries, as GET /<WABA_ID>/subscribed_apps lists them.
         self.subscriptions: dict[str, list[dict[str, Any]]] = {}
+        # The app's WhatsApp webhook subscription, as GET /<APP_ID>/subscriptions lists it (Graph API reference:
+        # Application subscriptions); only `messages` until `loopera subscribe` adds smb_message_echoes.
+        self.webhook_fields: list[str] = ["messages"]
+        self.webhook_callback = "https://bot.example.com/webhook"
 
     def account_routes(self, base: str) -> list[Route]:
         # Before the catch-all node route (GET /<version>/<id>).
@@ -69,6 +73,7 @@ class GraphAccount:
             Route(base + "/debug_token", self._debug_token, methods=["GET"]),
             Route(base + "/{waba_id}/subscribed_apps", self._subscribed_apps, methods=["GET", "POST"]),
             Route(base + "/{waba_id}/phone_numbers", self._phone_numbers, methods=["GET"]),
+            Route(base + "/{app_id}/subscriptions", self._app_subscriptions, methods=["GET", "POST"]),
         ]
 
     def subscribe_app(self, waba_id: str = WABA_ID, override_callback_uri: str | None = None) -> None:
@@ -142,6 +147,25 @@ class GraphAccount:
             return _error(100, "Invalid parameter")
         self.subscribe_app(waba_id, uri)
         return JSONResponse({"success": True})
+
+    async def _app_subscriptions(self, request: Request) -> Response:
+        params: dict[str, Any] = dict(request.query_params)
+        if request.method == "POST":
+            params |= {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+        self._record(Recorded(request.method, request.url.path, None, params))
+        # Authenticated by an app access token `<app_id>|<app_secret>`, like debug_token.
+        if request.path_params["app_id"] != APP_ID or params.get("access_token") != f"{APP_ID}|{self.app_secret}":
+            return _error(190, "Invalid OAuth access token")
+        if request.method == "POST":
+            if params.get("object") != "whatsapp_business_account" or not params.get("verify_token"):
+                return _error(100, "Invalid parameter")
+            self.webhook_callback = params.get("callback_url", self.webhook_callback)
+            self.webhook_fields = [f for f in str(params.get("fields", "")).split(",") if f]
+            return JSONResponse({"success": True})
+        version = request.url.path.strip("/").split("/", 1)[0]
+        fields = [{"name": name, "version": version} for name in self.webhook_fields]
+        item = {"object": "whatsapp_business_account", "callback_url": self.webhook_callback, "active": True}
+        return JSONResponse({"data": [item | {"fields": fields}]})
 
     async def _phone_numbers(self, request: Request) -> Response:
         waba_id = request.path_params["waba_id"]

@@ -203,6 +203,15 @@ class Settings(BaseSettings):
     # conversation per backlog, and nothing for messages that would not get a reply anyway (see message-types.md).
     stale_message_seconds: int = 3600
 
+    # --- human handoff (docs/handoff.md) --------------------------------------------------------------------
+    # How long the bot stays silent in a conversation a person took over (renewed by each of their messages).
+    handoff_pause_minutes: int = Field(default=60, ge=1)
+    # Optional: POSTed (HMAC-SHA256 signed with HANDOFF_WEBHOOK_SECRET) when a user asks for a person.
+    handoff_webhook_url: str = ""
+    handoff_webhook_secret: SecretStr = SecretStr("")
+    # Bearer token of the API's /admin/handoff endpoints; empty: the endpoints do not exist.
+    admin_token: SecretStr = SecretStr("")
+
     # --- vision / message types -----------------------------------------------------------------------------
     # WhatsApp images are at most 5 MB; refuse to download more than this (a wrong mime type or a forged payload).
     image_max_download_bytes: int = 8 * 1024 * 1024

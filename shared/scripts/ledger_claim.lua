@@ -4,12 +4,13 @@
 -- (tombstones of lost copies included), the ledger and the conversation's memory, in one round trip.
 -- KEYS: the message's ledger, the mailbox leases sorted set.
 -- ARGV: now_ms, lease_ms, token, inbox prefix, run prefix, memory prefix, memory max, memory ttl_s, then the per-user
--- message window (workers/clients/user_rate_limit.py): messages per window (0 = off), window (us), key prefix.
+-- message window (workers/clients/user_rate_limit.py): messages per window (0 = off), window (us), key prefix, then
+-- the conversation state prefix (shared/ledger.py: its opt-out and pause, read by workers/pipelines/controls.py).
 -- With the window on, the message is counted in its user's window here (its decision becomes the ledger's
 -- `stage:user_limit`, `user_window=counted`): a message that turns out not to go to a model is taken back
 -- (user_window_release.lua). The mailbox runs one message of a user at a time, so nothing else sees the count.
 -- Returns {R.CLAIMED (or R.CLAIMED_AFTER_WORKER_LOST / R.CLAIMED_AFTER_TIME_LIMIT: see release_lost.lua), ledger
--- fields as a flat list, memory entries}, or {R.NOT_HEAD} (no longer the mailbox's head: a stale redelivery),
+-- fields as a flat list, memory entries, {opted_out, paused_until} of the conversation's state}, or {R.NOT_HEAD} (no longer the mailbox's head: a stale redelivery),
 -- {R.HELD_ELSEWHERE} (another live copy holds it), {R.NO_LEDGER} (expired, or never written).
 local conv = redis.call('HGET', KEYS[1], 'conv')
 local task = redis.call('HGET', KEYS[1], 'task')
@@ -46,4 +47,5 @@ local memory = ARGV[6] .. conv
 local history = redis.call('LRANGE', memory, -tonumber(ARGV[7]), -1)
 -- Reading is use: refresh the conversation's memory window, as ConversationMemory.load does.
 redis.call('EXPIRE', memory, ARGV[8])
-return {result, redis.call('HGETALL', KEYS[1]), history}
+local state = redis.call('HMGET', (ARGV[12] or 'lp:conv:') .. conv, 'opted_out', 'paused_until')
+return {result, redis.call('HGETALL', KEYS[1]), history, state}

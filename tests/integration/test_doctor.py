@@ -12,11 +12,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 from pydantic import SecretStr
 
 from loopera.doctor import Doctor, Result, Status
+from loopera.subscribe import subscribe_fields
 from shared.config import Settings
 from tests.fakes.graph_fake import APP_ID, PHONE_NUMBER_ID, TOKEN, WABA_ID, GraphFake
 from tests.fakes.groq_fake import API_KEY, GroqFake, groq_error
@@ -158,6 +160,22 @@ def test_shadow_delivery_is_detected(settings: Settings, graph_fake: GraphFake) 
     graph_fake.subscriptions.clear()
     result = run(settings, "subscription")[0]
     assert result.status is Status.FAIL and "loopera subscribe" in result.fix
+
+
+def test_webhook_fields_warn_without_smb_message_echoes_until_subscribe_adds_them(
+    settings: Settings, graph_fake: GraphFake
+) -> None:
+    """docs/handoff.md: without the field, a person replying from the WhatsApp Business app would not pause the bot."""
+    fields = run(settings, "subscription")[1]
+    assert (fields.check, fields.status) == ("graph.webhook_fields", Status.WARN)
+    assert "smb_message_echoes" in fields.detail and "loopera subscribe" in fields.fix
+    with httpx.Client() as client:
+        assert subscribe_fields(settings, client) == ["messages", "smb_message_echoes"]
+    posted = [r.json for r in graph_fake.requests if r.path.endswith("/subscriptions") and r.method == "POST"]
+    assert posted[0]["callback_url"] == "https://bot.example.com/webhook"  # the app's callback is kept
+    assert run(settings, "subscription")[1].status is Status.PASS
+    graph_fake.webhook_fields = []
+    assert run(settings, "subscription")[1].status is Status.FAIL
 
 
 def test_subscription_of_another_app_does_not_count(settings: Settings) -> None:

@@ -196,3 +196,9 @@ def test_subscribe_cli(settings: Settings, graph_fake: GraphFake) -> None:
     result = _cli(env, "subscribe")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"subscribed: app {APP_ID}" in result.stdout
+    assert "webhook fields: skipped" in result.stdout  # no APP_SECRET: no app access token
+
+    # With the app's secret, the app's webhook fields get smb_message_echoes (docs/handoff.md).
+    result = _cli(env | {"APP_SECRET": graph_fake.app_secret, "VERIFY_TOKEN": VERIFY_TOKEN}, "subscribe")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "webhook fields: messages, smb_message_echoes" in result.stdout

@@ -169,6 +169,8 @@ def test_every_fixture_is_accepted_and_routed_by_type(api, name: str, body: dict
     expected: dict[str, list[str]] = {"text": [], "audio": [], "vision": []}
     for entry in body["entry"]:
         for change in entry["changes"]:
+            if change["field"] == "smb_message_echoes":  # a person's reply: stored in order (docs/handoff.md)
+                expected["text"] += [echo["id"] for echo in change["value"]["message_echoes"]]
             if change["field"] != "messages":
                 continue
             for message in change["value"].get("messages", []):

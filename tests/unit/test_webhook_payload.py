@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import json
 from typing import Any
 
@@ -117,8 +118,29 @@ def test_every_fixture_parses_into_valid_jobs(name: str, body: dict[str, Any]) -
     for prepared in contents.jobs:
         InboundJob.model_validate(decode_job(prepared))
     expect_jobs = any(
-        change.get("field") == "messages" and change.get("value", {}).get("messages")
+        (change.get("field") == "messages" and change.get("value", {}).get("messages"))
+        or (change.get("field") == "smb_message_echoes" and change.get("value", {}).get("message_echoes"))
         for entry in body["entry"]
         for change in entry["changes"]
     )
     assert bool(contents.jobs) == expect_jobs, name
+
+
+def test_a_business_app_echo_becomes_a_job_in_the_users_conversation_and_a_pause() -> None:
+    """smb_message_echoes (a person replying from the WhatsApp Business app): the job is the user's conversation's
+    (`to`), typed as an echo so no worker answers it, and the conversation is paused at once (docs/handoff.md)."""
+    body = copy.deepcopy(fixture_file("outgoing_message")["text"])
+    echo = body["entry"][0]["changes"][0]["value"]["message_echoes"][0]
+    echo |= {"to": "15550009999", "id": "wamid.echo1"}
+    contents = parse_webhook(body, "")
+    assert contents.pauses == ["15550009999"]
+    [job] = [InboundJob.model_validate(decode_job(prepared)) for prepared in contents.jobs]
+    assert (job.conversation, job.to, job.message_type) == ("15550009999", "15550009999", "smb_echo")
+    assert job.message["text"] == {"body": "Test message"}
+    del echo["to"]
+    echo["to_user_id"] = "US.13491208655302741918"
+    [prepared] = parse_webhook(body, "").jobs
+    assert (prepared.conversation, InboundJob.model_validate(decode_job(prepared)).recipient) == (
+        "US.13491208655302741918",
+        "US.13491208655302741918",
+    )

@@ -138,6 +138,18 @@ class GraphClient:
             body["context"] = {"message_id": reply_to}
         return self._sent_id(self._post_message(body))
 
+    def send_document(
+        self, to: str | None, recipient: str | None, media_id: str, filename: str, caption: str = ""
+    ) -> str:
+        """Send an uploaded file as a `document` message (https://developers.facebook.com/docs/whatsapp/cloud-api/
+        messages/document-messages); returns Meta's message id. Raises GraphError."""
+        body = self._addressed(to, recipient)
+        document: dict[str, Any] = {"id": media_id, "filename": filename}
+        if caption:
+            document["caption"] = caption
+        body |= {"type": "document", "document": document}
+        return self._sent_id(self._post_message(body))
+
     @staticmethod
     def _sent_id(result: dict[str, Any]) -> str:
         messages = result.get("messages") or [{}]

@@ -89,6 +89,12 @@ class MessageLedger:
         self.fields: dict[str, str] = dict(fields or {})
         self.history = history
         self.blocked_by: str | None = None
+        # Set by the user's `delete` (workers/pipelines/controls.py): the job runner removes this ledger (the
+        # last record of the user's message) once the job is done and its conversation completed.
+        self.discard_when_done = False
+        # (opted_out, paused_until) of the conversation's state as the claim read them; None: not read (a ledger
+        # opened without the claim script).
+        self.conversation_flags: tuple[str | None, str | None] | None = None
         self._in_flight_ms = in_flight_seconds * 1000
         self._pending: dict[str, str] = {}
         self._lock = threading.Lock()  # a voice reply's chunks are synthesised on threads

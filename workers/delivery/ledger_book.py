@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from shared import mailbox
 from shared.jobs import InboundJob
-from shared.ledger import decode_fields, ledger_key
+from shared.ledger import CONVERSATION_STATE_PREFIX, as_text, decode_fields, ledger_key
 from shared.redis_scripts import ScriptName, ScriptResult, lua_source
 from workers.clients.user_rate_limit import USER_LIMIT_PREFIX
 from workers.delivery.lease import RUNNABLE_CLAIMS, LossKind
@@ -98,6 +98,7 @@ class LedgerBook:
                 memory_ttl,
                 *self._user_window,
                 USER_LIMIT_PREFIX,
+                CONVERSATION_STATE_PREFIX,
             ],
         )
         result = ScriptResult(int(reply[0]))
@@ -115,6 +116,9 @@ class LedgerBook:
             return Claimed(ref, fields["conv"], fields["task"], ledger, None, lost, errors, detail)
         assert job is not None
         ledger = MessageLedger(self._redis, ref, job, token, fields, history)
+        # The conversation's opt-out and pause as the claim read them (workers/pipelines/controls.py).
+        opted_out, paused_until = (as_text(value) if value is not None else None for value in reply[3])
+        ledger.conversation_flags = (opted_out, paused_until)
         return Claimed(ref, job.conversation, job.job_id, ledger, job, lost)
 
 

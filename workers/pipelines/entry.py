@@ -1,4 +1,6 @@
-"""The pipeline each queue runs: every one starts with the same late-message check (see `staleness`)."""
+"""The pipeline each queue runs: every one starts with the user's controls (commands, opt-out, a person's pause:
+see `controls`), then the same late-message and flood checks (see `staleness`, `flood`). A late command is still
+a command: a `delete` that arrived after Meta's outage must still delete."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from shared.config import is_placeholder
 from shared.jobs import InboundJob
 from workers.context import WorkerContext
 from workers.pipelines.audio import handle_audio_queue
+from workers.pipelines.controls import with_user_controls
 from workers.pipelines.flood import handled_as_flood, release_user_count
 from workers.pipelines.replies import acknowledge, send_text_reply
 from workers.pipelines.staleness import handled_as_stale
@@ -54,6 +57,7 @@ def unless_stale(pipeline: Pipeline) -> Pipeline:
     return run
 
 
-TEXT_PIPELINE = unless_groq_key_missing(unless_stale(handle_text_queue))
-AUDIO_PIPELINE = unless_groq_key_missing(unless_stale(handle_audio_queue))
-VISION_PIPELINE = unless_groq_key_missing(unless_stale(handle_image))
+# Controls first (a command needs no model, so it works in a sandbox without a Groq key too), then the key check.
+TEXT_PIPELINE = with_user_controls(unless_groq_key_missing(unless_stale(handle_text_queue)))
+AUDIO_PIPELINE = with_user_controls(unless_groq_key_missing(unless_stale(handle_audio_queue)))
+VISION_PIPELINE = with_user_controls(unless_groq_key_missing(unless_stale(handle_image)))

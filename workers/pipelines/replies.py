@@ -29,9 +29,13 @@ def history_of(ctx: WorkerContext, job: InboundJob) -> list[MemoryEntry]:
 
 def remember(ctx: WorkerContext, job: InboundJob, *entries: MemoryEntry) -> bool:
     """Store this message's turn once (the ledger's memory-written flag), unless its reply was blocked by a send
-    gate: an answer the user never got is not part of the conversation."""
+    gate: an answer the user never got is not part of the conversation. Blocked by a person's pause, the user's
+    turn is still stored (they said it; the person and, later, the bot should know it)."""
     ledger = ctx.ledgers.of(job)
-    if ledger.blocked_by is not None:
+    if ledger.blocked_by == "paused":
+        # A person has the conversation (docs/handoff.md): the user's words are part of it, our unsent answer not.
+        entries = tuple(turn for turn in entries if turn["role"] == "user")
+    elif ledger.blocked_by is not None:
         return False
     return ledger.remember(ctx.memory, *entries)
 

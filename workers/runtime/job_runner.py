@@ -207,6 +207,10 @@ def _apply(
         case Done():
             _finish(ctx, job, "done")
             ctx.leases.complete(job.conversation, job.job_id, token)
+            ledger = ctx.ledgers.of(job)
+            if ledger.discard_when_done:
+                # After COMPLETE: a copy redelivered later finds no ledger and is skipped (its dedupe marker stays).
+                ctx.redis.delete(ledger.key)
             return "done"
         case GiveUp():
             give_up(ctx, task.name, job, payload, decision.error)

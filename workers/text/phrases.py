@@ -181,6 +181,62 @@ PHRASES: dict[str, dict[str, str]] = {
         "it": "Scusa, non ho capito questo messaggio vocale. Puoi ripeterlo o scriverlo?",
         "ar": "عذرًا، لم أفهم هذه الرسالة الصوتية. هل يمكنك إعادتها أو كتابتها؟",
     },
+    # --- the user's commands (docs/commands.md) ---
+    "command_reset": {
+        "en": "Done: I have forgotten our conversation. We can start fresh.",
+        "es": "Listo: he olvidado nuestra conversación. Podemos empezar de nuevo.",
+        "pt": "Pronto: esqueci nossa conversa. Podemos começar do zero.",
+        "fr": "C'est fait : j'ai oublié notre conversation. Nous pouvons repartir de zéro.",
+        "de": "Erledigt: Ich habe unser Gespräch vergessen. Wir können neu anfangen.",
+        "it": "Fatto: ho dimenticato la nostra conversazione. Possiamo ricominciare.",
+        "ar": "تم: نسيت محادثتنا. يمكننا البدء من جديد.",
+    },
+    "command_stop": {
+        "en": "OK, I will not reply any more. Send START to turn replies back on.",
+        "es": "De acuerdo, no responderé más. Envía EMPEZAR para volver a activar las respuestas.",
+        "pt": "Certo, não vou mais responder. Envie COMEÇAR para reativar as respostas.",
+        "fr": "D'accord, je ne répondrai plus. Envoyez REPRENDRE pour réactiver les réponses.",
+        "de": "Okay, ich antworte nicht mehr. Schick FORTSETZEN, um Antworten wieder einzuschalten.",
+        "it": "Va bene, non risponderò più. Invia RIPRENDI per riattivare le risposte.",
+        "ar": "حسنًا، لن أرد بعد الآن. أرسل ابدأ لإعادة تشغيل الردود.",
+    },
+    "command_start": {
+        "en": "Welcome back: replies are on again.",
+        "es": "Bienvenido de nuevo: las respuestas están activadas otra vez.",
+        "pt": "Bem-vindo de volta: as respostas estão ativadas novamente.",
+        "fr": "Bon retour : les réponses sont réactivées.",
+        "de": "Willkommen zurück: Antworten sind wieder eingeschaltet.",
+        "it": "Bentornato: le risposte sono di nuovo attive.",
+        "ar": "مرحبًا بعودتك: تم تشغيل الردود مرة أخرى.",
+    },
+    # The caption of the export document.
+    "command_export": {
+        "en": "Here is everything I have stored about you.",
+        "es": "Aquí está todo lo que tengo guardado sobre ti.",
+        "pt": "Aqui está tudo o que tenho guardado sobre você.",
+        "fr": "Voici tout ce que j'ai enregistré à votre sujet.",
+        "de": "Hier ist alles, was ich über dich gespeichert habe.",
+        "it": "Ecco tutto ciò che ho memorizzato su di te.",
+        "ar": "إليك كل ما خزّنته عنك.",
+    },
+    "command_delete": {
+        "en": "Done: everything I had stored about you has been deleted.",
+        "es": "Listo: se ha borrado todo lo que tenía guardado sobre ti.",
+        "pt": "Pronto: tudo o que eu tinha guardado sobre você foi apagado.",
+        "fr": "C'est fait : tout ce que j'avais enregistré à votre sujet a été supprimé.",
+        "de": "Erledigt: Alles, was ich über dich gespeichert hatte, wurde gelöscht.",
+        "it": "Fatto: tutto ciò che avevo memorizzato su di te è stato cancellato.",
+        "ar": "تم: حُذف كل ما كنت قد خزّنته عنك.",
+    },
+    "command_handoff": {
+        "en": "Thanks, a person from our team will follow up here soon.",
+        "es": "Gracias, una persona de nuestro equipo te responderá aquí pronto.",
+        "pt": "Obrigado, uma pessoa da nossa equipe vai responder aqui em breve.",
+        "fr": "Merci, une personne de notre équipe vous répondra ici bientôt.",
+        "de": "Danke, eine Person aus unserem Team meldet sich hier bald.",
+        "it": "Grazie, una persona del nostro team ti risponderà qui a breve.",
+        "ar": "شكرًا، سيتابع معك شخص من فريقنا هنا قريبًا.",
+    },
 }
 
 

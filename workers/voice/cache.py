@@ -33,12 +33,17 @@ def chunk_name(index: int, backend: str, voice: str, text: str) -> str:
     return f"wav:{index}:{digest}"
 
 
+def voice_cache_prefix(message_id: str, secret: str) -> str:
+    """The key prefix of one message's voice reply entries (`lp:voice:<keyed digest>:`)."""
+    key = hashlib.sha256(b"loopera-voice-cache\x00" + secret.encode()).digest()
+    digest = hashlib.blake2b(message_id.encode(), key=key, digest_size=16).hexdigest()
+    return f"{VOICE_PREFIX}{digest}:"
+
+
 class RedisVoiceCache:
     def __init__(self, client: redis.Redis, message_id: str, secret: str) -> None:
         self._redis = client
-        key = hashlib.sha256(b"loopera-voice-cache\x00" + secret.encode()).digest()
-        digest = hashlib.blake2b(message_id.encode(), key=key, digest_size=16).hexdigest()
-        self._prefix = f"{VOICE_PREFIX}{digest}:"
+        self._prefix = voice_cache_prefix(message_id, secret)
 
     def get(self, name: str) -> bytes | None:
         value = self._redis.get(self._prefix + name)
