@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
+from api.identity_links import IdentityLinks
 from api.redis_channel import ScriptChannel
 from api.task_events import TaskSentAnnouncer
 from api.webhook_payload import PreparedJob
@@ -45,6 +46,7 @@ class Ingestor:
         self._redis = client
         self._channel = channel or ScriptChannel(client, mailbox.INGEST, ack_replicas, ack_wait_ms)
         self._announcer = TaskSentAnnouncer(client) if announce_to_flower else None
+        self._identities = IdentityLinks(client)
         self._ttl = str(dedupe_ttl_seconds).encode()
         self._lease_ms = str(lease_seconds * 1000).encode()
 
@@ -54,6 +56,8 @@ class Ingestor:
         Raises redis errors; the caller answers 503 and Meta redelivers."""
         if not jobs:
             return []
+        # Who is talking first: a person's phone number and user id lead to one mailbox (shared/identity.py).
+        await self._identities.resolve(jobs)
         keys: list[bytes] = [_LEASES]
         args: list[bytes] = [b"%d" % int(time.time() * 1000), self._lease_ms, self._ttl]
         for job in jobs:

@@ -16,6 +16,7 @@ import orjson
 from pydantic import ValidationError
 
 from shared.celery_protocol import build_task_message, new_task_id
+from shared.identity import DEVELOPMENT_IDENTITY_KEY, Sender
 from shared.jobs import TASK_FOR_QUEUE, InboundJob, queue_for_message_type
 from shared.logging import correlation_id
 
@@ -26,7 +27,10 @@ MAX_MESSAGE_DEPTH = 32
 
 @dataclass(slots=True)
 class PreparedJob:
-    """A message ready for the ingest script: its envelope is built before the Redis round trip."""
+    """A message ready for the ingest script: its envelope is built before the Redis round trip.
+
+    `conversation` starts as `sender.candidate`; the ingestor resolves the sender's identity links first and, when
+    the person already has a conversation under another identity, calls `move_to` (which rebuilds the envelope)."""
 
     message_id: str
     conversation: str
@@ -34,6 +38,17 @@ class PreparedJob:
     queue: str
     envelope: bytes
     correlation_id: str  # hashed message id for logs and monitoring (computed once, here)
+    sender: Sender | None = None
+    job: dict[str, Any] = field(default_factory=dict)
+    argsrepr: str = ""
+
+    def move_to(self, conversation: str) -> None:
+        if conversation == self.conversation:
+            return
+        self.conversation = conversation
+        self.job["conversation"] = conversation
+        task = TASK_FOR_QUEUE[queue_for_message_type(self.job["message_type"])].value
+        self.envelope = build_task_message(task, self.task_id, self.queue, [self.job], self.argsrepr)
 
 
 @dataclass(slots=True)
@@ -94,18 +109,26 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _conversation_of(message: dict[str, Any], contact: dict[str, Any]) -> tuple[str, str | None, str | None]:
-    """(conversation key, `to`, `recipient`). Since April 2026 a user with a username may have no `from`:
-    then the business-scoped user id is both the key and the `recipient` we reply to."""
-    if "from" in message and not isinstance(message["from"], str | None):
-        raise Malformed("from_not_a_string")
+def _sender_of(
+    message: dict[str, Any], contact: dict[str, Any], key: bytes
+) -> tuple[Sender, str | None, str | None, str | None]:
+    """(sender, `to`, `recipient`, group id). Since 2026 a user with a username may have no `from`, only the
+    business-scoped user id (BSUID), or both; replies go to the phone number when known (Meta's advice: then the
+    phone keeps appearing in webhooks), else to the BSUID as `recipient`
+    (https://developers.facebook.com/docs/whatsapp/cloud-api/business-scoped-user-ids). A group message is answered
+    in the group: `to` is the group id."""
+    for name in ("from", "from_user_id", "group_id"):
+        if name in message and not isinstance(message[name], str | None):
+            raise Malformed(f"{name}_not_a_string")
     wa_id = _text(message.get("from")) or _text(contact.get("wa_id"))
-    if wa_id:
-        return wa_id, wa_id, None
     user_id = _text(message.get("from_user_id")) or _text(contact.get("user_id"))
-    if user_id:
-        return user_id, None, user_id
-    raise Malformed("no_sender")
+    group_id = _text(message.get("group_id"))
+    if not (wa_id or user_id):
+        raise Malformed("no_sender")
+    sender = Sender.of(wa_id, user_id, group_id, key)
+    if group_id:
+        return sender, group_id, None, group_id
+    return sender, wa_id, None if wa_id else user_id, None
 
 
 def _contacts_by_id(value: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -118,7 +141,9 @@ def _contacts_by_id(value: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return contacts
 
 
-def _prepare(message: Any, contacts: dict[str, dict[str, Any]], phone_number_id: str, now: float) -> PreparedJob:
+def _prepare(
+    message: Any, contacts: dict[str, dict[str, Any]], phone_number_id: str, now: float, key: bytes
+) -> PreparedJob:
     """The job of one message, validated by the workers' own schema (`InboundJob`); raises Malformed."""
     if not isinstance(message, dict):
         raise Malformed("not_an_object")
@@ -129,9 +154,10 @@ def _prepare(message: Any, contacts: dict[str, dict[str, Any]], phone_number_id:
         raise Malformed("no_type")
     if depth_exceeds(message, MAX_MESSAGE_DEPTH):
         raise Malformed("too_deep")
-    sender = _text(message.get("from")) or _text(message.get("from_user_id")) or ""
-    contact = contacts.get(sender) or contacts.get("") or {}
-    conversation, to, recipient = _conversation_of(message, contact)
+    sender_id = _text(message.get("from")) or _text(message.get("from_user_id")) or ""
+    contact = contacts.get(sender_id) or contacts.get("") or {}
+    sender, to, recipient, group_id = _sender_of(message, contact, key)
+    conversation = sender.candidate
     profile = contact.get("profile")
     name = profile.get("name") if isinstance(profile, dict) else None
     task_id = new_task_id()
@@ -147,6 +173,7 @@ def _prepare(message: Any, contacts: dict[str, dict[str, Any]], phone_number_id:
         "contact_name": name if isinstance(name, str) else None,
         "to": to,
         "recipient": recipient,
+        "group_id": group_id,
     }
     try:
         InboundJob.model_validate(job)
@@ -154,13 +181,12 @@ def _prepare(message: Any, contacts: dict[str, dict[str, Any]], phone_number_id:
         raise Malformed("schema", tuple(sorted({str(err["loc"][0]) for err in exc.errors() if err["loc"]}))) from None
     queue = queue_for_message_type(message_type)
     cid = correlation_id(message_id)
+    argsrepr = f"<{message_type[:64]} {cid}>"
     try:
-        envelope = build_task_message(
-            TASK_FOR_QUEUE[queue].value, task_id, queue.value, [job], f"<{message_type[:64]} {cid}>"
-        )
+        envelope = build_task_message(TASK_FOR_QUEUE[queue].value, task_id, queue.value, [job], argsrepr)
     except orjson.JSONEncodeError:
         raise Malformed("unencodable") from None
-    return PreparedJob(message_id, conversation, task_id, queue.value, envelope, cid)
+    return PreparedJob(message_id, conversation, task_id, queue.value, envelope, cid, sender, job, argsrepr)
 
 
 def _status(status: Any, out: WebhookContents) -> None:
@@ -212,7 +238,9 @@ class _Item:
         return False  # KeyboardInterrupt, CancelledError, ...: not ours to swallow
 
 
-def _change(change: Any, e: int, c: int, our_phone_number_id: str, now: float, out: WebhookContents) -> None:
+def _change(
+    change: Any, e: int, c: int, our_phone_number_id: str, now: float, out: WebhookContents, key: bytes
+) -> None:
     if not isinstance(change, dict):
         raise Malformed("not_an_object")
     if change.get("field") != "messages":
@@ -232,14 +260,17 @@ def _change(change: Any, e: int, c: int, our_phone_number_id: str, now: float, o
     contacts = _contacts_by_id(value) if messages else {}
     for index, message in enumerate(messages):
         with _Item(out, e, c, "messages", index):
-            out.jobs.append(_prepare(message, contacts, number, now))
+            out.jobs.append(_prepare(message, contacts, number, now, key))
     for index, status in enumerate(_items(value, "statuses", e, c, out)):
         with _Item(out, e, c, "statuses", index):
             _status(status, out)
 
 
-def parse_webhook(payload: Any, our_phone_number_id: str) -> WebhookContents:
-    """Everything we must act on, plus the items skipped or failed with their positions. Never raises."""
+def parse_webhook(
+    payload: Any, our_phone_number_id: str, identity_key: bytes = DEVELOPMENT_IDENTITY_KEY
+) -> WebhookContents:
+    """Everything we must act on, plus the items skipped or failed with their positions. Never raises.
+    `identity_key` keys the digests of phone numbers and user ids in conversation ids (shared/identity.py)."""
     out = WebhookContents()
     entries = payload.get("entry") if isinstance(payload, dict) else None
     if not isinstance(entries, list):
@@ -253,5 +284,5 @@ def parse_webhook(payload: Any, our_phone_number_id: str) -> WebhookContents:
             continue
         for c, change in enumerate(changes):
             with _Item(out, e, c, "change", None):
-                _change(change, e, c, our_phone_number_id, now, out)
+                _change(change, e, c, our_phone_number_id, now, out, identity_key)
     return out

@@ -6,8 +6,8 @@ says `return R.CLAIMED` and the loader writes in the enum's value, so the Lua an
 (`is ScriptResult.CLAIMED`) cannot drift apart (an unknown name fails at load).
 
 The typed wrappers that name each script's keys and arguments live with their callers: `workers/delivery/lease.py`
-(mailbox), `api/ingest.py` and `workers/delivery/requeue.py` (ingest), `workers/clients/rate_limit.py`,
-`workers/delivery/memory.py`.
+(mailbox), `api/ingest.py` and `workers/delivery/requeue.py` (ingest), `api/identity_links.py` (resolve_identity),
+`workers/clients/rate_limit.py`, `workers/delivery/memory.py`.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class ScriptName(StrEnum):
     RATE_LIMIT_ACQUIRE = "rate_limit_acquire"
     RATE_LIMIT_SETTLE = "rate_limit_settle"
     RATE_LIMIT_COOL_DOWN = "rate_limit_cool_down"
+    RESOLVE_IDENTITY = "resolve_identity"
 
 
 class ScriptResult(IntEnum):

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from shared.identity import DEVELOPMENT_IDENTITY_KEY, Sender, identity_hashing_key
 from tests.fakes.graph_fake import PHONE_NUMBER_ID
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -19,6 +20,15 @@ MEDIA_FIXTURES = FIXTURES / "media"
 CASE_FIXTURES = FIXTURES / "cases"
 APP_SECRET = "test-app-secret-0123456789abcdef"
 VERIFY_TOKEN = "test-verify-token"
+
+
+def conversation_of(
+    phone: str | None = None, user_id: str | None = None, group_id: str | None = None, api_key: bool = True
+) -> str:
+    """The conversation id a first message of this sender gets (shared/identity.py): with the services' key
+    (APP_SECRET) for the real API, or the development key for `parse_webhook` called without one."""
+    key = identity_hashing_key(APP_SECRET) if api_key else DEVELOPMENT_IDENTITY_KEY
+    return Sender.of(phone, user_id, group_id, key).candidate
 
 
 def fixture_file(name: str) -> dict[str, dict[str, Any]]:

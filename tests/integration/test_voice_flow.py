@@ -25,7 +25,7 @@ from tests.fakes.groq_fake import TTS_MAX_CHARS, GroqFake, Transcription, groq_e
 from tests.fakes.server import Fault, wait_for
 from tests.integration.conftest import Webhooks
 from tests.processes import RedisServer, ServiceProcess, start_api, start_worker
-from tests.webhooks import MEDIA_FIXTURES, message_body
+from tests.webhooks import MEDIA_FIXTURES, conversation_of, message_body
 
 pytestmark = pytest.mark.integration
 
@@ -185,7 +185,7 @@ def test_english_voice_note_gets_a_real_voice_note_back(stack: VoiceStack, graph
     assert (sends[0]["audio"]["id"] == json.loads(json.dumps(upload.path)) and False) or sends[0]["audio"]["id"]
 
     # The turn is remembered as a voice turn, with its transcript.
-    memory = [json.loads(item) for item in stack.redis.lrange(f"lp:mem:{user}", 0, -1)]
+    memory = [json.loads(item) for item in stack.redis.lrange(f"lp:mem:{conversation_of(user)}", 0, -1)]
     assert [(m["role"], m["kind"]) for m in memory] == [("user", "voice"), ("assistant", "voice")]
     assert memory[0]["content"] == groq_fake.transcription.text
     assert memory[1]["content"] == LONG_REPLY
@@ -230,7 +230,7 @@ def test_spanish_voice_note_gets_a_text_reply(stack: VoiceStack, graph_fake, gro
     assert audio_sends(graph_fake, user) == []
     assert groq_fake.calls_to("audio/speech") == []
     assert graph_fake.uploads() == []
-    memory = [json.loads(item) for item in stack.redis.lrange(f"lp:mem:{user}", 0, -1)]
+    memory = [json.loads(item) for item in stack.redis.lrange(f"lp:mem:{conversation_of(user)}", 0, -1)]
     assert [(m["role"], m["kind"]) for m in memory] == [("user", "voice"), ("assistant", "text")]
 
 

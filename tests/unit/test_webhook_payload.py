@@ -8,7 +8,7 @@ import pytest
 
 from api.webhook_payload import parse_webhook
 from shared.jobs import InboundJob
-from tests.webhooks import all_fixture_bodies, fixture_file, message_body, text_message
+from tests.webhooks import all_fixture_bodies, conversation_of, fixture_file, message_body, text_message
 
 OURS = "1122334455667"
 
@@ -29,7 +29,8 @@ def test_text_message_becomes_a_valid_job_on_the_text_queue() -> None:
     assert prepared.queue == "text"
     job = InboundJob.model_validate(decode_job(prepared.envelope))
     assert job.message_id == "wamid.xyzxyz"
-    assert job.conversation == "972987654321" == job.to
+    assert job.conversation == conversation_of("972987654321", "US.13491208655302741918", api_key=False)
+    assert job.to == "972987654321"
     assert job.contact_name == "Test Name"
     assert job.message["text"]["body"] == "Body Text"
     assert job.job_id == prepared.task_id
@@ -58,7 +59,8 @@ def test_every_entry_change_and_message_of_a_batch_is_walked() -> None:
         message_body([text_message("x", sender="1777")], sender="1777")["entry"][0]["changes"][0]
     )
     contents = parse_webhook(body, OURS)
-    assert [job.conversation for job in contents.jobs] == ["1555", "1555", "1555", "1777", "1666"]
+    senders = ["1555", "1555", "1555", "1777", "1666"]
+    assert [job.conversation for job in contents.jobs] == [conversation_of(s, api_key=False) for s in senders]
     assert len({job.task_id for job in contents.jobs}) == 5
 
 
@@ -89,7 +91,8 @@ def test_message_without_from_uses_the_business_scoped_user_id() -> None:
     ]
     job = InboundJob.model_validate(decode_job(parse_webhook(body, OURS).jobs[0].envelope))
     assert job.to is None
-    assert job.recipient == job.conversation == "US.13491208655302741918"
+    assert job.recipient == "US.13491208655302741918"
+    assert job.conversation == conversation_of(user_id="US.13491208655302741918", api_key=False)
 
 
 @pytest.mark.parametrize(
