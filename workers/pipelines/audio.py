@@ -20,6 +20,7 @@ from workers.delivery.memory import entry
 from workers.errors import PermanentError, UserInputError
 from workers.media.transcode import TranscodeError, audio_duration, encode_opus
 from workers.pipelines.conversation_language import language_after, language_for_reply
+from workers.pipelines.groups import remember_bot_message
 from workers.pipelines.prompting import chat_messages
 from workers.pipelines.replies import acknowledge, generate_once, send_text_reply
 from workers.pipelines.text import handle_text_queue
@@ -159,12 +160,15 @@ def send_answer(ctx: WorkerContext, job: InboundJob, reply: str, mode: str) -> b
     """Send the reply once, as a voice note when `mode` says so. Returns True when it went out spoken."""
     if mode.startswith("voice:") and not ctx.outbox.already_sent(job.message_id, "text:0"):
         media_id = mode.removeprefix("voice:")
+
+        def send_voice() -> str:
+            group = job.group_id is not None
+            wamid = ctx.graph.send_voice(job.to, job.recipient, media_id, reply_to=job.message_id, group=group)
+            remember_bot_message(ctx, job, wamid)
+            return wamid
+
         try:
-            ctx.outbox.send_once(
-                job.message_id,
-                "voice",
-                lambda: ctx.graph.send_voice(job.to, job.recipient, media_id, reply_to=job.message_id),
-            )
+            ctx.outbox.send_once(job.message_id, "voice", send_voice)
             return True
         except GraphError as exc:
             if exc.ops_alert:
@@ -190,7 +194,7 @@ def answer_voice_note(ctx: WorkerContext, job: InboundJob, media_id: str) -> Non
     history = ctx.memory.load(job.conversation)
     acknowledge(ctx, job)
     # The indicator disappears after ~25 s or when we reply; keep it up while we work, stop it before we send.
-    with Heartbeat(settings.typing_refresh_seconds, lambda: ctx.graph.mark_read_and_typing(job.message_id)):
+    with Heartbeat(settings.typing_refresh_seconds, lambda: acknowledge(ctx, job)):
         heard = listen_once(ctx, job, media_id)
         if heard.notice:
             mode = reply = ""

@@ -1,4 +1,5 @@
-"""The pipeline each queue runs: every one starts with the same late-message check (see `staleness`)."""
+"""The pipeline each queue runs: every one starts with the same late-message check (see `staleness`), then, for a
+group message, the group policy (see `groups`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Callable
 from shared.jobs import InboundJob
 from workers.context import WorkerContext
 from workers.pipelines.audio import handle_audio_queue
+from workers.pipelines.groups import handled_by_group_policy
 from workers.pipelines.staleness import handled_as_stale
 from workers.pipelines.text import handle_text_queue
 from workers.pipelines.vision import handle_image
@@ -18,7 +20,7 @@ def unless_stale(pipeline: Pipeline) -> Pipeline:
     """A late message (Meta's outage backlog) gets the late-message policy instead of the pipeline."""
 
     def run(ctx: WorkerContext, job: InboundJob) -> None:
-        if not handled_as_stale(ctx, job):
+        if not handled_as_stale(ctx, job) and not handled_by_group_policy(ctx, job):
             pipeline(ctx, job)
 
     run.__name__ = getattr(pipeline, "__name__", "pipeline")

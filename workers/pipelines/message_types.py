@@ -18,6 +18,7 @@ from workers.context import WorkerContext
 from workers.delivery.memory import entry
 from workers.pipelines.chat_turn import answer_text, context_notes
 from workers.pipelines.conversation_language import language_for_reply
+from workers.pipelines.groups import member_says
 from workers.pipelines.payloads import (
     as_dict,
     contact_names,
@@ -77,7 +78,7 @@ def answer_words(ctx: WorkerContext, job: InboundJob) -> None:
     if text is None:  # an empty text body: nothing to answer
         stay_silent(ctx, job)
         return
-    answer_text(ctx, job, text, words=text)
+    answer_text(ctx, job, member_says(job, text), words=text)
 
 
 def answer_location(ctx: WorkerContext, job: InboundJob) -> None:

@@ -8,6 +8,7 @@ from shared.jobs import InboundJob
 from shared.logging import correlation_id, get_logger
 from workers.clients.graph_errors import GraphError
 from workers.context import WorkerContext
+from workers.pipelines.groups import remember_bot_message
 from workers.text.formatting import markdown_to_whatsapp, split_message
 
 log = get_logger("workers.pipelines.replies")
@@ -40,7 +41,9 @@ def send_text_reply(ctx: WorkerContext, job: InboundJob, text: str, part: str = 
         reply_to = job.message_id if index == 0 else None
 
         def send(body: str = body, reply_to: str | None = reply_to) -> str:
-            return ctx.graph.send_text(job.to, job.recipient, body, reply_to)
+            wamid = ctx.graph.send_text(job.to, job.recipient, body, reply_to, group=job.group_id is not None)
+            remember_bot_message(ctx, job, wamid)
+            return wamid
 
         if ctx.outbox.send_once(job.message_id, f"{part}:{index}", send):
             sent += 1
@@ -49,7 +52,10 @@ def send_text_reply(ctx: WorkerContext, job: InboundJob, text: str, part: str = 
 
 
 def acknowledge(ctx: WorkerContext, job: InboundJob) -> None:
-    """Blue ticks + typing indicator. Best effort: the answer matters more than the indicator."""
+    """Blue ticks + typing indicator. Best effort: the answer matters more than the indicator. Not in groups:
+    Meta supports neither there."""
+    if job.group_id:
+        return
     try:
         ctx.graph.mark_read_and_typing(job.message_id)
     except GraphError as exc:
