@@ -11,9 +11,10 @@ import redis.asyncio as aioredis
 from api.identity_links import IdentityLinks
 from api.redis_channel import ScriptChannel
 from api.task_events import TaskSentAnnouncer
-from api.webhook_payload import PreparedJob
+from api.webhook_payload import PreferenceUpdate, PreparedJob
 from shared import mailbox
-from shared.redis_scripts import ScriptResult
+from shared.identity import LINK_TTL_SECONDS, PREFERENCES_PREFIX
+from shared.redis_scripts import ScriptName, ScriptResult, lua_source
 
 # The ingest script's results per message (shared/scripts/ingest.lua).
 DUPLICATE, QUEUED_BEHIND, DISPATCHED = ScriptResult.DUPLICATE, ScriptResult.QUEUED_BEHIND, ScriptResult.DISPATCHED
@@ -47,6 +48,7 @@ class Ingestor:
         self._channel = channel or ScriptChannel(client, mailbox.INGEST, ack_replicas, ack_wait_ms)
         self._announcer = TaskSentAnnouncer(client) if announce_to_flower else None
         self._identities = IdentityLinks(client)
+        self._record_preferences = client.register_script(lua_source(ScriptName.RECORD_PREFERENCES))
         self._ttl = str(dedupe_ttl_seconds).encode()
         self._lease_ms = str(lease_seconds * 1000).encode()
 
@@ -67,6 +69,15 @@ class Ingestor:
         if self._announcer is not None:
             self._announcer.announce(jobs, result)
         return result
+
+    async def record_preferences(self, updates: Sequence[PreferenceUpdate]) -> int:
+        """Store marketing-preference updates (newest per person and category wins); one round trip. Raises redis
+        errors; the caller answers 503 and Meta redelivers."""
+        keys = [(PREFERENCES_PREFIX + update.person).encode() for update in updates]
+        args: list[bytes] = [str(LINK_TTL_SECONDS).encode()]
+        for update in updates:
+            args += (update.category.encode(), update.value.encode(), b"%d" % update.timestamp)
+        return int(await self._record_preferences(keys=keys, args=args))
 
     async def ping(self) -> bool:
         return bool(await self._redis.ping())

@@ -187,6 +187,18 @@ class WebhookEndpoint:
         _report_problems(contents)
         for failed in contents.failed_statuses:
             log.warning("whatsapp.status_failed", correlation_id=failed.message_id_hash, codes=failed.codes)
+        if contents.preferences:
+            try:
+                await self._ingestor.record_preferences(contents.preferences)
+            except RedisError as exc:
+                log.error("webhook.enqueue_failed", error=type(exc).__name__)
+                metrics.WEBHOOKS.labels("unavailable").inc()
+                return QUEUE_UNAVAILABLE
+            for update in contents.preferences:
+                # Recorded, never answered: Meta's marketing opt-out/in, for template sends that honour it.
+                log.info("user_preferences.recorded", category=update.category, value=update.value)
+                known = update.value if update.value in ("stop", "resume", "signup") else "other"
+                metrics.PREFERENCES.labels(known).inc()
         if contents.statuses:
             metrics.STATUSES_DELIVERED.inc(contents.statuses - len(contents.failed_statuses))
             if contents.failed_statuses:
@@ -210,7 +222,7 @@ class WebhookEndpoint:
                 metrics.MESSAGES_DUPLICATE.inc(duplicates)
             outcome = "ok" if duplicates < len(results) else "duplicate"
         else:
-            outcome = "ok" if contents.statuses else "ignored"
+            outcome = "ok" if contents.statuses or contents.preferences else "ignored"
         if contents.failures:
             # The valid items are queued; the failed ones come back with Meta's redelivery (the queued ones are
             # then duplicates), and are not lost should a fix be deployed meanwhile.

@@ -69,11 +69,23 @@ class ItemProblem:
     fields: tuple[str, ...] = ()  # for "schema": the job fields the schema refused
 
 
+@dataclass(frozen=True, slots=True)
+class PreferenceUpdate:
+    """A user's marketing-preference change (`user_preferences` webhook field): recorded, never answered.
+    `person` is the identity digest (shared/identity.py), never the phone number or user id."""
+
+    person: str
+    category: str
+    value: str
+    timestamp: int
+
+
 @dataclass(slots=True)
 class WebhookContents:
     jobs: list[PreparedJob] = field(default_factory=list)
     statuses: int = 0
     failed_statuses: list[FailedStatus] = field(default_factory=list)
+    preferences: list[PreferenceUpdate] = field(default_factory=list)
     ignored: int = 0
     foreign_number: int = 0
     skipped: list[ItemProblem] = field(default_factory=list)  # malformed: dropped on purpose, answered 200
@@ -243,6 +255,9 @@ def _change(
 ) -> None:
     if not isinstance(change, dict):
         raise Malformed("not_an_object")
+    if change.get("field") == "user_preferences":
+        _preferences(change.get("value"), e, c, our_phone_number_id, out, key)
+        return
     if change.get("field") != "messages":
         out.ignored += 1  # account, template, call ... updates: not ours to act on
         return
@@ -264,6 +279,32 @@ def _change(
     for index, status in enumerate(_items(value, "statuses", e, c, out)):
         with _Item(out, e, c, "statuses", index):
             _status(status, out)
+
+
+def _preference(item: Any, key: bytes) -> PreferenceUpdate:
+    if not isinstance(item, dict):
+        raise Malformed("not_an_object")
+    user_id, wa_id = _text(item.get("user_id")), _text(item.get("wa_id"))
+    category, value, timestamp = _text(item.get("category")), _text(item.get("value")), item.get("timestamp")
+    if not (user_id or wa_id):
+        raise Malformed("no_sender")
+    if category is None or value is None:
+        raise Malformed("no_preference")
+    person = Sender.of(wa_id, user_id, None, key).links[0]
+    return PreferenceUpdate(person, category[:64], value[:64], timestamp if isinstance(timestamp, int) else 0)
+
+
+def _preferences(value: Any, e: int, c: int, ours: str, out: WebhookContents, key: bytes) -> None:
+    """Meta's marketing-preference updates (stop, resume, signup), one per item: recorded by the webhook."""
+    if not isinstance(value, dict):
+        raise Malformed("value_not_an_object")
+    metadata = value.get("metadata")
+    if ours and (metadata.get("phone_number_id") if isinstance(metadata, dict) else None) != ours:
+        out.foreign_number += 1
+        return
+    for index, item in enumerate(_items(value, "user_preferences", e, c, out)):
+        with _Item(out, e, c, "user_preferences", index):
+            out.preferences.append(_preference(item, key))
 
 
 def parse_webhook(

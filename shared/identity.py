@@ -18,6 +18,9 @@ import hashlib
 from dataclasses import dataclass
 
 WHO_PREFIX = "lp:who:"
+# A person's marketing preferences (`user_preferences` webhooks): a hash `<category>` -> value, `<category>:at` ->
+# Meta's timestamp, so an older update delivered late never overrides a newer one.
+PREFERENCES_PREFIX = "lp:prefs:"
 # A link lives this long after the person's last message: far longer than memory (24 h) or a message's ledger, so
 # a user who comes back after months is still one conversation; the link holds two digests, nothing readable.
 LINK_TTL_SECONDS = 400 * 24 * 3600

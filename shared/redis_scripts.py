@@ -33,6 +33,7 @@ class ScriptName(StrEnum):
     RATE_LIMIT_SETTLE = "rate_limit_settle"
     RATE_LIMIT_COOL_DOWN = "rate_limit_cool_down"
     RESOLVE_IDENTITY = "resolve_identity"
+    RECORD_PREFERENCES = "record_preferences"
 
 
 class ScriptResult(IntEnum):

@@ -62,9 +62,13 @@ def fresh_ids(body: dict[str, Any], sender: str | None = None) -> dict[str, Any]
                 message["timestamp"] = str(int(time.time()))
                 if sender and "from" in message:
                     message["from"] = sender
+                if sender and "from_user_id" in message:
+                    message["from_user_id"] = f"US.{sender}"  # the same person as `from`, by BSUID
             if sender:
                 for contact in value.get("contacts", []) or []:
                     contact["wa_id"] = sender
+                    if "user_id" in contact:
+                        contact["user_id"] = f"US.{sender}"
     return body
 
 

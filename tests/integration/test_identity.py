@@ -110,3 +110,25 @@ def test_memory_continues_whichever_identity_came_first(
 
     (last,) = chat_requests(groq_fake, words[2])
     assert [m["content"] for m in last if m["role"] == "user"] == words
+
+
+def test_marketing_preferences_are_recorded_not_answered(
+    webhooks, api_service, graph_fake: GraphFake, redis_client: redis.Redis
+) -> None:
+    """`user_preferences` (Meta's marketing opt-out and opt-in): stored per person, newest first, never answered."""
+    samples = json.loads((CASE_FIXTURES.parent / "meta-webhooks" / "user_marketing_preferences.json").read_text())
+    resume = copy.deepcopy(samples["resume"])
+    resume["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = PHONE_NUMBER_ID
+    older_stop = copy.deepcopy(resume)
+    update = older_stop["entry"][0]["changes"][0]["value"]["user_preferences"][0]
+    update.update(value="stop", timestamp=update["timestamp"] - 60)
+
+    assert webhooks.post(resume).status_code == 200
+    assert webhooks.post(older_stop).status_code == 200  # delivered late: must not override the newer resume
+    person = conversation_of("16505551234")
+    assert redis_client.hgetall(f"lp:prefs:{person}") == {
+        b"marketing_messages": b"resume",
+        b"marketing_messages:at": b"1731705721",
+    }
+    assert redis_client.ttl(f"lp:prefs:{person}") > 0
+    assert graph_fake.sent_messages() == [] and not redis_client.keys("lp:inbox:*")

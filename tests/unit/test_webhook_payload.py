@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import json
 from typing import Any
 
@@ -124,3 +125,18 @@ def test_every_fixture_parses_into_valid_jobs(name: str, body: dict[str, Any]) -
         for change in entry["changes"]
     )
     assert bool(contents.jobs) == expect_jobs, name
+
+
+def test_marketing_preferences_are_recorded_by_person_digest_and_queue_no_job() -> None:
+    body = copy.deepcopy(fixture_file("user_marketing_preferences")["resume"])
+    body["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = OURS
+    contents = parse_webhook(body, OURS)
+    assert contents.jobs == [] and contents.skipped == []
+    (update,) = contents.preferences
+    assert (update.category, update.value, update.timestamp) == ("marketing_messages", "resume", 1731705721)
+    assert update.person == conversation_of("16505551234", api_key=False)
+    assert "16505551234" not in repr(update)
+    # Another business number's update is not ours; a malformed item is skipped by position.
+    assert parse_webhook(body, "999").preferences == []
+    body["entry"][0]["changes"][0]["value"]["user_preferences"].append({"wa_id": "1", "value": "stop"})
+    assert [p.reason for p in parse_webhook(body, OURS).skipped] == ["no_preference"]

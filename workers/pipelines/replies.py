@@ -33,12 +33,13 @@ def generate_once(ctx: WorkerContext, job: InboundJob, stage: str, generate: Cal
     return text
 
 
-def send_text_reply(ctx: WorkerContext, job: InboundJob, text: str, part: str = "text") -> int:
-    """Format for WhatsApp, split at 4096 characters, quote the user's message in the first part."""
+def send_text_reply(ctx: WorkerContext, job: InboundJob, text: str, part: str = "text", quote: bool = True) -> int:
+    """Format for WhatsApp, split at 4096 characters, quote the user's message in the first part (unless `quote`
+    is False: an event such as `request_welcome` is not a message to quote)."""
     parts = split_message(markdown_to_whatsapp(text))
     sent = 0
     for index, body in enumerate(parts):
-        reply_to = job.message_id if index == 0 else None
+        reply_to = job.message_id if index == 0 and quote else None
 
         def send(body: str = body, reply_to: str | None = reply_to) -> str:
             wamid = ctx.graph.send_text(job.to, job.recipient, body, reply_to, group=job.group_id is not None)
