@@ -138,6 +138,11 @@ def _sender_of(
     if not (wa_id or user_id):
         raise Malformed("no_sender")
     sender = Sender.of(wa_id, user_id, group_id, key)
+    system = message.get("system")
+    if message.get("type") == "system" and isinstance(system, dict) and system.get("type") == "user_changed_number":
+        # The person's new number (and new BSUID, which Meta regenerates with it) continue this conversation.
+        new_phone = _text(system.get("wa_id")) or _text(system.get("new_wa_id"))
+        sender = sender.joined_by(new_phone, _text(system.get("user_id")) or _text(system.get("new_user_id")), key)
     if group_id:
         return sender, group_id, None, group_id
     return sender, wa_id, None if wa_id else user_id, None

@@ -56,6 +56,16 @@ class Sender:
             raise ValueError("a message needs a phone number, a user id or a group id")
         return Sender(links[0], links)
 
+    def joined_by(self, phone: str | None, user_id: str | None, key: bytes) -> Sender:
+        """The same person, also known from now on by these identities (a `user_changed_number` notice): they are
+        linked to the conversation the current ones resolve to (read after them, so they never decide it)."""
+        extra = tuple(
+            digest
+            for kind, value in ((USER, user_id), (PHONE, phone))
+            if value and (digest := identity_digest(kind, value, key)) not in self.links
+        )
+        return Sender(self.candidate, self.links + extra) if self.links else self
+
 
 # Used only when APP_SECRET is unset (local development without a Meta app).
 DEVELOPMENT_IDENTITY_KEY = b"loopera-development-only"

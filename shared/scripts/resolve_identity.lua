@@ -1,5 +1,6 @@
 -- Which conversation each message belongs to, linking a person's phone number and business-scoped user id (BSUID).
--- KEYS: the identity links (`lp:who:<digest>`) of every message, in order, BSUID first within a message.
+-- KEYS: the identity links (`lp:who:<digest>`) of every message, in order, BSUID first within a message (then, for
+-- a changed number, the new identities: they are linked, never decide).
 -- ARGV: link_ttl_s, then (link count, candidate conversation) per message.
 -- Returns per message: its conversation id.
 -- A message's conversation is its BSUID's link, else its phone's, else the candidate (a new conversation). Every

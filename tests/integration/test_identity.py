@@ -132,3 +132,25 @@ def test_marketing_preferences_are_recorded_not_answered(
     }
     assert redis_client.ttl(f"lp:prefs:{person}") > 0
     assert graph_fake.sent_messages() == [] and not redis_client.keys("lp:inbox:*")
+
+
+def test_a_changed_number_continues_the_conversation(
+    webhooks, worker_service: ServiceProcess, graph_fake: GraphFake, groq_fake: GroqFake
+) -> None:
+    """Meta's `user_changed_number` notice links the new number (and a new BSUID) to the person's conversation."""
+    tag = uuid.uuid4().int % 10**6
+    old, new = f"1555088{tag:06d}", f"1555099{tag:06d}"
+    assert webhooks.post(from_person(f"before {tag}", old, None)).status_code == 200
+    wait_for(lambda: graph_fake.texts_for(old), what="the reply to the old number")
+    notice = text_message("", sender=old)
+    notice.update(
+        type="system",
+        system={"body": "Noa changed their phone number", "wa_id": new, "type": "user_changed_number"},
+    )
+    del notice["text"]
+    assert webhooks.post(message_body([notice], sender=old)).status_code == 200
+    assert webhooks.post(from_person(f"after {tag}", new, f"US.7312{tag:06d}")).status_code == 200
+    wait_for(lambda: graph_fake.texts_for(new), what="the reply to the new number")
+
+    (request,) = chat_requests(groq_fake, f"after {tag}")
+    assert [m["content"] for m in request if m["role"] == "user"] == [f"before {tag}", f"after {tag}"]

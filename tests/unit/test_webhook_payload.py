@@ -140,3 +140,13 @@ def test_marketing_preferences_are_recorded_by_person_digest_and_queue_no_job() 
     assert parse_webhook(body, "999").preferences == []
     body["entry"][0]["changes"][0]["value"]["user_preferences"].append({"wa_id": "1", "value": "stop"})
     assert [p.reason for p in parse_webhook(body, OURS).skipped] == ["no_preference"]
+
+
+def test_a_changed_number_is_linked_to_the_old_numbers_conversation() -> None:
+    body = copy.deepcopy(fixture_file("system")["phone_number_change"])
+    body["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = OURS
+    (job,) = parse_webhook(body, OURS).jobs
+    assert job.sender is not None
+    old, new = conversation_of("972987654321", api_key=False), conversation_of("972912345678", api_key=False)
+    assert job.conversation == job.sender.candidate == old  # the notice itself belongs to the old conversation
+    assert job.sender.links == (old, new)  # read in this order: the new number never decides, it is linked
