@@ -94,3 +94,16 @@ def test_an_addressed_group_message_is_answered_in_the_group_with_the_groups_mem
     wait_for(lambda: len(graph_fake.texts_to(group_id)) == 2, what="the second answer in the group")
     # The member's own 1:1 conversation holds nothing of the group.
     assert memory(redis_client, conversation_of(member)) == []
+
+
+def test_a_late_unaddressed_group_message_gets_no_delay_notice(
+    webhooks, worker_service: ServiceProcess, graph_fake: GraphFake, redis_client: redis.Redis
+) -> None:
+    """Meta's backlog after an outage: the group hears nothing about messages that were not for the bot."""
+    group_id, member = f"GROUP{uuid.uuid4().hex}", f"1555{uuid.uuid4().int % 10**7:07d}"
+    late = in_group("see you all tomorrow", member, group_id)
+    late["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = str(int(time.time()) - 7200)
+    assert webhooks.post(late).status_code == 200
+    assert webhooks.post(in_group("Loopera Desk: are you there?", member, group_id)).status_code == 200
+    wait_for(lambda: graph_fake.texts_to(group_id), what="the answer to the addressed message")
+    assert graph_fake.texts_to(group_id) == ["You said: (Tomas) Loopera Desk: are you there?"]

@@ -1,5 +1,5 @@
-"""The pipeline each queue runs: every one starts with the same late-message check (see `staleness`), then, for a
-group message, the group policy (see `groups`)."""
+"""The pipeline each queue runs: every one starts with the group policy (see `groups`: a group message not
+addressed to the bot gets nothing, not even a late-message notice), then the late-message check (see `staleness`)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ Pipeline = Callable[[WorkerContext, InboundJob], None]
 
 
 def unless_stale(pipeline: Pipeline) -> Pipeline:
-    """A late message (Meta's outage backlog) gets the late-message policy instead of the pipeline."""
+    """A group message not addressed to the bot is only remembered; a late message (Meta's outage backlog) gets the
+    late-message policy instead of the pipeline."""
 
     def run(ctx: WorkerContext, job: InboundJob) -> None:
-        if not handled_as_stale(ctx, job) and not handled_by_group_policy(ctx, job):
+        if not handled_by_group_policy(ctx, job) and not handled_as_stale(ctx, job):
             pipeline(ctx, job)
 
     run.__name__ = getattr(pipeline, "__name__", "pipeline")
