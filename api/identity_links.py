@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
+from api.redis_channel import ScriptChannel
 from api.webhook_payload import PreparedJob
 from shared.identity import LINK_TTL_SECONDS, USER, link_key
 from shared.redis_scripts import ScriptName, lua_source
@@ -23,9 +24,14 @@ CACHE_ENTRIES = 100_000
 
 class IdentityLinks:
     def __init__(self, client: aioredis.Redis, link_ttl_seconds: int = LINK_TTL_SECONDS) -> None:
-        self._script = client.register_script(lua_source(ScriptName.RESOLVE_IDENTITY))
+        # Pipelined like the ingest script: concurrent webhooks share one round trip. No WAIT for replicas: a link
+        # lost in a failover only costs a first-seen identity pair its link, re-made by the person's next message.
+        self._channel = ScriptChannel(client, lua_source(ScriptName.RESOLVE_IDENTITY))
         self._ttl = str(link_ttl_seconds).encode()
         self._cache: dict[tuple[str, ...], tuple[str, float]] = {}
+
+    async def close(self) -> None:
+        await self._channel.close()
 
     async def resolve(self, jobs: Sequence[PreparedJob]) -> None:
         """Move every job to its sender's conversation. Raises redis errors (nothing is queued then)."""
@@ -47,7 +53,7 @@ class IdentityLinks:
             assert job.sender is not None
             keys += (link_key(digest).encode() for digest in job.sender.links)
             args += (b"%d" % len(job.sender.links), job.sender.candidate.encode())
-        conversations = await self._script(keys=keys, args=args)
+        conversations = await self._channel.run(keys, args)
         if len(self._cache) > CACHE_ENTRIES:
             self._cache.clear()  # rare and cheap: the next message of each sender costs one resolution again
         for job, raw in zip(pending, conversations, strict=True):

@@ -84,4 +84,5 @@ class Ingestor:
 
     async def close(self) -> None:
         await self._channel.close()
+        await self._identities.close()
         await self._redis.aclose()
