@@ -123,10 +123,10 @@ def _text(value: Any) -> str | None:
 
 def _sender_of(
     message: dict[str, Any], contact: dict[str, Any], key: bytes
-) -> tuple[Sender, str | None, str | None, str | None]:
-    """(sender, `to`, `recipient`, group id). Since 2026 a user with a username may have no `from`, only the
-    business-scoped user id (BSUID), or both; replies go to the phone number when known (Meta's advice: then the
-    phone keeps appearing in webhooks), else to the BSUID as `recipient`
+) -> tuple[Sender, str | None, str | None, str | None, str | None]:
+    """(sender, `to`, `recipient`, group id, member digest). Since 2026 a user with a username may have no `from`,
+    only the business-scoped user id (BSUID), or both; replies go to the phone number when known (Meta's advice:
+    then the phone keeps appearing in webhooks), else to the BSUID as `recipient`
     (https://developers.facebook.com/docs/whatsapp/cloud-api/business-scoped-user-ids). A group message is answered
     in the group: `to` is the group id."""
     for name in ("from", "from_user_id", "group_id"):
@@ -144,8 +144,8 @@ def _sender_of(
         new_phone = _text(system.get("wa_id")) or _text(system.get("new_wa_id"))
         sender = sender.joined_by(new_phone, _text(system.get("user_id")) or _text(system.get("new_user_id")), key)
     if group_id:
-        return sender, group_id, None, group_id
-    return sender, wa_id, None if wa_id else user_id, None
+        return sender, group_id, None, group_id, Sender.of(wa_id, user_id, None, key).links[0]
+    return sender, wa_id, None if wa_id else user_id, None, None
 
 
 def _contacts_by_id(value: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -173,7 +173,7 @@ def _prepare(
         raise Malformed("too_deep")
     sender_id = _text(message.get("from")) or _text(message.get("from_user_id")) or ""
     contact = contacts.get(sender_id) or contacts.get("") or {}
-    sender, to, recipient, group_id = _sender_of(message, contact, key)
+    sender, to, recipient, group_id, member = _sender_of(message, contact, key)
     conversation = sender.candidate
     profile = contact.get("profile")
     name = profile.get("name") if isinstance(profile, dict) else None
@@ -191,6 +191,7 @@ def _prepare(
         "to": to,
         "recipient": recipient,
         "group_id": group_id,
+        "member": member,
     }
     try:
         InboundJob.model_validate(job)

@@ -9,7 +9,7 @@ import argparse
 import sys
 import time
 
-from bench import ack_path, end_to_end, flower_view, language_detection, media_budget, memory, slow_clients
+from bench import ack_path, end_to_end, fairness, flower_view, language_detection, media_budget, memory, slow_clients
 
 BENCHMARKS = (
     "ack_path",
@@ -19,6 +19,7 @@ BENCHMARKS = (
     "flower_view",
     "language_detection",
     "slow_clients",
+    "fairness",
 )
 
 
@@ -38,6 +39,8 @@ def run(quick: bool = False, only: tuple[str, ...] = BENCHMARKS, compare: str | 
             results[name] = language_detection.run()
         elif name == "slow_clients":
             results[name] = slow_clients.run(50 if quick else 1000, quick)
+        elif name == "fairness":
+            results[name] = fairness.run(quick)
         elif name == "flower_view":
             results[name] = flower_view.run(1.0 if quick else 8.0, 1 if quick else 3, quick)
         else:

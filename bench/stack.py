@@ -87,7 +87,12 @@ def stack(workdir: Path, log_level: str = "INFO") -> Iterator[Stack]:
     graph, groq = TimedGraphFake(), GroqFake()
     graph.server.start()
     groq.server.start()
-    env = fake_backed_env(redis_server.url, graph.url, graph.version, groq.url) | {"LOG_LEVEL": log_level}
+    # The throughput benchmarks send many messages per conversation: the per-user limit (a policy, measured in
+    # bench/fairness.py) would turn most of them into "please slow down".
+    env = fake_backed_env(redis_server.url, graph.url, graph.version, groq.url) | {
+        "LOG_LEVEL": log_level,
+        "USER_MESSAGES_PER_WINDOW": "0",
+    }
     api = common.start_service(common.py("-m", "loopera.cli", "api", "--host", "127.0.0.1"), env, workdir / "api.log")
     built = Stack(workdir, redis_server, graph, groq, env, api)
     try:

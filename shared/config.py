@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     tts_arabic_model: str = ""
     tts_arabic_voice: str = "noura"
     vision_model: str = "qwen/qwen3.8-27b"
+    # Context windows (tokens) of CHAT_MODEL and VISION_MODEL, from their model pages
+    # (https://console.groq.com/docs/models). A request's prompt budget is min(window, *_TPM) - *_MAX_COMPLETION_TOKENS
+    # (docs/configuration.md#model-request-budgets).
+    chat_context_window_tokens: int = Field(default=131_072, gt=0)
+    vision_context_window_tokens: int = Field(default=131_072, gt=0)
     system_prompt: str = Field(default=DEFAULT_SYSTEM_PROMPT)
     system_prompt_file: Path | None = None
 
@@ -117,6 +122,14 @@ class Settings(BaseSettings):
     typing_refresh_seconds: float = 20.0
     # A TTS 429 that asks to wait at most this long is waited out inline once; longer (a daily limit) -> text.
     tts_max_wait_seconds: float = 10.0
+    # Whisper's confidence (docs/voice.md#what-whisper-heard): a segment with no_speech_prob above STT_NO_SPEECH_PROB
+    # and avg_logprob at or below STT_LOGPROB_THRESHOLD is silence (Whisper's own defaults); one above
+    # STT_HALLUCINATION_NO_SPEECH_PROB whose text is a phrase Whisper invents on silence is dropped; audio of at most
+    # STT_SHORT_AUDIO_SECONDS needs both signals confident.
+    stt_no_speech_prob: float = Field(default=0.6, ge=0, le=1)
+    stt_logprob_threshold: float = Field(default=-1.0, le=0)
+    stt_hallucination_no_speech_prob: float = Field(default=0.6, ge=0, le=1)
+    stt_short_audio_seconds: float = Field(default=2.0, ge=0)
     ffmpeg_binary: str = "ffmpeg"
     ffmpeg_timeout_seconds: float = 60.0
     # Target loudness of every voice note (EBU R128 integrated loudness, LUFS), so replies from different TTS
@@ -241,6 +254,13 @@ class Settings(BaseSettings):
     stt_audio_seconds_per_hour: int = 7200
     tts_rpm: int = 10
     tts_tpm: int = 1200
+    # While another conversation waits for a model, one that has calls in the window gets at most budget / active
+    # conversations of it (workers/clients/lua/acquire.lua): one user's flood cannot starve the rest.
+    groq_fair_share: bool = True
+    # Per user (conversation): at most this many messages that would go to a model per window; the rest are
+    # acknowledged and remembered but not answered, and one "please slow down" goes out per window. 0 = off.
+    user_messages_per_window: int = Field(default=12, ge=0)
+    user_rate_window_seconds: float = Field(default=60.0, gt=0)
 
     # --- observability --------------------------------------------------------------------------------------
     log_level: str = "INFO"

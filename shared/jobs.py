@@ -76,3 +76,6 @@ class InboundJob(BaseModel):
     recipient: Id | None = None
     # Set for a message written in a WhatsApp group: the group is the conversation, the sender one of its members.
     group_id: Id | None = None
+    # In a group: the member who wrote, as an identity digest (shared/identity.py), for per-user settings (rate
+    # limits, opt-out) that apply to the member, not to the whole group.
+    member: Id | None = None

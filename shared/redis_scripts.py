@@ -6,8 +6,9 @@ says `return R.CLAIMED` and the loader writes in the enum's value, so the Lua an
 (`is ScriptResult.CLAIMED`) cannot drift apart (an unknown name fails at load).
 
 The typed wrappers that name each script's keys and arguments live with their callers: `workers/delivery/lease.py`
-(mailbox), `api/ingest.py` and `workers/delivery/requeue.py` (ingest), `api/identity_links.py` (resolve_identity),
-`workers/clients/rate_limit.py`, `workers/delivery/memory.py`.
+(mailbox), `api/ingest.py` and `workers/delivery/requeue.py` (ingest), `api/identity_links.py` and `api/ingest.py`
+(resolve_identity, record_preferences), `workers/clients/rate_limit.py`, `workers/delivery/memory.py`,
+`workers/clients/user_rate_limit.py`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class ScriptName(StrEnum):
     RATE_LIMIT_COOL_DOWN = "rate_limit_cool_down"
     RESOLVE_IDENTITY = "resolve_identity"
     RECORD_PREFERENCES = "record_preferences"
+    USER_MESSAGE_WINDOW = "user_message_window"
 
 
 class ScriptResult(IntEnum):
@@ -65,6 +67,10 @@ class ScriptResult(IntEnum):
     NOT_FOUND = 43
     COOLDOWN_SET = 44
     COOLDOWN_KEPT = 45
+    # user_message_window (the per-user message limit)
+    USER_ANSWER = 50
+    USER_SLOW_DOWN = 51  # over the limit; this message carries the window's "please slow down"
+    USER_QUIET = 52  # over the limit; the window's notice went out already
 
 
 _RESULT_NAME = re.compile(r"\bR\.([A-Z_]+)\b")

@@ -50,6 +50,41 @@ def tone_wav(seconds: float, rate: int = 24000, frequency: float = 220.0) -> byt
     return buffer.getvalue()
 
 
+def content_chars(body: dict[str, Any]) -> int:
+    """Characters of text in a chat request (string contents and text parts)."""
+    total = 0
+    for message in body.get("messages", []):
+        content = message.get("content")
+        if isinstance(content, str):
+            total += len(content)
+        elif isinstance(content, list):
+            total += sum(len(str(p.get("text", ""))) for p in content if isinstance(p, dict))
+    return total
+
+
+def request_too_large(model: str, requested: int, limit: int = 8000) -> Fault:
+    """Groq's answer to one request larger than the tokens-per-minute limit (max_completion_tokens counts too):
+    HTTP 413, `type: tokens`, `code: rate_limit_exceeded`, no retry-after (waiting does not help)."""
+    message = (
+        f"Request too large for model `{model}` in organization `org_fake` service tier `on_demand` on tokens per "
+        f"minute (TPM): Limit {limit}, Requested {requested}, please reduce your message size and try again. Need "
+        "more tokens? Upgrade to Dev Tier today at https://console.groq.com/settings/billing"
+    )
+    return groq_error(413, "rate_limit_exceeded", message, type_="tokens")
+
+
+def context_length_exceeded() -> Fault:
+    """Groq's answer to a request longer than the model's context window: HTTP 400 `context_length_exceeded`."""
+    fault = groq_error(
+        400,
+        "context_length_exceeded",
+        "Please reduce the length of the messages or completion.",
+        "invalid_request_error",
+    )
+    fault.body["error"]["param"] = "messages"
+    return fault
+
+
 def default_chat_reply(request: dict[str, Any]) -> str:
     last = request["messages"][-1]["content"]
     if isinstance(last, list):
@@ -109,9 +144,40 @@ def image_problem(body: dict[str, Any]) -> str | None:
 
 @dataclass
 class Transcription:
+    """What /audio/transcriptions answers. verbose_json carries one segment with Whisper's confidence figures
+    (defaults: clear speech); `verbose_json` set answers exactly that body instead (a recorded answer)."""
+
     text: str
     language: str = "English"
     duration: float = 4.0
+    no_speech_prob: float = 0.012
+    avg_logprob: float = -0.21
+    verbose_json: dict[str, Any] | None = None
+
+    def verbose(self, request_id: str) -> dict[str, Any]:
+        if self.verbose_json is not None:
+            return self.verbose_json
+        return {
+            "task": "transcribe",
+            "language": self.language,
+            "duration": self.duration,
+            "text": f" {self.text}",
+            "segments": [
+                {
+                    "id": 0,
+                    "seek": 0,
+                    "start": 0.0,
+                    "end": self.duration,
+                    "text": f" {self.text}",
+                    "tokens": [50364, 50414],
+                    "temperature": 0.0,
+                    "avg_logprob": self.avg_logprob,
+                    "compression_ratio": 1.1,
+                    "no_speech_prob": self.no_speech_prob,
+                }
+            ],
+            "x_groq": {"id": request_id},
+        }
 
 
 @dataclass
@@ -148,6 +214,10 @@ class GroqFake:
         self.chat_delay = 0.0
         self.transcription_delay = 0.0
         self.speech_delay = 0.0
+        # Chat requests with more characters of text than this get Groq's 413 "Request too large" (TPM), or its
+        # 400 context_length_exceeded; None = no limit.
+        self.chat_limit_chars: int | None = None
+        self.context_limit_chars: int | None = None
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         base = "/openai/v1"
@@ -174,6 +244,8 @@ class GroqFake:
         self.chat_delay = 0.0
         self.transcription_delay = 0.0
         self.speech_delay = 0.0
+        self.chat_limit_chars = None
+        self.context_limit_chars = None
 
     def _default_speech_audio(self, text: str) -> bytes:
         return tone_wav(max(0.3, len(text) * self.seconds_per_char))
@@ -212,6 +284,12 @@ class GroqFake:
             return groq_error(400, "invalid_request", "'n' : number must be at most 1").response()
         if problem := image_problem(body):
             return groq_error(400, "invalid_request", problem).response()
+        size = content_chars(body)
+        if self.chat_limit_chars is not None and size > self.chat_limit_chars:
+            requested = size // 4 + int(body.get("max_completion_tokens") or 0)
+            return request_too_large(str(body.get("model")), requested).response()
+        if self.context_limit_chars is not None and size > self.context_limit_chars:
+            return context_length_exceeded().response()
         content = self.chat_reply(body)
         return JSONResponse(
             {
@@ -257,16 +335,7 @@ class GroqFake:
         if form.get("response_format") == "text":
             return PlainTextResponse(result.text)
         if form.get("response_format") == "verbose_json":
-            return JSONResponse(
-                {
-                    "task": "transcribe",
-                    "language": result.language,
-                    "duration": result.duration,
-                    "text": f" {result.text}",
-                    "segments": [{"id": 0, "start": 0.0, "end": result.duration, "text": f" {result.text}"}],
-                    "x_groq": {"id": f"req_{next(self._ids)}"},
-                }
-            )
+            return JSONResponse(result.verbose(f"req_{next(self._ids)}"))
         return JSONResponse({"text": result.text})
 
     async def _speech(self, request: Request) -> Response:

@@ -147,6 +147,47 @@ def test_retries_and_deferrals_beyond_celerys_default_cap_end_in_an_apology_and_
     assert_next_message_answered(api, rds, graph_fake, user)
 
 
+def test_groq_503_on_every_call_ends_after_task_max_retries_not_celerys_three(
+    api: str, rds: redis.Redis, workers: WorkerFactory, graph_fake: GraphFake, groq_fake: GroqFake
+) -> None:
+    """The issue's reproduction: Groq answers 503 to every chat call. TASK_MAX_RETRIES=4 is above Celery's default
+    cap of 3, which used to end the job at the fourth retry with no apology and no dead letter."""
+    workers(TASK_MAX_RETRIES="4", TASK_DEADLINE_SECONDS="90")
+    groq_fake.faults.add("chat", groq_error(503, "service_unavailable", "down", "internal_server_error"), times=500)
+    user = "15550200008"
+    post(api, user, "Is anybody out there today?")
+
+    wait_for(lambda: graph_fake.texts_to(user), timeout=60, what="the apology")  # backoffs: at most 2+4+8+16 s
+    assert graph_fake.texts_to(user) == [APOLOGY_EN]
+    assert [r["reason"] for r in dead_letters(rds)] == ["groq_http_503"]
+    assert len(groq_fake.calls_to("chat/completions")) == 1 + 4
+
+    groq_fake.faults.clear()
+    assert_next_message_answered(api, rds, graph_fake, user)
+
+
+def test_a_wait_past_the_deadline_ends_the_job_at_once(
+    api: str, rds: redis.Redis, workers: WorkerFactory, graph_fake: GraphFake, groq_fake: GroqFake
+) -> None:
+    """Groq's 429 asks for a wait that ends after the job's deadline: the job is given up now, not deferred."""
+    workers(TASK_DEADLINE_SECONDS="10")
+    groq_fake.faults.add(
+        "chat", groq_error(429, "rate_limit_exceeded", "Rate limit reached", "requests", **{"retry-after": "60"})
+    )
+    user = "15550200009"
+    post(api, user, "Is anybody out there today?")
+    wait_for(lambda: graph_fake.texts_to(user), timeout=20, what="the apology")
+    assert graph_fake.texts_to(user) == [APOLOGY_EN]
+    assert [r["reason"] for r in dead_letters(rds)] == ["groq_rate_limited"]
+    assert len(groq_fake.calls_to("chat/completions")) == 1
+    # Groq's cooldown holds every job of the model for its 60 s, the next message's too: that wait is Groq's
+    # instruction, not this exit's doing, so it is lifted here.
+    cooldowns = rds.keys("lp:rl:*:cooldown")
+    assert cooldowns
+    rds.delete(*cooldowns)
+    assert_next_message_answered(api, rds, graph_fake, user)
+
+
 def worker_rejected_job(user: str) -> dict[str, Any]:
     """The handed case's message, as an API of another version would queue it: a contact name that is a number,
     which this worker's schema rejects (a rolling deploy's schema mismatch)."""
@@ -210,11 +251,12 @@ def test_the_hard_time_limit_is_reported_by_the_parent_which_hands_the_job_on(
     """A pool process that cannot even take its soft limit (stopped here with SIGSTOP; in life, stuck in C code)
     is killed by the parent at TASK_TIME_LIMIT, and Celery acknowledges the message. The parent reports it: the
     job is handed on and ends with an apology, without waiting for the lease."""
-    worker = workers(TASK_SOFT_TIME_LIMIT="6", TASK_TIME_LIMIT="8")
+    worker = workers(TASK_SOFT_TIME_LIMIT="10", TASK_TIME_LIMIT="12")
     groq_fake.hold_chat.set()
     user = "15550200005"
     post(api, user, "Stuck forever")
-    wait_for(lambda: groq_fake.calls_to("chat/completions"), timeout=5, what="the worker to reach Groq")
+    # Stopped before its soft limit (10 s after the job started), so only the hard limit can end it.
+    wait_for(lambda: groq_fake.calls_to("chat/completions"), timeout=8, what="the worker to reach Groq")
     assert worker.process is not None
     for child in children(worker.process.pid):
         os.kill(child, signal.SIGSTOP)

@@ -25,7 +25,7 @@ from tests.fakes.groq_fake import TTS_MAX_CHARS, GroqFake, Transcription, groq_e
 from tests.fakes.server import Fault, wait_for
 from tests.integration.conftest import Webhooks
 from tests.processes import RedisServer, ServiceProcess, start_api, start_worker
-from tests.webhooks import MEDIA_FIXTURES, conversation_of, message_body
+from tests.webhooks import CASE_FIXTURES, MEDIA_FIXTURES, conversation_of, fresh_ids, message_body
 
 pytestmark = pytest.mark.integration
 
@@ -396,3 +396,82 @@ def test_expired_media_url_is_fetched_again_once(stack: VoiceStack, graph_fake, 
     assert all(r.authorization == "Bearer test-whatsapp-token" for r in downloads)
     (stt,) = groq_fake.calls_to("audio/transcriptions")
     assert stt.extra["size"] == len(VOICE_EN)
+
+
+# --- Whisper's confidence (issue 17, kind 2) --------------------------------------------------------------------
+
+SILENT_CASE = json.loads((CASE_FIXTURES / "conversation" / "silent-voice-note.json").read_text())
+SILENT_NOTE = (CASE_FIXTURES / "conversation" / "silent-voice-note.ogg").read_bytes()
+# Real generated speech (espeak-ng -> ffmpeg, tests/fixtures/media/README.md), what Whisper says for it, and the
+# confidence a clear recording gets. The short English "Thank you." is a phrase Whisper also invents on silence.
+SPOKEN = [
+    ("voice-en.ogg", "Hello! Can you recommend a good book about distributed systems?", "English"),
+    ("voice-es.ogg", "Hola, ¿me puedes recomendar un buen libro sobre sistemas distribuidos?", "Spanish"),
+    ("voice-pt.ogg", "Olá, pode me recomendar um bom livro sobre sistemas distribuídos?", "Portuguese"),
+    ("voice-fr.ogg", "Bonjour, pouvez-vous me recommander un bon livre sur les systèmes distribués ?", "French"),
+    ("voice-de.ogg", "Hallo, kannst du mir ein gutes Buch über verteilte Systeme empfehlen?", "German"),
+    ("voice-it.ogg", "Ciao, puoi consigliarmi un buon libro sui sistemi distribuiti?", "Italian"),
+    ("voice-ar.ogg", "مرحبا، هل يمكنك أن تنصحني بكتاب جيد عن الأنظمة الموزعة؟", "Arabic"),
+    ("voice-thanks-en.ogg", "Thank you.", "English"),
+]
+
+
+def send_silent_case(stack: VoiceStack, graph_fake: GraphFake, sender: str) -> dict[str, Any]:
+    body = fresh_ids(SILENT_CASE["webhook"], sender=sender)
+    message = body["entry"][0]["changes"][0]["value"]["messages"][0]
+    graph_fake.add_media(message["audio"]["id"], SILENT_NOTE, message["audio"]["mime_type"])
+    assert stack.webhooks.post(body).status_code == 200
+    return message
+
+
+def test_a_silent_note_whisper_calls_thank_you_gets_could_not_understand_and_is_not_remembered(
+    stack: VoiceStack, graph_fake, groq_fake
+) -> None:
+    groq_fake.transcription = Transcription(
+        "", verbose_json=SILENT_CASE["setup"]["groq_fake_transcription_verbose_json"]
+    )
+    user = SILENT_CASE["webhook"]["entry"][0]["changes"][0]["value"]["messages"][0]["from"]
+    message = send_silent_case(stack, graph_fake, user)
+    texts = wait_for(lambda: graph_fake.texts_to(user), what="a polite reply")
+    wait_done(stack, message)
+    assert texts == ["Sorry, I couldn't understand that voice message. Could you say it again or type it?"]
+    assert len(groq_fake.calls_to("audio/transcriptions")) == 1
+    assert groq_fake.calls_to("chat/completions") == []
+    assert audio_sends(graph_fake, user) == []
+    assert (
+        stack.redis.lrange(f"lp:mem:{conversation_of(user)}", 0, -1) == []
+    )  # " Thank you." is not remembered as their words
+    (event,) = log_events(stack, message, "voice.unsure_segments")
+    assert event["known_hallucination"] == 1 and event["kept_chars"] == 0
+
+
+def test_a_silent_note_is_answered_in_the_conversations_language_not_whispers_guess(
+    stack: VoiceStack, graph_fake, groq_fake
+) -> None:
+    groq_fake.transcription = Transcription(
+        "", verbose_json=SILENT_CASE["setup"]["groq_fake_transcription_verbose_json"]
+    )
+    user = "15550100021"
+    earlier = {"role": "user", "content": "Olá, tudo bem?", "kind": "text", "ts": time.time(), "lang": "pt"}
+    stack.redis.rpush(f"lp:mem:{conversation_of(user)}", json.dumps(earlier))
+    message = send_silent_case(stack, graph_fake, user)
+    texts = wait_for(lambda: graph_fake.texts_to(user), what="a polite reply")
+    wait_done(stack, message)
+    assert texts == ["Desculpe, não consegui entender essa mensagem de voz. Pode repetir ou digitar?"]
+    assert stack.redis.llen(f"lp:mem:{conversation_of(user)}") == 1
+
+
+def test_real_speech_in_every_language_still_passes_the_confidence_rules(
+    stack: VoiceStack, graph_fake, groq_fake
+) -> None:
+    for n, (name, words, language) in enumerate(SPOKEN):
+        user = f"155501001{n:02d}"
+        groq_fake.transcription = Transcription(words, language=language, no_speech_prob=0.03, avg_logprob=-0.32)
+        message = send_voice_note(stack, graph_fake, (MEDIA_FIXTURES / name).read_bytes(), user)
+        wait_for(lambda user=user: graph_fake.texts_to(user) or audio_sends(graph_fake, user), what=f"{name} answer")
+        wait_done(stack, message)
+        assert log_events(stack, message, "voice.unsure_segments") == [], name
+        memory = [json.loads(item) for item in stack.redis.lrange(f"lp:mem:{conversation_of(user)}", 0, -1)]
+        assert memory[0]["content"] == words, name
+    chats = [call.body["messages"][-1]["content"] for call in groq_fake.calls_to("chat/completions")]
+    assert chats == [f"(voice note) {words}" for _, words, _ in SPOKEN]

@@ -5,7 +5,7 @@ import httpx
 import pytest
 
 from workers.clients.graph_errors import classify_graph_response
-from workers.clients.groq_errors import classify_groq_error
+from workers.clients.groq_errors import RequestTooLargeError, classify_groq_error
 from workers.errors import PermanentError, TransientError
 
 
@@ -73,6 +73,19 @@ def test_permanent_groq(status: int, code: str, ops: bool) -> None:
     assert isinstance(error, PermanentError) and error.ops_alert is ops
     if code == "model_terms_required":
         assert "console.groq.com/playground?model=canopylabs%2Forpheus-v1-english" in error.detail
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "too_large"),
+    [
+        (413, "rate_limit_exceeded", True),  # "Request too large ... on tokens per minute (TPM)"
+        (400, "context_length_exceeded", True),
+        (429, "rate_limit_exceeded", False),  # a real rate limit: wait it out
+        (400, "invalid_request", False),
+    ],
+)
+def test_requests_that_do_not_fit_the_model_are_their_own_type(status: int, code: str, too_large: bool) -> None:
+    assert isinstance(classify_groq_error(groq_status_error(status, code), "m"), RequestTooLargeError) is too_large
 
 
 def test_groq_connection_error_is_transient() -> None:

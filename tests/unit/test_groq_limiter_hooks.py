@@ -20,7 +20,7 @@ class DenyingLimiter:
     def kind_for_chat(self, model: str) -> str:
         return "chat"
 
-    def acquire(self, kind: str, model: str, **costs: float) -> None:
+    def acquire(self, kind: str, model: str, conversation: str = "", **costs: float) -> None:
         self.asked.append((kind, model, costs))
         raise RateLimited(model, "requests", 3.0)
 
@@ -29,7 +29,7 @@ class DenyingLimiter:
 
 
 class AdmittingLimiter(DenyingLimiter):
-    def acquire(self, kind: str, model: str, **costs: float) -> None:
+    def acquire(self, kind: str, model: str, conversation: str = "", **costs: float) -> None:
         self.asked.append((kind, model, costs))
 
 

@@ -142,3 +142,68 @@ def test_concurrent_callers_never_exceed_the_limit_in_any_window(client: redis.R
     for before, after in admitted:
         inside = sum(1 for b, e in admitted if b >= after and e < before + window)
         assert 1 + inside <= limit, (before, after, sorted(admitted))
+
+
+# --- fair sharing between conversations -------------------------------------------------------------------------
+
+
+def fill_then_wait(lim: RateLimiter, window: float) -> float:
+    """Flooder A takes both calls of a 2-per-window budget, 0.2 s apart; B asks and is refused (B now waits).
+    Returns when A's first call leaves the window (A still has one call in it)."""
+    lim.acquire("chat", "m", "flooder-a")
+    time.sleep(0.2)
+    lim.acquire("chat", "m", "flooder-a")
+    with pytest.raises(RateLimited) as refused:
+        lim.acquire("chat", "m", "patient-b")
+    assert not refused.value.fair  # the budget itself was full
+    wait = refused.value.retry_after or 0.0
+    assert 0 < wait <= window
+    time.sleep(wait + 0.02)
+    return wait
+
+
+def test_while_another_conversation_waits_the_flooder_gets_no_more_than_its_share(client: redis.Redis) -> None:
+    lim = limiter(client, chat_rpm=2, rate_limit_window_seconds=1.5)
+    fill_then_wait(lim, 1.5)
+    # A slot is free, but A already has one call in the window and B waits: A's share is 2 / 2 = 1.
+    with pytest.raises(RateLimited) as refused:
+        lim.acquire("chat", "m", "flooder-a")
+    assert refused.value.fair
+    lim.acquire("chat", "m", "patient-b")  # the freed slot went to the one who waited
+    # Nobody waits any more: A competes for the plain budget again (full now).
+    with pytest.raises(RateLimited) as again:
+        lim.acquire("chat", "m", "flooder-a")
+    assert not again.value.fair
+
+
+def test_without_fair_sharing_the_flooder_takes_the_freed_slot(client: redis.Redis) -> None:
+    lim = limiter(client, chat_rpm=2, rate_limit_window_seconds=1.5, groq_fair_share=False)
+    fill_then_wait(lim, 1.5)
+    lim.acquire("chat", "m", "flooder-a")
+    with pytest.raises(RateLimited):
+        lim.acquire("chat", "m", "patient-b")
+
+
+def test_a_conversation_with_nothing_in_the_window_is_within_its_share(client: redis.Redis) -> None:
+    lim = limiter(client, chat_rpm=10, chat_tpm=1000)
+    lim.acquire("chat", "m", "a", tokens=900)
+    with pytest.raises(RateLimited):
+        lim.acquire("chat", "m", "b", tokens=200)  # over the token budget: b waits
+    # c's call is bigger than a share (1000 / 3) but c has nothing in the window, and the budget has room.
+    lim.acquire("chat", "m", "c", tokens=90)
+    # a has had far more than its share while b waits.
+    with pytest.raises(RateLimited) as refused:
+        lim.acquire("chat", "m", "a", tokens=5)
+    assert refused.value.fair
+
+
+def test_calls_for_no_conversation_never_wait_for_a_share(client: redis.Redis) -> None:
+    lim = limiter(client, chat_rpm=3, rate_limit_window_seconds=5.0)
+    lim.acquire("chat", "m", "a")
+    lim.acquire("chat", "m")
+    lim.acquire("chat", "m")
+    with pytest.raises(RateLimited):
+        lim.acquire("chat", "m", "b")
+    keys = [k.decode() for k in client.keys("lp:rl:*")]
+    assert not any("flooder" in k or k.endswith(":a") for k in keys)  # conversations appear only hashed
+    assert client.zrange(lim.waiting_key("m"), 0, -1) == [RateLimiter.party("b").encode()]

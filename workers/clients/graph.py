@@ -80,6 +80,10 @@ class GraphClient:
             raise GraphError("no_recipient", "message has neither `from` nor a user id")
         return body
 
+    def mark_read(self, message_id: str) -> None:
+        """Blue ticks only: for a message that will get no answer (Meta: show typing only if you will reply)."""
+        self._post_message({"messaging_product": "whatsapp", "status": "read", "message_id": message_id})
+
     def mark_read_and_typing(self, message_id: str) -> None:
         self._post_message(
             {

@@ -23,10 +23,45 @@ AUDIO_BYTES_PER_SECOND = 2000
 
 
 @dataclass(frozen=True, slots=True)
+class Segment:
+    """One segment of a `verbose_json` transcription with Whisper's confidence in it
+    (https://console.groq.com/docs/speech-to-text#understanding-metadata-fields): `no_speech_prob` 0..1,
+    `avg_logprob` <= 0 (None when the answer did not carry them)."""
+
+    text: str
+    start: float
+    end: float
+    no_speech_prob: float | None
+    avg_logprob: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Transcript:
     text: str
     language: str  # ISO 639-1, "" when unknown
     duration: float | None
+    segments: tuple[Segment, ...] = ()
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def parse_segments(raw: Any) -> tuple[Segment, ...]:
+    """The `segments` of a verbose_json answer; anything malformed is skipped, never raised."""
+    if not isinstance(raw, list):
+        return ()
+    return tuple(
+        Segment(
+            str(item.get("text") or ""),
+            _number(item.get("start")) or 0.0,
+            _number(item.get("end")) or 0.0,
+            _number(item.get("no_speech_prob")),
+            _number(item.get("avg_logprob")),
+        )
+        for item in raw
+        if isinstance(item, dict)
+    )
 
 
 class GroqClient:
@@ -36,9 +71,10 @@ class GroqClient:
         # Every call takes from the model's shared budget first (None only in unit tests without Redis).
         self._limiter = limiter
 
-    def _reserve(self, kind: str, model: str, **costs: float) -> Reservation | None:
-        """Raises RateLimited (a deferral) when the model's budget or a 429 cooldown says "not now"."""
-        return self._limiter.acquire(kind, model, **costs) if self._limiter is not None else None
+    def _reserve(self, kind: str, model: str, conversation: str = "", **costs: float) -> Reservation | None:
+        """Raises RateLimited (a deferral) when the model's budget, the conversation's fair share of it or a 429
+        cooldown says "not now"."""
+        return self._limiter.acquire(kind, model, conversation, **costs) if self._limiter is not None else None
 
     def _settle(self, reservation: Reservation | None, dimension: str, actual: float | None) -> None:
         if self._limiter is not None and reservation is not None and actual:
@@ -63,14 +99,19 @@ class GroqClient:
         messages: list[dict[str, Any]],
         max_completion_tokens: int,
         reasoning_effort: str = "",
+        conversation: str = "",
     ) -> str:
+        """The model's answer. `conversation` (who it is for) gets a fair share of the model's budget."""
         extra: dict[str, Any] = {}
         if reasoning_effort:
             extra["reasoning_effort"] = reasoning_effort
         limiter_kind = self._limiter.kind_for_chat(model) if self._limiter is not None else "chat"
         prompt_tokens = sequence_chars([m.get("content") for m in messages]) / CHARS_PER_TOKEN
         reservation = self._reserve(
-            limiter_kind, model, tokens=prompt_tokens + min(max_completion_tokens, EXPECTED_COMPLETION_TOKENS)
+            limiter_kind,
+            model,
+            conversation,
+            tokens=prompt_tokens + min(max_completion_tokens, EXPECTED_COMPLETION_TOKENS),
         )
         try:
             completion = self._client.chat.completions.create(
@@ -88,11 +129,18 @@ class GroqClient:
         return content.strip()
 
     def transcribe(
-        self, model: str, audio: bytes, filename: str = "voice.ogg", seconds: float | None = None
+        self,
+        model: str,
+        audio: bytes,
+        filename: str = "voice.ogg",
+        seconds: float | None = None,
+        conversation: str = "",
     ) -> Transcript:
         # Groq decides the format from the filename extension: bare bytes are rejected.
         estimate = seconds if seconds is not None else len(audio) / AUDIO_BYTES_PER_SECOND
-        reservation = self._reserve("transcription", model, audio_seconds=max(MIN_BILLED_AUDIO_SECONDS, estimate))
+        reservation = self._reserve(
+            "transcription", model, conversation, audio_seconds=max(MIN_BILLED_AUDIO_SECONDS, estimate)
+        )
         try:
             result = self._client.audio.transcriptions.create(
                 file=(filename, audio), model=model, response_format="verbose_json"
@@ -103,7 +151,12 @@ class GroqClient:
         duration = getattr(result, "duration", None)
         if duration:
             self._settle(reservation, "audio_seconds", max(MIN_BILLED_AUDIO_SECONDS, float(duration)))
-        return Transcript(result.text.strip(), language_code(str(language)), float(duration) if duration else None)
+        return Transcript(
+            result.text.strip(),
+            language_code(str(language)),
+            float(duration) if duration else None,
+            parse_segments(getattr(result, "segments", None)),
+        )
 
     def speak(self, model: str, voice: str, text: str) -> bytes:
         self._reserve("speech", model, tokens=math.ceil(len(text) / CHARS_PER_TOKEN))

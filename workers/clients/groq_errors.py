@@ -19,6 +19,12 @@ class GroqPermanentError(PermanentError):
         self.model = model
 
 
+class RequestTooLargeError(GroqPermanentError):
+    """The request does not fit the model: HTTP 413 "Request too large ... tokens per minute" (a single request
+    larger than the TPM limit; `type: tokens`, `code: rate_limit_exceeded`) or 400 `context_length_exceeded`.
+    Not a rate limit to wait out: the same request fails the same way later. The caller sends a smaller one."""
+
+
 def _error_code(body: Any) -> str:
     if isinstance(body, dict):
         error = body.get("error", body)
@@ -42,6 +48,8 @@ def classify_groq_error(exc: groq.GroqError, model: str) -> LooperaError:
         return PermanentError("groq_client", type(exc).__name__)
     status, code = exc.status_code, _error_code(exc.body)
     detail = f"HTTP {status} {code} model={model}"
+    if status == 413 or code == "context_length_exceeded":
+        return RequestTooLargeError(f"groq_request_too_large_{status}", detail, model=model)
     if status == 429:
         return TransientError("groq_rate_limited", detail, retry_after=_retry_after(exc))
     if status == 498 or status >= 500:

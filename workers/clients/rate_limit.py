@@ -12,8 +12,13 @@ set of at most "limit" entries per key, which at Groq's figures is tiny. Time is
 workers with skewed clocks agree.
 
 A call over budget raises `RateLimited` with the wait until the oldest entry leaves the window: the job runner
-defers the job with that countdown instead of sleeping in a worker slot. A 429 sets a shared cooldown key per
-model, so every worker honours Groq's `retry-after`, not only the one that was refused.
+defers the job with that countdown instead of sleeping in a worker slot. Calls made for a conversation share the
+budget fairly: while another conversation waits for the model, one that already has calls in the window is held to
+budget / active conversations (`shared/scripts/rate_limit_acquire.lua`), so a flood from one user cannot take
+what others wait for.
+
+A 429 sets a shared cooldown key per model, so every worker honours Groq's `retry-after`, not only the one that
+was refused.
 """
 
 from __future__ import annotations
@@ -32,14 +37,23 @@ from workers.errors import WaitError
 
 RATE_PREFIX = "lp:rl:"
 
+# A conversation refused a call keeps counting as waiting this long after the wait it was given (its deferred job
+# must be picked up again), so the budget it waits for is not taken by a conversation that has had its share.
+FAIR_SHARE_GRACE_SECONDS = 10.0
+
 
 class RateLimited(WaitError):
     """Over budget: come back after `retry_after` seconds. A deferral, not a failure: it does not count as a retry
     attempt (the job's deadline still applies)."""
 
-    def __init__(self, model: str, dimension: str, retry_after: float, reason: str = "groq_rate_budget") -> None:
+    def __init__(
+        self, model: str, dimension: str, retry_after: float, reason: str = "groq_rate_budget", fair: bool = False
+    ) -> None:
+        reason = "groq_fair_share" if fair else reason
         super().__init__(reason, f"model={model} {dimension}", retry_after=retry_after)
         self.dimension = dimension
+        # True: the budget had room, but this conversation has had its share while others wait for theirs.
+        self.fair = fair
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +76,7 @@ class RateLimiter:
     def __init__(self, client: redis.Redis, settings: Settings, api_key: str = "") -> None:
         self._redis = client
         self.enabled = settings.rate_limits_enabled
+        self.fair_share = settings.groq_fair_share
         # Groq limits per organisation; the key hash keeps two deployments with different keys apart.
         self._scope = hashlib.sha256(api_key.encode()).hexdigest()[:8]
         # shared/scripts/rate_limit_*.lua; each call below names the script's KEYS and ARGV.
@@ -87,24 +102,40 @@ class RateLimiter:
     def cooldown_key(self, model: str) -> str:
         return f"{RATE_PREFIX}{self._scope}:{model}:cooldown"
 
+    def waiting_key(self, model: str) -> str:
+        return f"{RATE_PREFIX}{self._scope}:{model}:waiting"
+
+    @staticmethod
+    def party(conversation: str) -> str:
+        """A conversation's name in the limiter's keys: a hash, since conversation ids carry phone numbers."""
+        return hashlib.sha256(conversation.encode()).hexdigest()[:16] if conversation else ""
+
     def kind_for_chat(self, model: str) -> str:
         return "vision" if model == self._vision_model else "chat"
 
-    def acquire(self, kind: str, model: str, **costs: float) -> Reservation:
-        """Take one call (and its costs, e.g. tokens=900) from the model's budget, or raise RateLimited."""
+    def acquire(self, kind: str, model: str, conversation: str = "", **costs: float) -> Reservation:
+        """Take one call (and its costs, e.g. tokens=900) from the model's budget, or raise RateLimited.
+
+        `conversation` (who the call is for) turns on fair sharing: while another conversation waits for this model,
+        one that already has calls in the window gets at most budget / active conversations
+        (shared/scripts/rate_limit_acquire.lua)."""
         limits = self._limits[kind] if self.enabled else ()
         charged = {"requests": 1} | {name: max(1, math.ceil(value)) for name, value in costs.items()}
-        member = uuid.uuid4().hex
+        party = self.party(conversation)
+        member = f"{uuid.uuid4().hex}:{party}"
         active = [limit for limit in limits if limit.limit > 0 and limit.dimension in charged]
-        keys = [self.cooldown_key(model)] + [self.key(model, limit.dimension) for limit in active]
-        args: list[str | int] = [member]
+        keys = [self.cooldown_key(model), self.waiting_key(model)] + [
+            self.key(model, limit.dimension) for limit in active
+        ]
+        args: list[str | int] = [member, party, int(FAIR_SHARE_GRACE_SECONDS * 1_000_000), int(self.fair_share)]
         for limit in active:
             args += [limit.limit, int(limit.window_seconds * 1_000_000), charged[limit.dimension]]
-        # KEYS: cooldown, one sorted set per dimension; ARGV: member, then (limit, window_us, cost) per dimension.
-        verdict, wait_us, which = (int(v) for v in self._acquire(keys=keys, args=args))
+        # KEYS: cooldown, waiting set, one sorted set per dimension; ARGV: member, conversation, grace_us, fair on,
+        # then (limit, window_us, cost) per dimension (shared/scripts/rate_limit_acquire.lua).
+        verdict, wait_us, which, fair = (int(v) for v in self._acquire(keys=keys, args=args))
         if ScriptResult(verdict) is ScriptResult.OVER_BUDGET:
             dimension = "cooldown" if which == 0 else active[which - 1].dimension
-            raise RateLimited(model, dimension, wait_us / 1_000_000)
+            raise RateLimited(model, dimension, wait_us / 1_000_000, fair=bool(fair))
         return Reservation(
             model, member, {limit.dimension: min(charged[limit.dimension], limit.limit) for limit in active}
         )

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from shared.jobs import InboundJob
 from shared.logging import correlation_id, get_logger
 from workers.clients.graph_errors import GraphError
+from workers.clients.groq import Transcript
 from workers.clients.rate_limit import RateLimited
 from workers.context import WorkerContext
 from workers.delivery.lease import Heartbeat
@@ -21,9 +22,10 @@ from workers.errors import PermanentError, UserInputError
 from workers.media.transcode import TranscodeError, audio_duration, encode_opus
 from workers.pipelines.conversation_language import language_after, language_for_reply
 from workers.pipelines.groups import remember_bot_message
-from workers.pipelines.prompting import chat_messages
+from workers.pipelines.prompting import ask_model, chat_call
 from workers.pipelines.replies import acknowledge, generate_once, send_text_reply
 from workers.pipelines.text import handle_text_queue
+from workers.pipelines.transcript_confidence import ConfidenceRules, confident_text
 from workers.text.languages import next_language
 from workers.text.phrases import PHRASES, phrase
 from workers.voice.speak import SpeechFailedError, prepare_voice_note, tts_voice_for
@@ -72,9 +74,9 @@ def upload_for_whisper(ctx: WorkerContext, data: bytes, mime_type: str) -> tuple
     return "voice.ogg", note
 
 
-def length_notice(ctx: WorkerContext, cid: str, data: bytes) -> str:
+def length_notice(ctx: WorkerContext, cid: str, data: bytes) -> tuple[str, float | None]:
     """The notice for audio too long to transcribe, or that does not decode within its work budget (not audio,
-    or crafted: Whisper would not do better); "" when it can go to Whisper."""
+    or crafted: Whisper would not do better), "" when it can go to Whisper; and its duration (seconds)."""
     settings = ctx.settings
     seconds = audio_duration(
         data,
@@ -86,11 +88,34 @@ def length_notice(ctx: WorkerContext, cid: str, data: bytes) -> str:
     )
     if seconds is None:
         log.info("voice.unreadable", correlation_id=cid, reason="undecodable")
-        return "voice_not_understood"
+        return "voice_not_understood", None
     if seconds > settings.max_voice_seconds:
         log.info("voice.too_long", correlation_id=cid, seconds=round(seconds, 1))
-        return "voice_too_long"
-    return ""
+        return "voice_too_long", seconds
+    return "", seconds
+
+
+def understood(ctx: WorkerContext, cid: str, transcript: Transcript, seconds: float | None) -> Heard:
+    """The words Whisper was confident about (transcript_confidence.py), or the "could not understand" notice."""
+    settings = ctx.settings
+    if not transcript.text:
+        log.info("voice.empty_transcript", correlation_id=cid, language=transcript.language)
+        return Heard(language=transcript.language, notice="voice_not_understood")
+    rules = ConfidenceRules.from_settings(settings)
+    confident = confident_text(transcript.text, transcript.segments, rules, seconds or transcript.duration)
+    if confident.dropped:
+        log.info(
+            "voice.unsure_segments",
+            correlation_id=cid,
+            segments=len(transcript.segments),
+            kept_chars=len(confident.text),
+            **dict(confident.dropped),
+        )
+    if not confident.text:
+        # Whisper's language guess is as unsure as its words here: the conversation's language answers instead.
+        return Heard(notice="voice_not_understood")
+    # Whisper normally names the language; if not, the language of the words beats "unknown".
+    return Heard(confident.text, transcript.language or next_language(confident.text, ""))
 
 
 def listen(ctx: WorkerContext, job: InboundJob, media_id: str) -> Heard:
@@ -101,11 +126,12 @@ def listen(ctx: WorkerContext, job: InboundJob, media_id: str) -> Heard:
     except UserInputError as exc:
         log.info("voice.too_large", correlation_id=cid, detail=exc.detail)
         return Heard(notice="voice_too_large")
-    if notice := length_notice(ctx, cid, data):
+    notice, seconds = length_notice(ctx, cid, data)
+    if notice:
         return Heard(notice=notice)
     try:
         filename, upload = upload_for_whisper(ctx, data, mime_type)
-        transcript = ctx.groq.transcribe(settings.stt_model, upload, filename)
+        transcript = ctx.groq.transcribe(settings.stt_model, upload, filename, conversation=job.conversation)
     except TranscodeError as exc:
         log.warning("voice.unreadable", correlation_id=cid, reason=exc.reason)
         return Heard(notice="voice_not_understood")
@@ -114,11 +140,7 @@ def listen(ctx: WorkerContext, job: InboundJob, media_id: str) -> Heard:
             raise  # a retired STT model or a bad key: ops must act; the job runner apologises and dead-letters
         log.warning("voice.transcription_failed", correlation_id=cid, reason=exc.reason)
         return Heard(notice="voice_not_understood")
-    if not transcript.text:
-        log.info("voice.empty_transcript", correlation_id=cid, language=transcript.language)
-        return Heard(language=transcript.language, notice="voice_not_understood")
-    # Whisper normally names the language; if not, the language of the words beats "unknown".
-    return Heard(transcript.text, transcript.language or next_language(transcript.text, ""))
+    return understood(ctx, cid, transcript, seconds)
 
 
 def listen_once(ctx: WorkerContext, job: InboundJob, media_id: str) -> Heard:
@@ -200,15 +222,14 @@ def answer_voice_note(ctx: WorkerContext, job: InboundJob, media_id: str) -> Non
             mode = reply = ""
         else:
             spoken = tts_voice_for(settings, heard.language) is not None
-            messages = chat_messages(ctx.system_prompt, history, f"(voice note) {heard.text}")
-            if spoken:
-                messages.insert(1, {"role": "system", "content": VOICE_HINT})
+            system = [ctx.system_prompt, VOICE_HINT] if spoken else [ctx.system_prompt]
+            call, cid = chat_call(settings), correlation_id(job.message_id)
             reply = generate_once(
                 ctx,
                 job,
                 "chat",
-                lambda: ctx.groq.chat(
-                    settings.chat_model, messages, settings.chat_max_completion_tokens, settings.chat_reasoning_effort
+                lambda: ask_model(
+                    ctx, call, system, history, f"(voice note) {heard.text}", cid=cid, conversation=job.conversation
                 ),
             )
             mode = generate_once(ctx, job, "answer_mode", lambda: decide_answer(ctx, job, reply, heard.language))

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from shared.jobs import InboundJob
+from shared.logging import correlation_id
 from workers.context import WorkerContext
 from workers.delivery.memory import TurnKind, entry
 from workers.pipelines.conversation_language import language_after
-from workers.pipelines.prompting import chat_messages
+from workers.pipelines.prompting import ask_model, chat_call
 from workers.pipelines.replies import acknowledge, generate_once, send_text_reply
 
 
@@ -47,16 +48,14 @@ def answer_text(
     acknowledge(ctx, job)
     user_content = context_notes(job.message) + text
     history = ctx.memory.load(job.conversation)
-    settings = ctx.settings
+    call = chat_call(ctx.settings)
+    cid = correlation_id(job.message_id)
     reply = generate_once(
         ctx,
         job,
         "chat",
-        lambda: ctx.groq.chat(
-            settings.chat_model,
-            chat_messages(ctx.system_prompt, history, user_content),
-            settings.chat_max_completion_tokens,
-            settings.chat_reasoning_effort,
+        lambda: ask_model(
+            ctx, call, [ctx.system_prompt], history, user_content, cid=cid, conversation=job.conversation
         ),
     )
     send_text_reply(ctx, job, reply)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from shared.jobs import InboundJob
 from workers.context import WorkerContext
 from workers.pipelines.audio import handle_audio_queue
+from workers.pipelines.flood import handled_as_flood
 from workers.pipelines.groups import handled_by_group_policy
 from workers.pipelines.staleness import handled_as_stale
 from workers.pipelines.text import handle_text_queue
@@ -18,10 +19,11 @@ Pipeline = Callable[[WorkerContext, InboundJob], None]
 
 def unless_stale(pipeline: Pipeline) -> Pipeline:
     """A group message not addressed to the bot is only remembered; a late message (Meta's outage backlog) gets the
-    late-message policy instead of the pipeline."""
+    late-message policy instead of the pipeline; a message over its user's rate limit is read and remembered, not
+    answered (see `flood`)."""
 
     def run(ctx: WorkerContext, job: InboundJob) -> None:
-        if not handled_by_group_policy(ctx, job) and not handled_as_stale(ctx, job):
+        if not handled_by_group_policy(ctx, job) and not handled_as_stale(ctx, job) and not handled_as_flood(ctx, job):
             pipeline(ctx, job)
 
     run.__name__ = getattr(pipeline, "__name__", "pipeline")

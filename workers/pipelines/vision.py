@@ -20,8 +20,9 @@ from workers.errors import PermanentError, UserInputError
 from workers.media.images import prepare_for_vision
 from workers.pipelines.chat_turn import context_notes
 from workers.pipelines.conversation_language import language_for_reply
-from workers.pipelines.prompting import chat_messages
+from workers.pipelines.prompting import ask_model, chat_messages, vision_call
 from workers.pipelines.replies import acknowledge, generate_once, send_text_reply
+from workers.pipelines.request_budget import image_tokens, max_image_side, vision_budget
 from workers.text.phrases import phrase
 
 log = get_logger("workers.vision")
@@ -45,20 +46,26 @@ def image_prompt(caption: str, notes: str, language: str) -> str:
     return notes + caption if caption else notes + phrase("image_no_caption", language)
 
 
+def vision_parts(prompt: str, data_url: str) -> list[dict[str, Any]]:
+    """The new user message's content: the text first, then the image."""
+    return [{"type": "text", "text": prompt}, {"type": "image_url", "image_url": {"url": data_url}}]
+
+
 def vision_request(
     system_prompt: str, history: Sequence[MemoryEntry], prompt: str, data_url: str
 ) -> list[dict[str, Any]]:
-    parts = [{"type": "text", "text": prompt}, {"type": "image_url", "image_url": {"url": data_url}}]
-    return chat_messages(system_prompt, history, parts)
+    return chat_messages(system_prompt, history, vision_parts(prompt, data_url))
 
 
 def _describe(ctx: WorkerContext, job: InboundJob, media_id: str, prompt: str, history: list[MemoryEntry]) -> str:
     settings = ctx.settings
     data, mime_type = ctx.graph.download_media(media_id, settings.image_max_download_bytes)
+    # The image takes at most half the request budget, so the prompt and some history always fit beside it.
+    max_side = min(settings.vision_max_image_side, max_image_side(vision_budget(settings) // 2))
     image = prepare_for_vision(
         data,
         settings.vision_max_base64_bytes,
-        settings.vision_max_image_side,
+        max_side,
         max_pixels=settings.image_max_pixels,
         cpu_seconds=settings.media_cpu_seconds,
         memory_bytes=settings.media_memory_mb * 1024 * 1024,
@@ -73,11 +80,15 @@ def _describe(ctx: WorkerContext, job: InboundJob, media_id: str, prompt: str, h
         reencoded=image.reencoded,
     )
     recent = history[-settings.vision_history_messages :] if settings.vision_history_messages > 0 else []
-    reply = ctx.groq.chat(
-        settings.vision_model,
-        vision_request(ctx.system_prompt, recent, prompt, image.data_url()),
-        settings.vision_max_completion_tokens,
-        settings.vision_reasoning_effort,
+    reply = ask_model(
+        ctx,
+        vision_call(settings),
+        [ctx.system_prompt],
+        recent,
+        vision_parts(prompt, image.data_url()),
+        extra_tokens=image_tokens(image.width, image.height),
+        cid=correlation_id(job.message_id),
+        conversation=job.conversation,
     )
     return without_reasoning(reply)
 

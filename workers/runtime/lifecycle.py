@@ -74,6 +74,8 @@ def _init_worker(**_: Any) -> None:
     # (the worker would run on without ffmpeg), and a child that exits is simply respawned, so the check lives
     # here and stops the whole worker with one clear error and a non-zero exit status.
     from workers.media.transcode import VoiceSetupError
+    from workers.pipelines.audio import VOICE_HINT
+    from workers.pipelines.request_budget import check_system_prompt_fits
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json, with_process=True)
@@ -85,6 +87,11 @@ def _init_worker(**_: Any) -> None:
         _check_voice_tools(settings)
     except VoiceSetupError as exc:
         log.error("worker.ffmpeg_unusable", error=str(exc))
+        raise SystemExit(f"loopera worker: {exc}") from exc
+    try:
+        check_system_prompt_fits(settings, settings.resolved_system_prompt(), VOICE_HINT)
+    except ConfigError as exc:
+        log.error("worker.system_prompt_too_long", error=str(exc))
         raise SystemExit(f"loopera worker: {exc}") from exc
 
 

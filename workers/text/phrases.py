@@ -119,6 +119,23 @@ PHRASES: dict[str, dict[str, str]] = {
         "it": "Scusa il ritardo: il tuo messaggio mi è arrivato solo ora. Se hai ancora bisogno, rimandalo.",
         "ar": "عذرًا على التأخير: وصلتني رسالتك الآن فقط. إن كنت لا تزال بحاجة إلى مساعدة، أرسلها مرة أخرى.",
     },
+    # {seconds}: the per-user window (USER_RATE_WINDOW_SECONDS).
+    "slow_down": {
+        "en": "You're sending messages faster than I can answer. I've read them all; please wait a moment "
+        "(about {seconds} s) before the next one and I'll reply.",
+        "es": "Me estás enviando mensajes más rápido de lo que puedo responder. Los leí todos; espera un momento "
+        "(unos {seconds} s) antes del siguiente y te respondo.",
+        "pt": "Você está enviando mensagens mais rápido do que consigo responder. Li todas; espere um momento "
+        "(uns {seconds} s) antes da próxima e eu respondo.",
+        "fr": "Vous m'envoyez des messages plus vite que je ne peux répondre. Je les ai tous lus ; attendez un "
+        "instant (environ {seconds} s) avant le suivant et je vous répondrai.",
+        "de": "Du schickst Nachrichten schneller, als ich antworten kann. Ich habe alle gelesen; warte bitte kurz "
+        "(etwa {seconds} s) vor der nächsten, dann antworte ich.",
+        "it": "Mi stai mandando messaggi più velocemente di quanto riesca a rispondere. Li ho letti tutti; aspetta "
+        "un momento (circa {seconds} s) prima del prossimo e ti rispondo.",
+        "ar": "أنت ترسل الرسائل أسرع مما أستطيع الرد. قرأتها كلها؛ انتظر قليلًا (حوالي {seconds} ثانية) قبل "
+        "الرسالة التالية وسأرد عليك.",
+    },
     "not_yet": {
         "en": "Thanks! I can't handle this kind of message yet. Please send it as text.",
         "es": "¡Gracias! Todavía no puedo procesar este tipo de mensaje. Por favor, envíalo como texto.",
