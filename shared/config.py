@@ -210,6 +210,13 @@ class Settings(BaseSettings):
     # Sent (as is, not quoting the event) when a user opens the chat for the first time and Meta sends
     # `request_welcome`; empty: no welcome message.
     welcome_message: str = "Hi! I'm an AI assistant. Ask me anything, or send a voice note or a photo."
+    # Outside the 24-hour customer service window no free-form reply is sent; the answer is kept this long and sent
+    # when the user writes again (docs/message-types.md#the-24-hour-customer-service-window).
+    undelivered_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+    # An approved template (its name, and its language code) sent instead, once per conversation per day, when a
+    # reply falls outside the window; empty: nothing is sent.
+    outside_window_template: str = ""
+    outside_window_template_language: str = "en_US"
 
     # --- vision / message types -----------------------------------------------------------------------------
     # WhatsApp images are at most 5 MB; refuse to download more than this (a wrong mime type or a forged payload).

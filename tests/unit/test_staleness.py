@@ -34,6 +34,23 @@ class FakeRedis:
     def delete(self, key: str) -> int:
         return int(self.data.pop(key, None) is not None)
 
+    # The conversation state the customer-service-window check reads and writes (a hash, flattened here).
+    def hget(self, key: str, field: str) -> bytes | None:
+        return self.data.get(f"{key}#{field}")
+
+    def hset(self, key: str, field: str, value: Any) -> int:
+        self.data[f"{key}#{field}"] = str(value).encode()
+        return 1
+
+    def expire(self, key: str, seconds: int) -> bool:
+        return True
+
+    def pipeline(self, transaction: bool = True) -> FakeRedis:
+        return self
+
+    def execute(self) -> list[Any]:
+        return []
+
 
 @dataclass
 class FakeGraph:

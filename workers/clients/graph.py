@@ -103,6 +103,13 @@ class GraphClient:
             body["context"] = {"message_id": reply_to}
         return self._sent_id(self._post_message(body))
 
+    def send_template(self, to: str | None, recipient: str | None, name: str, language: str) -> str:
+        """An approved message template without parameters: the one kind of message Meta accepts outside the
+        customer service window (https://developers.facebook.com/docs/whatsapp/cloud-api/guides/send-message-templates)."""
+        body = self._addressed(to, recipient)
+        body |= {"type": "template", "template": {"name": name, "language": {"code": language}}}
+        return self._sent_id(self._post_message(body))
+
     def send_voice(
         self, to: str | None, recipient: str | None, media_id: str, reply_to: str | None = None, group: bool = False
     ) -> str:

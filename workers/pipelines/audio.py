@@ -26,6 +26,7 @@ from workers.pipelines.prompting import ask_model, chat_call
 from workers.pipelines.replies import acknowledge, generate_once, send_text_reply
 from workers.pipelines.text import handle_text_queue
 from workers.pipelines.transcript_confidence import ConfidenceRules, confident_text
+from workers.pipelines.window import held_back_outside_window
 from workers.text.languages import next_language
 from workers.text.phrases import PHRASES, phrase
 from workers.voice.speak import SpeechFailedError, prepare_voice_note, tts_voice_for
@@ -180,6 +181,8 @@ def _log_fallback(cid: str, cause: str, detail: str, ops_alert: bool) -> None:
 
 def send_answer(ctx: WorkerContext, job: InboundJob, reply: str, mode: str) -> bool:
     """Send the reply once, as a voice note when `mode` says so. Returns True when it went out spoken."""
+    if held_back_outside_window(ctx, job, reply, "text"):
+        return False
     if mode.startswith("voice:") and not ctx.outbox.already_sent(job.message_id, "text:0"):
         media_id = mode.removeprefix("voice:")
 

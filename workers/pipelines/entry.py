@@ -13,6 +13,7 @@ from workers.pipelines.groups import handled_by_group_policy
 from workers.pipelines.staleness import handled_as_stale
 from workers.pipelines.text import handle_text_queue
 from workers.pipelines.vision import handle_image
+from workers.pipelines.window import deliver_kept_answers
 
 Pipeline = Callable[[WorkerContext, InboundJob], None]
 
@@ -24,6 +25,7 @@ def unless_stale(pipeline: Pipeline) -> Pipeline:
 
     def run(ctx: WorkerContext, job: InboundJob) -> None:
         if not handled_by_group_policy(ctx, job) and not handled_as_stale(ctx, job) and not handled_as_flood(ctx, job):
+            deliver_kept_answers(ctx, job)  # answers held back while the customer service window was closed
             pipeline(ctx, job)
 
     run.__name__ = getattr(pipeline, "__name__", "pipeline")

@@ -9,6 +9,7 @@ from shared.logging import correlation_id, get_logger
 from workers.clients.graph_errors import GraphError
 from workers.context import WorkerContext
 from workers.pipelines.groups import remember_bot_message
+from workers.pipelines.window import held_back_outside_window
 from workers.text.formatting import markdown_to_whatsapp, split_message
 
 log = get_logger("workers.pipelines.replies")
@@ -36,6 +37,8 @@ def generate_once(ctx: WorkerContext, job: InboundJob, stage: str, generate: Cal
 def send_text_reply(ctx: WorkerContext, job: InboundJob, text: str, part: str = "text", quote: bool = True) -> int:
     """Format for WhatsApp, split at 4096 characters, quote the user's message in the first part (unless `quote`
     is False: an event such as `request_welcome` is not a message to quote)."""
+    if held_back_outside_window(ctx, job, text, part):
+        return 0
     parts = split_message(markdown_to_whatsapp(text))
     sent = 0
     for index, body in enumerate(parts):
