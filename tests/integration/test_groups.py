@@ -107,3 +107,39 @@ def test_a_late_unaddressed_group_message_gets_no_delay_notice(
     assert webhooks.post(in_group("Loopera Desk: are you there?", member, group_id)).status_code == 200
     wait_for(lambda: graph_fake.texts_to(group_id), what="the answer to the addressed message")
     assert graph_fake.texts_to(group_id) == ["You said: (Tomas) Loopera Desk: are you there?"]
+
+
+def test_a_members_message_limit_is_the_members_not_the_groups(
+    service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory, graph_fake: GraphFake
+) -> None:
+    """Per-user settings apply to the member: one member over USER_MESSAGES_PER_WINDOW does not silence the others.
+    Its own API and worker on their own Redis database (the limit is 1 here, GROUP_REPLIES=all)."""
+    import httpx
+
+    from tests.processes import start_api, start_worker
+    from tests.webhooks import encode, signed_headers
+
+    workdir = tmp_path_factory.mktemp("group-limit")
+    env = service_env | {
+        "REDIS_URL": service_env["REDIS_URL"].rsplit("/", 1)[0] + "/5",
+        "USER_MESSAGES_PER_WINDOW": "1",
+        "GROUP_REPLIES": "all",
+    }
+    api, url = start_api(env, workdir / "api.log")
+    worker = start_worker(env, workdir / "worker.log", "--pool", "all", "--concurrency", "1")
+    try:
+        redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+        group_id = f"GROUP{uuid.uuid4().hex}"
+        first, second = f"1555{uuid.uuid4().int % 10**7:07d}", f"1556{uuid.uuid4().int % 10**7:07d}"
+        for member, words in ((first, "one"), (first, "two"), (second, "three")):
+            raw = encode(in_group(words, member, group_id))
+            assert httpx.post(f"{url}/webhook", content=raw, headers=signed_headers(raw), timeout=10).status_code == 200
+        wait_for(lambda: len(graph_fake.texts_to(group_id)) == 3, what="three sends to the group")
+        texts = graph_fake.texts_to(group_id)
+        # The first member's second message gets the slow-down notice; the second member is answered.
+        assert texts[0] == "You said: (Tomas) one"
+        assert texts[2] == "You said: (Tomas) three"
+        assert not texts[1].startswith("You said:")
+    finally:
+        worker.stop()
+        api.stop()
