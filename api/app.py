@@ -102,7 +102,7 @@ class LooperaApp:
 
 def create_app(settings: Settings | None = None) -> LooperaApp:
     settings = settings or get_settings()
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings.log_level, settings.log_json, message_key=settings.message_hashing_key())
     check_api_settings(settings)
     ingestor = Ingestor(
         # A socket timeout above the ingest's WAIT, so a slow replica is a NotReplicatedError, not a timeout.
@@ -112,5 +112,6 @@ def create_app(settings: Settings | None = None) -> LooperaApp:
         announce_to_flower=settings.announce_task_sent_events,
         ack_replicas=settings.ack_replicas,
         ack_wait_ms=settings.redis_ack_wait_ms,
+        ledger_ttl_seconds=settings.message_ledger_ttl_seconds,
     )
     return LooperaApp(build_fastapi(settings, ingestor), WebhookEndpoint(settings, ingestor))

@@ -14,6 +14,7 @@ from api.task_events import TaskSentAnnouncer
 from api.webhook_payload import PreferenceUpdate, PreparedJob
 from shared import mailbox
 from shared.identity import LINK_TTL_SECONDS, PREFERENCES_PREFIX
+from shared.ledger import ledger_key
 from shared.redis_scripts import ScriptName, ScriptResult, lua_source
 
 # The ingest script's results per message (shared/scripts/ingest.lua).
@@ -43,6 +44,7 @@ class Ingestor:
         announce_to_flower: bool = False,
         ack_replicas: int = 0,
         ack_wait_ms: int = 500,
+        ledger_ttl_seconds: int = 2 * 24 * 3600,
     ) -> None:
         self._redis = client
         self._channel = channel or ScriptChannel(client, mailbox.INGEST, ack_replicas, ack_wait_ms)
@@ -51,20 +53,26 @@ class Ingestor:
         self._record_preferences = client.register_script(lua_source(ScriptName.RECORD_PREFERENCES))
         self._ttl = str(dedupe_ttl_seconds).encode()
         self._lease_ms = str(lease_seconds * 1000).encode()
+        self._ledger_ttl = str(ledger_ttl_seconds).encode()
 
     async def ingest(self, jobs: Sequence[PreparedJob]) -> list[int]:
-        """One round trip for the whole batch. The script is atomic, so either a message's dedupe marker and its
-        job both exist or neither does: a failed enqueue can never make Meta's redelivery look like a duplicate.
-        Raises redis errors; the caller answers 503 and Meta redelivers."""
+        """One round trip for the whole batch. The script is atomic, so either a message's dedupe marker, its
+        ledger and its job all exist or none does: a failed enqueue can never make Meta's redelivery look like a
+        duplicate. Raises redis errors; the caller answers 503 and Meta redelivers."""
         if not jobs:
             return []
         # Who is talking first: a person's phone number and user id lead to one mailbox (shared/identity.py).
         await self._identities.resolve(jobs)
         keys: list[bytes] = [_LEASES]
-        args: list[bytes] = [b"%d" % int(time.time() * 1000), self._lease_ms, self._ttl]
+        args: list[bytes] = [b"%d" % int(time.time() * 1000), self._lease_ms, self._ttl, self._ledger_ttl]
         for job in jobs:
-            keys += (mailbox.seen_key(job.message_id).encode(), mailbox.inbox_key(job.conversation).encode())
-            args += (job.task_id.encode(), job.queue.encode(), job.envelope)
+            conversation = job.conversation.encode()
+            keys += (
+                mailbox.seen_key(job.ref).encode(),
+                mailbox.INBOX_PREFIX.encode() + conversation,
+                ledger_key(job.ref).encode(),
+            )
+            args += (job.task_id.encode(), job.queue.encode(), job.envelope, conversation, job.job)
         result: list[int] = await self._channel.run(keys, args)
         if self._announcer is not None:
             self._announcer.announce(jobs, result)

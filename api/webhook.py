@@ -24,7 +24,6 @@ from api.ingest import DUPLICATE, Ingestor
 from api.signature import SignatureCheck, verify_signature
 from api.webhook_payload import WebhookContents, parse_webhook
 from shared.config import Settings
-from shared.identity import identity_hashing_key
 from shared.logging import get_logger
 
 Scope = MutableMapping[str, Any]
@@ -87,7 +86,7 @@ class WebhookEndpoint:
         self._max_bytes = settings.max_webhook_bytes
         self._body_timeout = settings.webhook_body_timeout_seconds
         self._phone_number_id = settings.phone_number_id
-        self._identity_key = identity_hashing_key(settings.app_secret.get_secret_value())
+        self._message_key = settings.message_hashing_key()
         self._ingestor = ingestor
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -183,7 +182,7 @@ class WebhookEndpoint:
         return await self._enqueue(payload)
 
     async def _enqueue(self, payload: Any) -> Answer:
-        contents = parse_webhook(payload, self._phone_number_id, self._identity_key)
+        contents = parse_webhook(payload, self._phone_number_id, self._message_key)
         _report_problems(contents)
         for failed in contents.failed_statuses:
             log.warning("whatsapp.status_failed", correlation_id=failed.message_id_hash, codes=failed.codes)

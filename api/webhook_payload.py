@@ -16,8 +16,9 @@ import orjson
 from pydantic import ValidationError
 
 from shared.celery_protocol import build_task_message, new_task_id
-from shared.identity import DEVELOPMENT_IDENTITY_KEY, Sender
+from shared.identity import Sender
 from shared.jobs import TASK_FOR_QUEUE, InboundJob, queue_for_message_type
+from shared.ledger import DEVELOPMENT_MESSAGE_KEY, message_ref
 from shared.logging import correlation_id
 
 # Meta's deepest message objects (interactive replies, contacts cards) nest about 6 levels. The bound keeps the
@@ -27,28 +28,30 @@ MAX_MESSAGE_DEPTH = 32
 
 @dataclass(slots=True)
 class PreparedJob:
-    """A message ready for the ingest script: its envelope is built before the Redis round trip.
+    """A message ready for the ingest script: its envelope and ledger are built before the Redis round trip.
 
-    `conversation` starts as `sender.candidate`; the ingestor resolves the sender's identity links first and, when
-    the person already has a conversation under another identity, calls `move_to` (which rebuilds the envelope)."""
+    The envelope's only argument is `ref` (the keyed hash of the message id): the job itself (`job`, JSON of
+    shared.jobs.InboundJob) goes into the message's ledger, so Celery's logs and Flower never see it."""
 
-    message_id: str
+    ref: str
     conversation: str
     task_id: str
     queue: str
     envelope: bytes
     correlation_id: str  # hashed message id for logs and monitoring (computed once, here)
+    job: bytes = b"{}"
+    message_id: str = ""  # in memory only: never part of a key, an argument or a log line
     sender: Sender | None = None
-    job: dict[str, Any] = field(default_factory=dict)
-    argsrepr: str = ""
+    fields: dict[str, Any] = field(default_factory=dict)  # `job` before encoding
 
     def move_to(self, conversation: str) -> None:
+        """The sender's conversation as resolved by the ingestor (api/identity_links.py), when it is not the
+        candidate this job was built with: the ledger's job is re-encoded (the envelope carries only the ref)."""
         if conversation == self.conversation:
             return
         self.conversation = conversation
-        self.job["conversation"] = conversation
-        task = TASK_FOR_QUEUE[queue_for_message_type(self.job["message_type"])].value
-        self.envelope = build_task_message(task, self.task_id, self.queue, [self.job], self.argsrepr)
+        self.fields["conversation"] = conversation
+        self.job = orjson.dumps(self.fields)
 
 
 @dataclass(slots=True)
@@ -159,7 +162,7 @@ def _contacts_by_id(value: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _prepare(
-    message: Any, contacts: dict[str, dict[str, Any]], phone_number_id: str, now: float, key: bytes
+    message: Any, contacts: dict[str, dict[str, Any]], phone_number_id: str, now: float, message_key: bytes
 ) -> PreparedJob:
     """The job of one message, validated by the workers' own schema (`InboundJob`); raises Malformed."""
     if not isinstance(message, dict):
@@ -173,7 +176,7 @@ def _prepare(
         raise Malformed("too_deep")
     sender_id = _text(message.get("from")) or _text(message.get("from_user_id")) or ""
     contact = contacts.get(sender_id) or contacts.get("") or {}
-    sender, to, recipient, group_id, member = _sender_of(message, contact, key)
+    sender, to, recipient, group_id, member = _sender_of(message, contact, message_key)
     conversation = sender.candidate
     profile = contact.get("profile")
     name = profile.get("name") if isinstance(profile, dict) else None
@@ -199,12 +202,15 @@ def _prepare(
         raise Malformed("schema", tuple(sorted({str(err["loc"][0]) for err in exc.errors() if err["loc"]}))) from None
     queue = queue_for_message_type(message_type)
     cid = correlation_id(message_id)
-    argsrepr = f"<{message_type[:64]} {cid}>"
+    ref = message_ref(message_id, message_key)
     try:
-        envelope = build_task_message(TASK_FOR_QUEUE[queue].value, task_id, queue.value, [job], argsrepr)
+        ledger_job = orjson.dumps(job)
     except orjson.JSONEncodeError:
         raise Malformed("unencodable") from None
-    return PreparedJob(message_id, conversation, task_id, queue.value, envelope, cid, sender, job, argsrepr)
+    envelope = build_task_message(
+        TASK_FOR_QUEUE[queue].value, task_id, queue.value, [ref], f"<{message_type[:64]} {cid}>"
+    )
+    return PreparedJob(ref, conversation, task_id, queue.value, envelope, cid, ledger_job, message_id, sender, job)
 
 
 def _status(status: Any, out: WebhookContents) -> None:
@@ -257,12 +263,12 @@ class _Item:
 
 
 def _change(
-    change: Any, e: int, c: int, our_phone_number_id: str, now: float, out: WebhookContents, key: bytes
+    change: Any, e: int, c: int, our_phone_number_id: str, now: float, out: WebhookContents, message_key: bytes
 ) -> None:
     if not isinstance(change, dict):
         raise Malformed("not_an_object")
     if change.get("field") == "user_preferences":
-        _preferences(change.get("value"), e, c, our_phone_number_id, out, key)
+        _preferences(change.get("value"), e, c, our_phone_number_id, out, message_key)
         return
     if change.get("field") != "messages":
         out.ignored += 1  # account, template, call ... updates: not ours to act on
@@ -281,7 +287,7 @@ def _change(
     contacts = _contacts_by_id(value) if messages else {}
     for index, message in enumerate(messages):
         with _Item(out, e, c, "messages", index):
-            out.jobs.append(_prepare(message, contacts, number, now, key))
+            out.jobs.append(_prepare(message, contacts, number, now, message_key))
     for index, status in enumerate(_items(value, "statuses", e, c, out)):
         with _Item(out, e, c, "statuses", index):
             _status(status, out)
@@ -314,10 +320,11 @@ def _preferences(value: Any, e: int, c: int, ours: str, out: WebhookContents, ke
 
 
 def parse_webhook(
-    payload: Any, our_phone_number_id: str, identity_key: bytes = DEVELOPMENT_IDENTITY_KEY
+    payload: Any, our_phone_number_id: str, message_key: bytes = DEVELOPMENT_MESSAGE_KEY
 ) -> WebhookContents:
     """Everything we must act on, plus the items skipped or failed with their positions. Never raises.
-    `identity_key` keys the digests of phone numbers and user ids in conversation ids (shared/identity.py)."""
+    `message_key` (`Settings.message_hashing_key()`) hashes message ids into refs, and phone numbers and user ids
+    into the digests of conversation ids (shared/identity.py)."""
     out = WebhookContents()
     entries = payload.get("entry") if isinstance(payload, dict) else None
     if not isinstance(entries, list):
@@ -331,5 +338,5 @@ def parse_webhook(
             continue
         for c, change in enumerate(changes):
             with _Item(out, e, c, "change", None):
-                _change(change, e, c, our_phone_number_id, now, out, identity_key)
+                _change(change, e, c, our_phone_number_id, now, out, message_key)
     return out

@@ -9,7 +9,17 @@ import argparse
 import sys
 import time
 
-from bench import ack_path, end_to_end, fairness, flower_view, language_detection, media_budget, memory, slow_clients
+from bench import (
+    ack_path,
+    end_to_end,
+    fairness,
+    flower_view,
+    language_detection,
+    media_budget,
+    memory,
+    redis_roundtrips,
+    slow_clients,
+)
 
 BENCHMARKS = (
     "ack_path",
@@ -18,6 +28,7 @@ BENCHMARKS = (
     "media_budget",
     "flower_view",
     "language_detection",
+    "redis_roundtrips",
     "slow_clients",
     "fairness",
 )
@@ -37,6 +48,8 @@ def run(quick: bool = False, only: tuple[str, ...] = BENCHMARKS, compare: str | 
             results[name] = media_budget.run(quick)
         elif name == "language_detection":
             results[name] = language_detection.run()
+        elif name == "redis_roundtrips":
+            results[name] = redis_roundtrips.run(3 if quick else 5, compare or "main")
         elif name == "slow_clients":
             results[name] = slow_clients.run(50 if quick else 1000, quick)
         elif name == "fairness":

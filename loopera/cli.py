@@ -77,7 +77,9 @@ def worker(
     from shared.logging import configure_logging, route_stdlib_logging
 
     # Now, not at Celery's `setup_logging`: Celery warns (e.g. SecurityWarning for root) before it sets up logging.
-    configure_logging(settings.log_level, settings.log_json, with_process=True)
+    configure_logging(
+        settings.log_level, settings.log_json, with_process=True, message_key=settings.message_hashing_key()
+    )
     route_stdlib_logging(settings.log_level, settings.log_json, with_process=True)
     pool = pool or Pool(settings.worker_pool)
     pool_impl = pool_impl or PoolImpl(settings.worker_pool_impl)
@@ -214,6 +216,33 @@ def simulate(
     raise typer.Exit(0 if ok else 1)
 
 
+@cli.command()
+def trace(
+    message: Annotated[
+        str, typer.Argument(help="Meta's message id (wamid...), or its ref as logs and dead letters show it")
+    ],
+    show_content: Annotated[
+        bool, typer.Option("--show-content", help="Also print personal data: number, name, text, answers, Meta ids")
+    ] = False,
+) -> None:
+    """The whole story of one message from its ledger: received, queued, claimed, stages, attempts, sends, memory."""
+    from loopera.trace import ref_for, render
+    from shared.ledger import as_text, ledger_key
+    from shared.logging import set_correlation_key
+    from shared.redis_client import sync_redis
+
+    settings = get_settings()
+    key = settings.message_hashing_key()
+    set_correlation_key(key)  # the id the services' log lines carry
+    ref = ref_for(message, key)
+    client = sync_redis(settings)
+    fields = {as_text(name): as_text(value) for name, value in client.hgetall(ledger_key(ref)).items()}
+    for line in render(ref, fields, key, show_content):
+        typer.echo(line)
+    if not fields:
+        raise typer.Exit(1)
+
+
 @dlq_cli.command("list")
 def dlq_list(limit: Annotated[int, typer.Option(help="How many")] = 20) -> None:
     """Show dead-letter jobs, newest first (index, reason, task, age)."""
@@ -253,7 +282,9 @@ def dlq_replay(
         raw, record = entry
         # Requeue first, remove second: a failure in between leaves the record (a replay twice is harmless, the
         # send-once markers stop a second reply), never a job that is in neither place.
-        task_id = requeue_job(client, record["payload"], settings.conversation_lease_seconds)
+        task_id = requeue_job(
+            client, record["payload"], settings.conversation_lease_seconds, settings.message_ledger_ttl_seconds
+        )
         dead.discard(raw)
         typer.echo(f"replayed {record['reason']} as task {task_id}")
         replayed += 1

@@ -12,8 +12,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.ledger import hashing_key
 
 # Values people paste from tutorials or leave from `.env.example`. Starting with one of them would look like a
 # working deployment while every signature check or API call fails.
@@ -58,6 +60,9 @@ class Settings(BaseSettings):
     verify_token: SecretStr = SecretStr("")
     whatsapp_token: SecretStr = SecretStr("")
     app_secret: SecretStr = SecretStr("")
+    # The key of the hash that stands for a message id in Redis keys, task arguments and logs (a wamid encodes the
+    # sender's phone number). Unset: derived from APP_SECRET. Changing either changes every message's ref.
+    message_key_secret: SecretStr = SecretStr("")
     phone_number_id: str = ""
     groq_api_key: SecretStr = SecretStr("")
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -239,7 +244,10 @@ class Settings(BaseSettings):
     celery_visibility_timeout: int = 900
     # How long a conversation stays claimed by a job that stopped heart-beating (a SIGKILLed worker).
     conversation_lease_seconds: int = 360
-    send_marker_ttl_seconds: int = 8 * 24 * 3600
+    # How long a message's ledger (shared/ledger.py: its job, stage results, send states; what `loopera trace`
+    # shows) is kept after the webhook queued it. It must outlive every run of the job (TASK_DEADLINE_SECONDS plus
+    # a lease); it holds the message text, so no longer than operators need to trace.
+    message_ledger_ttl_seconds: int = Field(default=2 * 24 * 3600, ge=3600)
     task_deadline_seconds: int = 900
 
     # Attempts for failures that are not rate-limit deferrals (those only spend the deadline, not attempts).
@@ -316,6 +324,16 @@ class Settings(BaseSettings):
         parse_sentinels(value)  # raises ValueError (a validation error) on a malformed list
         return value
 
+    @model_validator(mode="after")
+    def _ledger_outlives_its_job(self) -> Settings:
+        # A job whose ledger expired cannot be loaded, nor its conversation found and released: its mailbox would
+        # be handed out again every lease, forever.
+        if self.message_ledger_ttl_seconds <= self.task_deadline_seconds + self.conversation_lease_seconds:
+            raise ValueError(
+                "MESSAGE_LEDGER_TTL_SECONDS must exceed TASK_DEADLINE_SECONDS + CONVERSATION_LEASE_SECONDS"
+            )
+        return self
+
     @property
     def sentinel_addresses(self) -> list[tuple[str, int]]:
         """REDIS_SENTINELS as (host, port) pairs; empty without Sentinel."""
@@ -335,6 +353,10 @@ class Settings(BaseSettings):
     @property
     def voice_reply_language_set(self) -> frozenset[str]:
         return frozenset(code.strip().lower() for code in self.voice_reply_languages.split(",") if code.strip())
+
+    def message_hashing_key(self) -> bytes:
+        """The HMAC key of message refs (shared/ledger.py)."""
+        return hashing_key(self.message_key_secret.get_secret_value(), self.app_secret.get_secret_value())
 
     def resolved_system_prompt(self) -> str:
         if self.system_prompt_file is not None:

@@ -6,7 +6,8 @@ the same person may switch between the two shapes in either direction
 (https://developers.facebook.com/docs/whatsapp/cloud-api/business-scoped-user-ids). A message from a WhatsApp group
 carries `group_id` (https://developers.facebook.com/docs/whatsapp/cloud-api/groups).
 
-A conversation id is never a raw identifier: it is a kind letter plus a keyed BLAKE2b digest (`u:`, `p:`, `g:`),
+A conversation id is never a raw identifier: it is a kind letter plus a BLAKE2b digest keyed with the message
+hashing key (`Settings.message_hashing_key()`, shared/ledger.py) (`u:`, `p:`, `g:`),
 so Redis keys (`lp:inbox:<conv>`, `lp:mem:<conv>`) and logs carry no phone number. Phone and BSUID are linked in
 Redis (`lp:who:<digest>` -> conversation id, written by shared/scripts/resolve_identity.lua where the webhook
 enqueues): whichever the conversation started with, later messages with either identity, or both, continue it.
@@ -65,13 +66,3 @@ class Sender:
             if value and (digest := identity_digest(kind, value, key)) not in self.links
         )
         return Sender(self.candidate, self.links + extra) if self.links else self
-
-
-# Used only when APP_SECRET is unset (local development without a Meta app).
-DEVELOPMENT_IDENTITY_KEY = b"loopera-development-only"
-
-
-def identity_hashing_key(app_secret: str) -> bytes:
-    """The key of the identity digests: the app secret (already required in production, never logged), so a digest
-    cannot be reversed by hashing every phone number without it."""
-    return app_secret.encode()[:64] if app_secret else DEVELOPMENT_IDENTITY_KEY

@@ -17,12 +17,23 @@ import orjson
 import structlog
 
 
-def _hash(value: str, salt: str) -> str:
-    return hashlib.blake2b(value.encode(), digest_size=6, person=salt.encode()[:16]).hexdigest()
+def _hash(value: str, salt: str, key: bytes = b"") -> str:
+    return hashlib.blake2b(value.encode(), digest_size=6, person=salt.encode()[:16], key=key).hexdigest()
+
+
+# The key of correlation ids: a wamid encodes the sender's phone number, so its hash is keyed (the message-ref key,
+# `Settings.message_hashing_key()`), and every process of a deployment derives the same ids from the same settings.
+_correlation_key = b""
+
+
+def set_correlation_key(key: bytes) -> None:
+    global _correlation_key  # noqa: PLW0603 - one key per process, set with the logging configuration
+    _correlation_key = key[:64]  # BLAKE2b keys are at most 64 bytes
 
 
 def correlation_id(message_id: str) -> str:
-    return _hash(message_id, "loopera-msg")
+    """A short keyed hash of a message id, the same in the API's and the workers' logs."""
+    return _hash(message_id, "loopera-msg", _correlation_key)
 
 
 def conversation_ref(conversation: str) -> str:
@@ -35,7 +46,12 @@ def add_process_id(_: Any, __: str, event_dict: structlog.typing.EventDict) -> s
     return event_dict
 
 
-def configure_logging(level: str = "INFO", json: bool = True, with_process: bool = False) -> None:
+def configure_logging(
+    level: str = "INFO", json: bool = True, with_process: bool = False, message_key: bytes | None = None
+) -> None:
+    """`message_key` (`Settings.message_hashing_key()`) keys the correlation ids of this process."""
+    if message_key is not None:
+        set_correlation_key(message_key)
     # orjson straight to the byte stream: the webhook logs one line per queued message, and the stdlib json
     # renderer + text stream took ~7.6 us per line against ~4.3 us (measured; it is on the ack path).
     binary = getattr(sys.stderr, "buffer", None)

@@ -1,14 +1,16 @@
 """Per-conversation mailboxes: exactly one job of a conversation is in Celery at any time, in arrival order.
 
 Layout in Redis:
-- `lp:seen:<wamid>`      dedupe marker (SET NX, >= 7 days), written in the same atomic script as the enqueue, so
-                         a marker can never exist for a message that was not queued;
+- `lp:seen:<ref>`       dedupe marker (SET NX, >= 7 days), written in the same atomic script as the enqueue and the
+                         message's ledger (`lp:msg:<ref>`, shared/ledger.py), so a marker can never exist for a
+                         message that was not queued; `<ref>` is the keyed hash of the message id;
 - `lp:inbox:<conv>`      list of entries `<task_id> <queue> <celery envelope>`; the head is the job in flight;
 - `lp:leases`            sorted set: inbox key -> deadline (ms). A running job pushes its deadline forward; when a
                          deadline passes (the worker was SIGKILLed), the reaper hands the head out again.
 - `lp:run:<task_id>`     the claim of the copy that is running a job, so a redelivered copy does not run twice.
 
-The webhook runs INGEST (one round trip for a whole batch). A worker runs CLAIM before the pipeline and COMPLETE
+The webhook runs INGEST (one round trip for a whole batch). A worker runs CLAIM (through its ledger:
+`shared/scripts/ledger_claim.lua`) before the pipeline and COMPLETE
 after it (results: `shared.redis_scripts.ScriptResult`); COMPLETE pops the head and hands the next entry to its
 queue: the "mailbox" (actor) pattern,which keeps order per conversation and runs conversations in parallel.
 """
@@ -32,8 +34,9 @@ REAP = lua_source(ScriptName.REAP)
 RELEASE_LOST = lua_source(ScriptName.RELEASE_LOST)
 
 
-def seen_key(message_id: str) -> str:
-    return SEEN_PREFIX + message_id
+def seen_key(ref: str) -> str:
+    """The dedupe marker of the message whose ref (`shared.ledger.message_ref`) is `ref`."""
+    return SEEN_PREFIX + ref
 
 
 def inbox_key(conversation: str) -> str:

@@ -14,7 +14,7 @@ The typed wrappers that name each script's keys and arguments live with their ca
 from __future__ import annotations
 
 import re
-from enum import IntEnum, StrEnum
+from enum import IntEnum, StrEnum, unique
 from functools import cache
 from pathlib import Path
 
@@ -35,9 +35,14 @@ class ScriptName(StrEnum):
     RATE_LIMIT_COOL_DOWN = "rate_limit_cool_down"
     RESOLVE_IDENTITY = "resolve_identity"
     RECORD_PREFERENCES = "record_preferences"
+    LEDGER_CLAIM = "ledger_claim"
+    LEDGER_SEND = "ledger_send"
+    LEDGER_WRITE = "ledger_write"
     USER_MESSAGE_WINDOW = "user_message_window"
+    USER_WINDOW_RELEASE = "user_window_release"
 
 
+@unique  # a value given twice would silently alias two results
 class ScriptResult(IntEnum):
     """What a script answered. Values are unique across scripts, so a misread result cannot pass for another."""
 
@@ -52,7 +57,7 @@ class ScriptResult(IntEnum):
     NOT_HEAD = 13  # the job is no longer its mailbox's head (done already: a stale copy)
     HELD_ELSEWHERE = 14  # another live copy holds the claim
     RENEWED = 15
-    CLAIM_LOST = 16  # renew: this copy no longer holds the claim
+    CLAIM_LOST = 16  # renew, ledger_send: this copy no longer holds the claim
     DEFERRED = 17
     HANDED_ON = 18  # complete: the next job of the conversation was dispatched
     MAILBOX_EMPTY = 19  # complete: nothing left in the conversation's mailbox
@@ -67,6 +72,13 @@ class ScriptResult(IntEnum):
     NOT_FOUND = 43
     COOLDOWN_SET = 44
     COOLDOWN_KEPT = 45
+    # ledger_* (shared/ledger.py); ledger_claim also answers the claim's results above
+    NO_LEDGER = 60  # ledger_claim: no ledger for this ref (expired, or never written)
+    PART_CLAIMED = 61  # ledger_send: send the part now
+    ALREADY_SENT = 62
+    IN_FLIGHT = 63  # ledger_send: another copy is sending the part
+    BLOCKED = 64  # ledger_send: a send gate is closed
+    WRITTEN = 65
     # user_message_window (the per-user message limit)
     USER_ANSWER = 50
     USER_SLOW_DOWN = 51  # over the limit; this message carries the window's "please slow down"

@@ -7,11 +7,13 @@ import time
 import uuid
 from typing import Any
 
+import orjson
 import redis
 
 from shared import mailbox
 from shared.celery_protocol import build_task_message
 from shared.jobs import TaskName
+from shared.ledger import ledger_key
 from tests.fakes.graph_fake import PHONE_NUMBER_ID
 
 
@@ -38,9 +40,22 @@ def text_job(user: str, text: str) -> dict[str, Any]:
 
 
 def ingest(client: redis.Redis, job: dict[str, Any], lease_seconds: int) -> None:
-    """Queue a text-pool job through the ingest script (dedupe marker, mailbox, dispatch), as the webhook does."""
+    """Queue a text-pool job through the ingest script (dedupe marker, ledger, mailbox, dispatch), as the webhook
+    does, but with the whole job as the task's argument, as an API from before the ledger queued it (its ledger ref
+    is then its job id: workers/delivery/ledger_book.adopt)."""
     envelope = build_task_message(TaskName.TEXT.value, job["job_id"], "text", [job], "<text>")
+    ref = job["job_id"]
     client.register_script(mailbox.INGEST)(
-        keys=[mailbox.LEASES_KEY, mailbox.seen_key(job["message_id"]), mailbox.inbox_key(job["conversation"])],
-        args=[int(time.time() * 1000), lease_seconds * 1000, 3600, job["job_id"], "text", envelope],
+        keys=[mailbox.LEASES_KEY, mailbox.seen_key(ref), mailbox.inbox_key(job["conversation"]), ledger_key(ref)],
+        args=[
+            int(time.time() * 1000),
+            lease_seconds * 1000,
+            3600,
+            3600,
+            job["job_id"],
+            "text",
+            envelope,
+            job["conversation"],
+            orjson.dumps(job),
+        ],
     )

@@ -11,7 +11,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from shared.identity import DEVELOPMENT_IDENTITY_KEY, Sender, identity_hashing_key
+from shared.identity import Sender
+from shared.ledger import DEVELOPMENT_MESSAGE_KEY, hashing_key
 from tests.fakes.graph_fake import PHONE_NUMBER_ID
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -26,8 +27,8 @@ def conversation_of(
     phone: str | None = None, user_id: str | None = None, group_id: str | None = None, api_key: bool = True
 ) -> str:
     """The conversation id a first message of this sender gets (shared/identity.py): with the services' key
-    (APP_SECRET) for the real API, or the development key for `parse_webhook` called without one."""
-    key = identity_hashing_key(APP_SECRET) if api_key else DEVELOPMENT_IDENTITY_KEY
+    (derived from APP_SECRET) for the real API, or the development key for `parse_webhook` called without one."""
+    key = hashing_key("", APP_SECRET) if api_key else DEVELOPMENT_MESSAGE_KEY
     return Sender.of(phone, user_id, group_id, key).candidate
 
 

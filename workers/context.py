@@ -6,7 +6,7 @@ Pipelines receive a `WorkerContext` as an argument; the runtime owns the one ins
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 
@@ -20,13 +20,8 @@ from workers.clients.rate_limit import RateLimiter
 from workers.delivery.attempts import JobAttempts
 from workers.delivery.dead_letters import DeadLetters
 from workers.delivery.lease import ConversationLeases
+from workers.delivery.ledger_book import LedgerBook
 from workers.delivery.memory import ConversationMemory
-from workers.delivery.outbox import Outbox
-
-
-def attempts_ttl_seconds(settings: Settings) -> int:
-    """A job's attempt counter outlives any copy of it: its deadline, plus an hour of slack."""
-    return settings.task_deadline_seconds + 3600
 
 
 @dataclass
@@ -36,13 +31,14 @@ class WorkerContext:
     graph: GraphClient
     groq: GroqClient
     memory: ConversationMemory
-    outbox: Outbox
     leases: ConversationLeases
     dead_letters: DeadLetters
     attempts: JobAttempts
     system_prompt: str
     # The shared Groq budgets (GroqClient already holds it; here for pipelines that need to look, e.g. metrics).
     limiter: RateLimiter | None = None
+    # The ledgers of the jobs running in this process (workers/delivery/ledger.py).
+    ledgers: LedgerBook = field(init=False)
     # Text-to-speech besides Groq: an OpenAI-compatible endpoint (None unless OPENAI_TTS_BASE_URL is set) and
     # local Piper voices (a subprocess per request; nothing runs until a Piper route speaks).
     openai_speech: OpenAISpeechClient | None = None
@@ -66,10 +62,9 @@ class WorkerContext:
             ),
             groq=GroqClient(api_key, settings.groq_base_url, settings.groq_timeout_seconds, limiter=limiter),
             memory=ConversationMemory(client, settings.memory_max_messages, settings.memory_ttl_seconds),
-            outbox=Outbox(client, settings.send_marker_ttl_seconds),
             leases=ConversationLeases(client, settings.conversation_lease_seconds),
             dead_letters=DeadLetters(client),
-            attempts=JobAttempts(client, attempts_ttl_seconds(settings)),
+            attempts=JobAttempts(client),
             system_prompt=settings.resolved_system_prompt(),
             limiter=limiter,
             openai_speech=OpenAISpeechClient(
@@ -81,6 +76,17 @@ class WorkerContext:
             if settings.openai_tts_base_url
             else None,
             piper=PiperEngine(settings.piper_binary, settings.piper_voices_dir, settings.piper_timeout_seconds),
+        )
+
+    def __post_init__(self) -> None:
+        settings = self.settings
+        self.ledgers = LedgerBook(
+            self.redis,
+            settings.conversation_lease_seconds,
+            settings.memory_max_messages,
+            settings.memory_ttl_seconds,
+            settings.user_messages_per_window,
+            settings.user_rate_window_seconds,
         )
 
     def close(self) -> None:

@@ -1,14 +1,15 @@
 -- include: dispatch
--- The webhook's one round trip for a whole batch: dedupe marker, mailbox and (for an empty mailbox) the Celery
--- queue, atomically, per message.
--- KEYS: leases, then (seen, inbox) per message.
--- ARGV: now_ms, lease_ms, dedupe_ttl_s, then (task_id, queue, envelope) per message.
+-- The webhook's one round trip for a whole batch: dedupe marker, the message's ledger (shared/ledger.py), mailbox
+-- and (for an empty mailbox) the Celery queue, atomically, per message.
+-- KEYS: leases, then (seen, inbox, ledger) per message.
+-- ARGV: now_ms, lease_ms, dedupe_ttl_s, ledger_ttl_s, then (task_id, queue, envelope, conversation, job json) per
+-- message.
 -- Returns per message: R.DUPLICATE, R.QUEUED_BEHIND (behind an earlier job), R.DISPATCHED (to its queue now).
 local deadline = tonumber(ARGV[1]) + tonumber(ARGV[2])
 local result = {}
-for i = 1, (#KEYS - 1) / 2 do
-  local seen, inbox = KEYS[2 * i], KEYS[2 * i + 1]
-  local a = 3 + (i - 1) * 3
+for i = 1, (#KEYS - 1) / 3 do
+  local seen, inbox, ledger = KEYS[3 * i - 1], KEYS[3 * i], KEYS[3 * i + 1]
+  local a = 4 + (i - 1) * 5
   local entry = ARGV[a + 1] .. ' ' .. ARGV[a + 2] .. ' ' .. ARGV[a + 3]
   if redis.call('SET', seen, ARGV[a + 1], 'NX', 'EX', ARGV[3]) then
     if redis.call('RPUSH', inbox, entry) == 1 then
@@ -17,6 +18,9 @@ for i = 1, (#KEYS - 1) / 2 do
     else
       result[i] = R.QUEUED_BEHIND
     end
+    redis.call('HSET', ledger, 'job', ARGV[a + 5], 'conv', ARGV[a + 4], 'task', ARGV[a + 1],
+      'received_ms', ARGV[1], 'queued', result[i])
+    redis.call('EXPIRE', ledger, ARGV[4])
   else
     -- A write even for a duplicate: WAIT after this script then also covers the first delivery's write, which may
     -- have come through another connection and not have reached a replica yet (its webhook got a 503).

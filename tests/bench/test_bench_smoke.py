@@ -96,6 +96,17 @@ def test_language_detection_benchmark_runs(capsys: pytest.CaptureFixture[str]) -
     assert all(0 < count <= 84 for name, count in results.items() if name != "switches")
 
 
+@pytest.mark.timeout(300)
+def test_redis_roundtrips_benchmark_counts_answered_messages(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import redis_roundtrips
+
+    results = redis_roundtrips.run(2)
+    assert "Redis round trips" in capsys.readouterr().out
+    for kind, figures in results["this tree"].items():
+        assert figures["replied"] >= 3, kind  # the warm-up and both measured messages were answered
+        assert figures["round_trips"] > 0 and figures["keys_per_message"] > 0, kind
+
+
 def test_slow_clients_benchmark_runs_and_closes_every_dripping_connection(capsys: pytest.CaptureFixture[str]) -> None:
     result = slow_clients.run(20, quick=True)
     assert "Slow clients" in capsys.readouterr().out

@@ -9,12 +9,18 @@ import httpx
 import pytest
 import redis
 
+from shared.ledger import hashing_key
+from shared.logging import set_correlation_key
 from tests.fakes.graph_fake import GraphFake
 from tests.fakes.groq_fake import GroqFake
 from tests.processes import RedisServer, ServiceProcess, fake_backed_env, start_api, start_worker
-from tests.webhooks import encode, signed_headers
+from tests.webhooks import APP_SECRET, encode, signed_headers
 
 pytestmark = pytest.mark.integration
+
+# The services key their correlation ids with the message-ref key of their settings (APP_SECRET here): tests that
+# find a message's log lines by its correlation id compute it with the same key.
+set_correlation_key(hashing_key("", APP_SECRET))
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.jobs import InboundJob
+from shared.ledger import ledger_key
 from shared.mailbox import INBOX_PREFIX
 from tests.fakes.graph_fake import PHONE_NUMBER_ID
 from tests.fakes.server import wait_for
@@ -67,7 +68,8 @@ def queued_message_ids(store: redis.Redis) -> Counter[str]:
         for entry in store.lrange(key, 0, -1):
             _task_id, _queue, envelope = entry.split(b" ", 2)
             body = json.loads(base64.b64decode(json.loads(envelope)["body"]))
-            job = InboundJob.model_validate(body[0][0])
+            (ref,) = body[0]  # the task's only argument: the job is in the message's ledger
+            job = InboundJob.model_validate_json(store.hget(ledger_key(ref), "job") or b"")
             ids[job.message_id] += 1
     return ids
 

@@ -14,9 +14,13 @@ import httpx
 import pytest
 import redis
 
+from shared.config import Settings
+from shared.ledger import ledger_key, message_ref
+from shared.mailbox import seen_key
 from tests.fakes.server import free_port
 from tests.processes import RedisServer, ServiceProcess, start_api
 from tests.webhooks import (
+    APP_SECRET,
     VERIFY_TOKEN,
     all_fixture_bodies,
     conversation_of,
@@ -61,7 +65,9 @@ def queued_jobs(store: redis.Redis, queue: str) -> list[dict[str, Any]]:
     for raw in store.lrange(queue, 0, -1):
         envelope = json.loads(raw)
         assert envelope["properties"]["delivery_info"]["routing_key"] == queue
-        jobs.append(json.loads(base64.b64decode(envelope["body"]))[0][0])
+        # The task's only argument is the message's ref; the job itself is in the message's ledger.
+        (ref,) = json.loads(base64.b64decode(envelope["body"]))[0]
+        jobs.append(json.loads(store.hget(ledger_key(ref), "job") or b"null"))
     return jobs
 
 
@@ -201,7 +207,9 @@ def test_duplicates_are_acknowledged_but_queued_once(api) -> None:
     raw = encode(message_body([text_message("once")]))
     assert [post(client, raw).status_code for _ in range(3)] == [200, 200, 200]
     assert len(queued_jobs(store, "text")) == 1
-    assert store.ttl(f"lp:seen:{json.loads(raw)['entry'][0]['changes'][0]['value']['messages'][0]['id']}") > 7 * 86400
+    message_id = json.loads(raw)["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
+    ref = message_ref(message_id, Settings(_env_file=None, app_secret=APP_SECRET).message_hashing_key())
+    assert store.ttl(seen_key(ref)) > 7 * 86400
 
 
 def test_messages_for_another_phone_number_are_acknowledged_and_ignored(api) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from api.app import check_api_settings
 from shared.config import WORKER_SECRETS, ConfigError, Settings, is_placeholder
@@ -69,3 +70,9 @@ def test_system_prompt_from_file(tmp_path) -> None:  # type: ignore[no-untyped-d
     path.write_text("You are Loopy.\n")
     assert settings(system_prompt_file=path).resolved_system_prompt() == "You are Loopy."
     assert "same language" in settings().resolved_system_prompt()
+
+
+def test_a_ledger_must_outlive_every_run_of_its_job() -> None:
+    with pytest.raises(ValidationError, match="MESSAGE_LEDGER_TTL_SECONDS"):
+        Settings(_env_file=None, message_ledger_ttl_seconds=3600, task_deadline_seconds=3500)  # type: ignore[call-arg]
+    assert Settings(_env_file=None).message_ledger_ttl_seconds > 900 + 360  # type: ignore[call-arg]

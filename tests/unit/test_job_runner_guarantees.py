@@ -15,6 +15,7 @@ import redis
 from shared import mailbox
 from shared.config import Settings
 from shared.jobs import InboundJob
+from shared.ledger import ledger_key
 from shared.redis_scripts import ScriptResult
 from tests.processes import RedisServer
 from workers.clients.rate_limit import RateLimited, RateLimiter
@@ -23,7 +24,6 @@ from workers.delivery.attempts import JobAttempts
 from workers.delivery.dead_letters import DeadLetters
 from workers.delivery.lease import ConversationLeases, LossKind
 from workers.delivery.memory import ConversationMemory
-from workers.delivery.outbox import Outbox
 from workers.errors import TransientError
 from workers.runtime.job_runner import run_job
 
@@ -91,10 +91,9 @@ def ctx(server: RedisServer) -> Iterator[WorkerContext]:
         graph=FakeGraph(),  # type: ignore[arg-type]
         groq=None,  # type: ignore[arg-type]
         memory=ConversationMemory(client),
-        outbox=Outbox(client, 3600),
         leases=ConversationLeases(client, settings.conversation_lease_seconds),
         dead_letters=DeadLetters(client),
-        attempts=JobAttempts(client, 3600),
+        attempts=JobAttempts(client),
         system_prompt="",
         limiter=RateLimiter(client, settings),
     )
@@ -209,7 +208,9 @@ def test_a_live_send_marker_defers_until_it_expires_without_spending_attempts(ct
 
     payload, task = enqueue(ctx), FakeTask()
     # A copy that was killed mid-send left its marker for another 40 s.
-    ctx.redis.set(ctx.outbox.key(payload["message_id"], "text:0"), b"sending", px=40_000)
+    # (A job queued whole has its ledger keyed by its job id.)
+    until = int(time.time() * 1000) + 40_000
+    ctx.redis.hset(ledger_key(payload["job_id"]), mapping={"send:text:0": "sending", "send:text:0:until": until})
 
     def reply(c: WorkerContext, job: InboundJob) -> None:
         send_text_reply(c, job, "hello")
@@ -219,7 +220,7 @@ def test_a_live_send_marker_defers_until_it_expires_without_spending_attempts(ct
             run_job(task, ctx, payload, reply)
     assert all(c >= 15.0 for c in task.countdowns)  # waits for the marker (capped at visibility/2), not 5 s
     assert sent(ctx) == [] and ctx.dead_letters.list() == []
-    assert not ctx.redis.exists(f"lp:attempts:{payload['job_id']}")
+    assert not ctx.redis.hexists(ledger_key(payload["job_id"]), "attempts")
 
 
 def test_an_invalid_payload_is_dead_lettered_and_releases_its_conversation(ctx: WorkerContext) -> None:

@@ -9,7 +9,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from workers.clients.graph_errors import GraphError, GraphTransientError
 from workers.clients.rate_limit import RateLimited
 from workers.delivery.lease import LossKind
-from workers.delivery.outbox import SendInFlightError
+from workers.delivery.ledger import SendInFlightError
 from workers.errors import PermanentError, TransientError, UserInputError, WorkerLost
 from workers.runtime.retry_policy import (
     Decision,

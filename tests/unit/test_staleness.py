@@ -1,55 +1,27 @@
-"""The late-message policy with in-memory fakes: one notice per backlog, silence for silent types, a sticky verdict."""
+"""The late-message policy with a fake Graph on a real redis-server: one notice per backlog, silence for silent types,
+a sticky verdict."""
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from shared.config import Settings
 from shared.jobs import InboundJob
-from workers.delivery.outbox import Outbox
+from tests.processes import RedisServer
+from workers.delivery.ledger_book import LedgerBook
 from workers.pipelines import staleness
 from workers.text.phrases import PHRASES
 
-
-class FakeRedis:
-    """The handful of string commands the outbox, generate_once and the notice claim use."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, bytes] = {}
-
-    def get(self, key: str) -> bytes | None:
-        return self.data.get(key)
-
-    def set(self, key: str, value: Any, nx: bool = False, ex: int | None = None, px: int | None = None) -> bool:
-        if nx and key in self.data:
-            return False
-        self.data[key] = value if isinstance(value, bytes) else str(value).encode()
-        return True
-
-    def delete(self, key: str) -> int:
-        return int(self.data.pop(key, None) is not None)
-
-    # The conversation state the customer-service-window check reads and writes (a hash, flattened here).
-    def hget(self, key: str, field: str) -> bytes | None:
-        return self.data.get(f"{key}#{field}")
-
-    def hset(self, key: str, field: str, value: Any) -> int:
-        self.data[f"{key}#{field}"] = str(value).encode()
-        return 1
-
-    def expire(self, key: str, seconds: int) -> bool:
-        return True
-
-    def pipeline(self, transaction: bool = True) -> FakeRedis:
-        return self
-
-    def execute(self) -> list[Any]:
-        return []
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 
 
 @dataclass
@@ -71,22 +43,28 @@ class FakeMemory:
 @dataclass
 class FakeContext:
     settings: Settings
-    redis: FakeRedis
+    redis: redis.Redis
     graph: FakeGraph
     memory: FakeMemory
-    outbox: Outbox
+    ledgers: LedgerBook
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    srv = RedisServer(Path(tmp_path_factory.mktemp("redis-staleness")))
+    srv.start()
+    yield srv
+    srv.stop()
 
 
 @pytest.fixture
-def ctx() -> FakeContext:
-    client = FakeRedis()
-    return FakeContext(
-        Settings(stale_message_seconds=3600),
-        client,
-        FakeGraph(),
-        FakeMemory(),
-        Outbox(client, 3600),  # type: ignore[arg-type]
+def ctx(server: RedisServer) -> Iterator[FakeContext]:
+    client = redis.Redis.from_url(server.url)
+    client.flushdb()
+    yield FakeContext(
+        Settings(stale_message_seconds=3600), client, FakeGraph(), FakeMemory(), LedgerBook(client, 60, 20, 3600)
     )
+    client.close()
 
 
 def job(message_type: str = "text", age: float = 0.0, conversation: str = "15550001111", **body: Any) -> InboundJob:

@@ -36,7 +36,7 @@ def batch(*messages: Any) -> dict[str, Any]:
 
 def valid_jobs(body: Any, ours: str = OURS) -> list[InboundJob]:
     contents = parse_webhook(body, ours)
-    return [InboundJob.model_validate(decode_job(job.envelope)) for job in contents.jobs]
+    return [InboundJob.model_validate(decode_job(job)) for job in contents.jobs]
 
 
 def test_a_change_that_is_not_an_object_is_skipped_by_position() -> None:

@@ -7,18 +7,19 @@ from typing import Any
 
 import pytest
 
-from api.webhook_payload import parse_webhook
+from api.webhook_payload import PreparedJob, parse_webhook
 from shared.jobs import InboundJob
 from tests.webhooks import all_fixture_bodies, conversation_of, fixture_file, message_body, text_message
 
 OURS = "1122334455667"
 
 
-def decode_job(envelope: bytes) -> dict[str, Any]:
-    message = json.loads(envelope)
+def decode_job(prepared: PreparedJob) -> dict[str, Any]:
+    """The job as it goes into the message's ledger; the task's only argument is the ledger's ref."""
+    message = json.loads(prepared.envelope)
     args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-    assert kwargs == {}
-    job: dict[str, Any] = args[0]
+    assert kwargs == {} and args == [prepared.ref]
+    job: dict[str, Any] = json.loads(prepared.job)
     return job
 
 
@@ -28,7 +29,7 @@ def test_text_message_becomes_a_valid_job_on_the_text_queue() -> None:
     assert len(contents.jobs) == 1
     prepared = contents.jobs[0]
     assert prepared.queue == "text"
-    job = InboundJob.model_validate(decode_job(prepared.envelope))
+    job = InboundJob.model_validate(decode_job(prepared))
     assert job.message_id == "wamid.xyzxyz"
     assert job.conversation == conversation_of("972987654321", "US.13491208655302741918", api_key=False)
     assert job.to == "972987654321"
@@ -90,7 +91,7 @@ def test_message_without_from_uses_the_business_scoped_user_id() -> None:
     body["entry"][0]["changes"][0]["value"]["contacts"] = [
         {"profile": {"name": "U"}, "user_id": "US.13491208655302741918"}
     ]
-    job = InboundJob.model_validate(decode_job(parse_webhook(body, OURS).jobs[0].envelope))
+    job = InboundJob.model_validate(decode_job(parse_webhook(body, OURS).jobs[0]))
     assert job.to is None
     assert job.recipient == "US.13491208655302741918"
     assert job.conversation == conversation_of(user_id="US.13491208655302741918", api_key=False)
@@ -118,7 +119,7 @@ def test_odd_shapes_never_raise(payload: Any) -> None:
 def test_every_fixture_parses_into_valid_jobs(name: str, body: dict[str, Any]) -> None:
     contents = parse_webhook(body, "")
     for prepared in contents.jobs:
-        InboundJob.model_validate(decode_job(prepared.envelope))
+        InboundJob.model_validate(decode_job(prepared))
     expect_jobs = any(
         change.get("field") == "messages" and change.get("value", {}).get("messages")
         for entry in body["entry"]

@@ -36,12 +36,21 @@ _ADMISSION = {
 
 
 def _hash(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:16]
+    # SHA-1 because the ledger's claim script counts a message in the same window, and Lua has `redis.sha1hex` only;
+    # a name, not a secret (the message part is already a keyed ref).
+    return hashlib.sha1(value.encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+def window_keys(conversation: str) -> list[str]:
+    """The user's window log and "please slow down" marker (named by a hash: conversation ids carry numbers)."""
+    user = USER_LIMIT_PREFIX + _hash(conversation)
+    return [f"{user}:log", f"{user}:notice"]
 
 
 class UserRateLimit:
     def __init__(self, client: redis.Redis, settings: Settings) -> None:
         self._script = client.register_script(lua_source(ScriptName.USER_MESSAGE_WINDOW))
+        self._release = client.register_script(lua_source(ScriptName.USER_WINDOW_RELEASE))
         self.limit = settings.user_messages_per_window
         self.window_seconds = settings.user_rate_window_seconds
 
@@ -49,7 +58,10 @@ class UserRateLimit:
         """Count `message_id` against its user's window. Idempotent per message while it is in the window."""
         if self.limit <= 0:
             return UserAdmission.ANSWER
-        user = _hash(conversation)
-        keys = [f"{USER_LIMIT_PREFIX}{user}:log", f"{USER_LIMIT_PREFIX}{user}:notice"]
         args: list[str | int] = [_hash(message_id), self.limit, int(self.window_seconds * 1_000_000)]
-        return _ADMISSION[ScriptResult(int(self._script(keys=keys, args=args)))]
+        return _ADMISSION[ScriptResult(int(self._script(keys=window_keys(conversation), args=args)))]
+
+    def release(self, conversation: str, message_id: str) -> None:
+        """Take `message_id` back out of its user's window (and its notice, if it held it): the ledger's claim
+        counted it, and it turned out not to go to a model."""
+        self._release(keys=window_keys(conversation), args=[_hash(message_id)])

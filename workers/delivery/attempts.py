@@ -1,31 +1,33 @@
-"""A job's one attempt counter.
+"""A job's one attempt counter: the `attempts` field of its message's ledger (shared/ledger.py), so it shares the
+ledger's key and TTL and the claim loads it with everything else.
 
-Behind this small interface so the per-message state can move (e.g. into one Redis hash per message) without
-touching the retry decision (workers/runtime/retry_policy.py), which only sees the number.
-
-Key: `lp:attempts:<job_id>` (failed attempts so far), expiring an hour after the job's deadline could have passed.
+Behind this small interface so the retry decision (workers/runtime/retry_policy.py) only sees the number. `ref` is
+the message's ledger ref (a job queued whole by an older API has its job id as ref:
+workers/delivery/ledger_book.adopt).
 """
 
 from __future__ import annotations
 
 import redis
 
-ATTEMPTS_PREFIX = "lp:attempts:"
+from shared.ledger import as_text, ledger_key
 
 
 class JobAttempts:
-    def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
+    def __init__(self, client: redis.Redis) -> None:
         self._redis = client
-        self._ttl = ttl_seconds
 
-    def increment(self, job_id: str) -> int:
+    def increment(self, ref: str) -> int:
         """Count one more failed attempt; returns the count, this one included."""
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.incr(ATTEMPTS_PREFIX + job_id)
-        pipe.expire(ATTEMPTS_PREFIX + job_id, self._ttl)
-        attempts, _ = pipe.execute()
-        return int(attempts)
+        return int(self._redis.hincrby(ledger_key(ref), "attempts", 1))
 
-    def current(self, job_id: str) -> int:
-        """Failed attempts so far (read only when a claim reports that the previous copy was lost)."""
-        return int(self._redis.get(ATTEMPTS_PREFIX + job_id) or 0)
+    def current(self, ref: str) -> int:
+        """Failed attempts so far (a running job reads them from the ledger its claim loaded instead)."""
+        return int(self._redis.hget(ledger_key(ref), "attempts") or 0)
+
+    def job_of(self, ref: str) -> tuple[str, str] | None:
+        """(task id, conversation) of the job whose ledger is `ref`, or None without a ledger."""
+        task, conversation = self._redis.hmget(ledger_key(ref), ["task", "conv"])
+        if not task or not conversation:
+            return None
+        return as_text(task), as_text(conversation)

@@ -106,7 +106,7 @@ class Heartbeat:
 
     `max_seconds` stops the beats of a job that overran its hard time limit. Under the threads pool Celery enforces
     no time limit, so a stuck job would otherwise hold its conversation forever; without beats its lease runs out
-    and the reaper hands the job to another worker (whose copy is answered once, by the send-once markers)."""
+    and the reaper hands the job to another worker (whose copy is answered once, by its ledger's send states)."""
 
     def __init__(self, interval: float, beat: Callable[[], object], max_seconds: float | None = None) -> None:
         self._interval = interval

@@ -52,17 +52,27 @@ class ConversationMemory:
         raw, _ = pipe.execute()
         return [orjson.loads(item) for item in raw]
 
-    def append(self, conversation: str, *entries: MemoryEntry, once_for: str = "") -> bool:
+    def append(
+        self,
+        conversation: str,
+        *entries: MemoryEntry,
+        ledger: str = "",
+        token: str = "",
+        ledger_writes: dict[str, str] | None = None,
+    ) -> bool:
         """Append atomically (one script), so two concurrent writers never lose each other's turns.
 
-        `once_for` (a message id) makes the append idempotent: a redelivered job does not store its turn twice.
-        Returns False when that turn was already stored."""
+        `ledger` (a message's ledger key, see workers/delivery/ledger.py) makes the append idempotent: a redelivered
+        job does not store its turn twice; `ledger_writes` go into that ledger in the same script. Returns False
+        when that turn was already stored."""
         if not entries:
             return False
-        once_key = f"lp:mem-once:{once_for}" if once_for else ""
-        args: list[int | bytes] = [self._max, self._ttl, 8 * 24 * 3600, *(orjson.dumps(e) for e in entries)]
-        # memory_append_once.lua, KEYS: memory list, once-marker; ARGV: max, ttl_s, once_ttl_s, entries...
-        result = ScriptResult(int(self._append_once(keys=[self.key(conversation), once_key], args=args)))
+        writes = ledger_writes or {}
+        args: list[int | str | bytes] = [self._max, self._ttl, int(time.time() * 1000), token, len(writes)]
+        args += [item for pair in writes.items() for item in pair]
+        args += [orjson.dumps(e) for e in entries]
+        # memory_append_once.lua, KEYS: memory list, ledger; ARGV: max, ttl_s, now_ms, token, writes..., entries...
+        result = ScriptResult(int(self._append_once(keys=[self.key(conversation), ledger], args=args)))
         return result is ScriptResult.APPENDED
 
     def clear(self, conversation: str) -> None:

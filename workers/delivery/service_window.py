@@ -5,8 +5,9 @@ it Meta refuses them (error 131047) and only an approved template may be sent.
 The window is measured from the newest user message time we know for the conversation: this message's own
 `timestamp` (when the user sent it, not when Meta delivered it: a backlog delivered late does not reopen it) and
 the newest one a worker has seen before, kept in the conversation's state hash (`lp:conv:<conversation>`, field
-`window_until`, epoch ms). A conversation's jobs run one at a time (its mailbox), so the read-then-write needs no
-script.
+`window_until`, epoch ms; shared/ledger.py), which the ledger's send gate reads too. A conversation's jobs run one
+at a time (its mailbox), so the read-then-write needs no script. The pipeline checks first (to keep the answer
+and send a template); the send gate checks again atomically with each send.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import time
 import redis
 
 from shared.jobs import InboundJob
+from shared.ledger import CUSTOMER_SERVICE_WINDOW_SECONDS as WINDOW_SECONDS
+from shared.ledger import conversation_state_key
 
-CONVERSATION_STATE_PREFIX = "lp:conv:"
-WINDOW_SECONDS = 24 * 3600
 # The state outlives the window it records by a day; a person who writes again renews it.
 STATE_TTL_SECONDS = 2 * WINDOW_SECONDS
 
@@ -33,7 +34,7 @@ def user_sent_at(job: InboundJob) -> float:
 
 def window_until_ms(client: redis.Redis, job: InboundJob) -> int:
     """End of the window (epoch ms) from the newest user message known, this one included; records it."""
-    key = CONVERSATION_STATE_PREFIX + job.conversation
+    key = conversation_state_key(job.conversation)
     own = int((user_sent_at(job) + WINDOW_SECONDS) * 1000)
     stored = client.hget(key, "window_until")
     until = max(own, int(stored) if stored else 0)

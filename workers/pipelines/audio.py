@@ -17,13 +17,14 @@ from workers.clients.groq import Transcript
 from workers.clients.rate_limit import RateLimited
 from workers.context import WorkerContext
 from workers.delivery.lease import Heartbeat
+from workers.delivery.ledger import SendResult
 from workers.delivery.memory import entry
 from workers.errors import PermanentError, UserInputError
 from workers.media.transcode import TranscodeError, audio_duration, encode_opus
 from workers.pipelines.conversation_language import language_after, language_for_reply
 from workers.pipelines.groups import remember_bot_message
 from workers.pipelines.prompting import ask_model, chat_call
-from workers.pipelines.replies import acknowledge, generate_once, send_text_reply
+from workers.pipelines.replies import acknowledge, generate_once, history_of, remember, send_text_reply
 from workers.pipelines.text import handle_text_queue
 from workers.pipelines.transcript_confidence import ConfidenceRules, confident_text
 from workers.pipelines.window import held_back_outside_window
@@ -183,7 +184,8 @@ def send_answer(ctx: WorkerContext, job: InboundJob, reply: str, mode: str) -> b
     """Send the reply once, as a voice note when `mode` says so. Returns True when it went out spoken."""
     if held_back_outside_window(ctx, job, reply, "text"):
         return False
-    if mode.startswith("voice:") and not ctx.outbox.already_sent(job.message_id, "text:0"):
+    ledger = ctx.ledgers.of(job)
+    if mode.startswith("voice:") and not ledger.was_sent("text:0"):
         media_id = mode.removeprefix("voice:")
 
         def send_voice() -> str:
@@ -193,8 +195,8 @@ def send_answer(ctx: WorkerContext, job: InboundJob, reply: str, mode: str) -> b
             return wamid
 
         try:
-            ctx.outbox.send_once(job.message_id, "voice", send_voice)
-            return True
+            result = ledger.send_once("voice", send_voice)
+            return result is not SendResult.BLOCKED
         except GraphError as exc:
             if exc.ops_alert:
                 raise  # the token or the number is broken: a text would fail the same way
@@ -216,7 +218,7 @@ def send_notice(ctx: WorkerContext, job: InboundJob, heard: Heard, fallback_lang
 
 def answer_voice_note(ctx: WorkerContext, job: InboundJob, media_id: str) -> None:
     settings = ctx.settings
-    history = ctx.memory.load(job.conversation)
+    history = history_of(ctx, job)
     acknowledge(ctx, job)
     # The indicator disappears after ~25 s or when we reply; keep it up while we work, stop it before we send.
     with Heartbeat(settings.typing_refresh_seconds, lambda: acknowledge(ctx, job)):
@@ -240,11 +242,11 @@ def answer_voice_note(ctx: WorkerContext, job: InboundJob, media_id: str) -> Non
         send_notice(ctx, job, heard, language_for_reply(ctx, job, history=history))
         return
     spoken_sent = send_answer(ctx, job, reply, mode)
-    ctx.memory.append(
-        job.conversation,
+    remember(
+        ctx,
+        job,
         entry("user", heard.text, kind="voice", language=language_after(history, heard.text, heard.language)),
         entry("assistant", reply, kind="voice" if spoken_sent else "text"),
-        once_for=job.message_id,
     )
 
 

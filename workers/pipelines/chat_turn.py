@@ -10,7 +10,7 @@ from workers.context import WorkerContext
 from workers.delivery.memory import TurnKind, entry
 from workers.pipelines.conversation_language import language_after
 from workers.pipelines.prompting import ask_model, chat_call
-from workers.pipelines.replies import acknowledge, generate_once, send_text_reply
+from workers.pipelines.replies import acknowledge, generate_once, history_of, remember, send_text_reply
 
 
 def context_notes(message: dict[str, Any]) -> str:
@@ -47,7 +47,7 @@ def answer_text(
     decide the conversation's language stored with the turn. Returns the reply."""
     acknowledge(ctx, job)
     user_content = context_notes(job.message) + text
-    history = ctx.memory.load(job.conversation)
+    history = history_of(ctx, job)
     call = chat_call(ctx.settings)
     cid = correlation_id(job.message_id)
     reply = generate_once(
@@ -59,8 +59,9 @@ def answer_text(
         ),
     )
     send_text_reply(ctx, job, reply)
-    ctx.memory.append(
-        job.conversation,
+    remember(
+        ctx,
+        job,
         entry(
             "user",
             context_notes(job.message) + remember_as if remember_as else user_content,
@@ -68,6 +69,5 @@ def answer_text(
             language_after(history, words),
         ),
         entry("assistant", reply),
-        once_for=job.message_id,
     )
     return reply

@@ -36,5 +36,8 @@ def language_for_reply(
 ) -> str:
     """The language for a fixed sentence to this user, from this message's `words` and the remembered language
     (memory is loaded when `history` is not given). "" when unknown: `phrase()` then answers in English."""
-    turns = history if history is not None else ctx.memory.load(job.conversation)
+    if history is None:
+        loaded = ctx.ledgers.of(job).history
+        history = loaded if loaded is not None else ctx.memory.load(job.conversation)
+    turns = history
     return language_after(turns, words)

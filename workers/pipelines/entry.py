@@ -8,7 +8,7 @@ from collections.abc import Callable
 from shared.jobs import InboundJob
 from workers.context import WorkerContext
 from workers.pipelines.audio import handle_audio_queue
-from workers.pipelines.flood import handled_as_flood
+from workers.pipelines.flood import handled_as_flood, release_user_count
 from workers.pipelines.groups import handled_by_group_policy
 from workers.pipelines.staleness import handled_as_stale
 from workers.pipelines.text import handle_text_queue
@@ -24,7 +24,9 @@ def unless_stale(pipeline: Pipeline) -> Pipeline:
     answered (see `flood`)."""
 
     def run(ctx: WorkerContext, job: InboundJob) -> None:
-        if not handled_by_group_policy(ctx, job) and not handled_as_stale(ctx, job) and not handled_as_flood(ctx, job):
+        if handled_by_group_policy(ctx, job) or handled_as_stale(ctx, job):
+            release_user_count(ctx, job)  # not answered here: no model call, no place in the user's window
+        elif not handled_as_flood(ctx, job):
             deliver_kept_answers(ctx, job)  # answers held back while the customer service window was closed
             pipeline(ctx, job)
 

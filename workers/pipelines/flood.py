@@ -17,7 +17,7 @@ from workers.pipelines.conversation_language import language_after
 from workers.pipelines.groups import member_says
 from workers.pipelines.message_types import Reply, route_for
 from workers.pipelines.payloads import media_caption, user_text
-from workers.pipelines.replies import acknowledge, generate_once, send_text_reply
+from workers.pipelines.replies import acknowledge, generate_once, history_of, remember, send_text_reply
 from workers.text.phrases import phrase
 
 log = get_logger("workers.pipelines.flood")
@@ -51,19 +51,41 @@ def mark_read(ctx: WorkerContext, job: InboundJob) -> None:
         log.warning("graph.mark_read_failed", correlation_id=correlation_id(job.message_id), reason=exc.reason)
 
 
+def release_user_count(ctx: WorkerContext, job: InboundJob) -> None:
+    """The job's claim counted its message in the user's window (ledger_claim.lua), and it does not go to a model
+    (a fixed reply, a silent type, a stale message): take it back, once."""
+    ledger = ctx.ledgers.of(job)
+    if ledger.fields.get("user_window") == "counted":
+        UserRateLimit(ctx.redis, ctx.settings).release(job.conversation, ledger.key)
+        ledger.fields["user_window"] = "released"
+        ledger.note("user_window", "released")
+
+
 def handled_as_flood(ctx: WorkerContext, job: InboundJob) -> bool:
-    """True when the user is over their limit and the message has been dealt with here (no model call)."""
-    if ctx.settings.user_messages_per_window <= 0 or not goes_to_a_model(job):
+    """True when the user is over their limit and the message has been dealt with here (no model call). The
+    decision is usually already in the ledger: the job's claim counted the message (no round trip of its own)."""
+    if ctx.settings.user_messages_per_window <= 0:
+        return False
+    if not goes_to_a_model(job):
+        release_user_count(ctx, job)
         return False
     limiter = UserRateLimit(ctx.redis, ctx.settings)
-    user = job.member or job.conversation  # in a group, the member's limit: the others are not slowed down
-    decision = UserAdmission(generate_once(ctx, job, "user_limit", lambda: limiter.admit(user, job.message_id).value))
+    ledger = ctx.ledgers.of(job)
+    if job.member:
+        # A group: the claim counted the group's window; the limit is the member's, so the others are not slowed
+        # down. admit() gives a redelivered message the same decision, so a retry does not count it twice.
+        release_user_count(ctx, job)
+        decision = UserAdmission(limiter.admit(job.member, ledger.key).value)
+    else:
+        decision = UserAdmission(
+            generate_once(ctx, job, "user_limit", lambda: limiter.admit(job.conversation, ledger.key).value)
+        )
     if decision is UserAdmission.ANSWER:
         return False
     cid = correlation_id(job.message_id)
     log.info("user.over_limit", correlation_id=cid, type=job.message_type, notice=decision is UserAdmission.SLOW_DOWN)
     words, kind = remembered_as(job)
-    history = ctx.memory.load(job.conversation)
+    history = history_of(ctx, job)
     language = language_after(history, user_text(job.message) or "")
     if decision is UserAdmission.SLOW_DOWN:
         acknowledge(ctx, job)
@@ -71,5 +93,5 @@ def handled_as_flood(ctx: WorkerContext, job: InboundJob) -> bool:
         send_text_reply(ctx, job, phrase("slow_down", language).format(seconds=window), part="notice")
     else:
         mark_read(ctx, job)
-    ctx.memory.append(job.conversation, entry("user", member_says(job, words), kind, language), once_for=job.message_id)
+    remember(ctx, job, entry("user", member_says(job, words), kind, language))
     return True

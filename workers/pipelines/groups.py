@@ -63,7 +63,7 @@ def handled_by_group_policy(ctx: WorkerContext, job: InboundJob) -> bool:
         return False
     words = user_text(job.message) or media_caption(job.message)
     if words:
-        ctx.memory.append(job.conversation, entry("user", member_says(job, words)), once_for=job.message_id)
+        ctx.ledgers.of(job).remember(ctx.memory, entry("user", member_says(job, words)))
     log.info(
         "group.not_addressed",
         correlation_id=correlation_id(job.message_id),

@@ -29,7 +29,7 @@ from workers.pipelines.payloads import (
     order_summary,
     user_text,
 )
-from workers.pipelines.replies import acknowledge, send_text_reply
+from workers.pipelines.replies import acknowledge, remember, send_text_reply
 from workers.pipelines.vision import handle_image
 from workers.text.phrases import phrase
 
@@ -63,12 +63,7 @@ def _fixed_reply(
     send_text_reply(ctx, job, text, part="notice")
     if remember_as is not None:
         # So a follow-up ("call Monica?") has the context; the fixed answer is remembered with it.
-        ctx.memory.append(
-            job.conversation,
-            entry("user", remember_as, "other", language),
-            entry("assistant", text),
-            once_for=job.message_id,
-        )
+        remember(ctx, job, entry("user", remember_as, "other", language), entry("assistant", text))
 
 
 # --- handlers ---------------------------------------------------------------------------------------------
@@ -136,7 +131,7 @@ def send_welcome(ctx: WorkerContext, job: InboundJob) -> None:
         stay_silent(ctx, job)
         return
     send_text_reply(ctx, job, text, part="welcome", quote=False)
-    ctx.memory.append(job.conversation, entry("assistant", text), once_for=job.message_id)
+    remember(ctx, job, entry("assistant", text))
 
 
 def answer_not_yet(ctx: WorkerContext, job: InboundJob) -> None:

@@ -8,30 +8,34 @@ from shared.jobs import InboundJob
 from shared.logging import correlation_id, get_logger
 from workers.clients.graph_errors import GraphError
 from workers.context import WorkerContext
+from workers.delivery.ledger import SendResult
+from workers.delivery.memory import MemoryEntry
 from workers.pipelines.groups import remember_bot_message
-from workers.pipelines.window import held_back_outside_window
+from workers.pipelines.window import held_back_outside_window, keep_undelivered
 from workers.text.formatting import markdown_to_whatsapp, split_message
 
 log = get_logger("workers.pipelines.replies")
 
-REPLY_PREFIX = "lp:reply:"
-_REPLY_TTL = 24 * 3600
-
 
 def generate_once(ctx: WorkerContext, job: InboundJob, stage: str, generate: Callable[[], str]) -> str:
-    """Cache a model's answer per message, so a retried job re-sends the same words instead of new ones
-    (a reply split in parts must not mix two generations)."""
-    key = f"{REPLY_PREFIX}{job.message_id}:{stage}"
-    cached = ctx.redis.get(key)
-    if cached is not None:
-        return cached.decode() if isinstance(cached, bytes) else str(cached)
-    text = generate()
-    # NX: if another copy stored an answer meanwhile, every copy sends that one, never a mix of two.
-    if not ctx.redis.set(key, text.encode(), ex=_REPLY_TTL, nx=True):
-        stored = ctx.redis.get(key)
-        if stored is not None:
-            return stored.decode() if isinstance(stored, bytes) else str(stored)
-    return text
+    """A model's answer per message, kept in the message's ledger, so a retried job re-sends the same words instead
+    of new ones (a reply split in parts must not mix two generations)."""
+    return str(ctx.ledgers.of(job).stage(stage, generate))
+
+
+def history_of(ctx: WorkerContext, job: InboundJob) -> list[MemoryEntry]:
+    """The conversation's memory, as the job's claim loaded it (the same round trip), else read now."""
+    history = ctx.ledgers.of(job).history
+    return history if history is not None else ctx.memory.load(job.conversation)
+
+
+def remember(ctx: WorkerContext, job: InboundJob, *entries: MemoryEntry) -> bool:
+    """Store this message's turn once (the ledger's memory-written flag), unless its reply was blocked by a send
+    gate: an answer the user never got is not part of the conversation."""
+    ledger = ctx.ledgers.of(job)
+    if ledger.blocked_by is not None:
+        return False
+    return ledger.remember(ctx.memory, *entries)
 
 
 def send_text_reply(ctx: WorkerContext, job: InboundJob, text: str, part: str = "text", quote: bool = True) -> int:
@@ -40,6 +44,7 @@ def send_text_reply(ctx: WorkerContext, job: InboundJob, text: str, part: str = 
     if held_back_outside_window(ctx, job, text, part):
         return 0
     parts = split_message(markdown_to_whatsapp(text))
+    ledger = ctx.ledgers.of(job)
     sent = 0
     for index, body in enumerate(parts):
         reply_to = job.message_id if index == 0 and quote else None
@@ -49,7 +54,12 @@ def send_text_reply(ctx: WorkerContext, job: InboundJob, text: str, part: str = 
             remember_bot_message(ctx, job, wamid)
             return wamid
 
-        if ctx.outbox.send_once(job.message_id, f"{part}:{index}", send):
+        result = ledger.send_once(f"{part}:{index}", send)
+        if result is SendResult.BLOCKED:
+            if index == 0 and ledger.blocked_by == "outside_window":
+                keep_undelivered(ctx, job, text, part)  # the window closed after the pipeline's own check
+            break  # a gate is closed (cancelled, paused, outside the window...): no later part goes either
+        if result is SendResult.SENT:
             sent += 1
     log.info("reply.sent", correlation_id=correlation_id(job.message_id), parts=len(parts), new=sent)
     return sent

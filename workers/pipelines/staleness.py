@@ -53,7 +53,8 @@ def handled_as_stale(ctx: WorkerContext, job: InboundJob) -> bool:
     key = NOTICE_PREFIX + job.conversation
     ttl = max(60, ctx.settings.stale_message_seconds)
     # One notice per conversation per backlog; the owner re-checks on retry, so a failed send is retried.
-    claimed = ctx.redis.set(key, job.message_id, nx=True, ex=ttl) or ctx.redis.get(key) == job.message_id.encode()
+    ref = ctx.ledgers.of(job).ref  # the message's keyed hash: a wamid encodes the sender's phone number
+    claimed = ctx.redis.set(key, ref, nx=True, ex=ttl) or ctx.redis.get(key) == ref.encode()
     if claimed:
         language = language_for_reply(ctx, job, user_text(job.message) or "")
         send_text_reply(ctx, job, phrase("stale_notice", language), part="stale")

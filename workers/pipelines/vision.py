@@ -21,7 +21,7 @@ from workers.media.images import prepare_for_vision
 from workers.pipelines.chat_turn import context_notes
 from workers.pipelines.conversation_language import language_for_reply
 from workers.pipelines.prompting import ask_model, chat_messages, vision_call
-from workers.pipelines.replies import acknowledge, generate_once, send_text_reply
+from workers.pipelines.replies import acknowledge, generate_once, history_of, remember, send_text_reply
 from workers.pipelines.request_budget import image_tokens, max_image_side, vision_budget
 from workers.text.phrases import phrase
 
@@ -99,7 +99,7 @@ def handle_image(ctx: WorkerContext, job: InboundJob) -> None:
     media_id = image.get("id")
     caption = str(image.get("caption") or "").strip()
     acknowledge(ctx, job)
-    history = ctx.memory.load(job.conversation)
+    history = history_of(ctx, job)
     language = language_for_reply(ctx, job, caption, history)
     notes = context_notes(job.message)
     try:
@@ -117,12 +117,7 @@ def handle_image(ctx: WorkerContext, job: InboundJob) -> None:
         _cannot_open(ctx, job, exc.reason, language)
         return
     send_text_reply(ctx, job, reply)
-    ctx.memory.append(
-        job.conversation,
-        entry("user", notes + caption, "image", language),
-        entry("assistant", reply),
-        once_for=job.message_id,
-    )
+    remember(ctx, job, entry("user", notes + caption, "image", language), entry("assistant", reply))
 
 
 def _cannot_open(ctx: WorkerContext, job: InboundJob, reason: str, language: str) -> None:

@@ -9,9 +9,10 @@ if OUTSIDE_WINDOW_TEMPLATE names one. The job then ends normally: nothing is ret
 from __future__ import annotations
 
 from shared.jobs import InboundJob
+from shared.ledger import CUSTOMER_SERVICE_WINDOW_SECONDS as WINDOW_SECONDS
 from shared.logging import conversation_ref, correlation_id, get_logger
 from workers.context import WorkerContext
-from workers.delivery.service_window import WINDOW_SECONDS, window_open
+from workers.delivery.service_window import window_open
 from workers.delivery.undelivered import UndeliveredAnswers
 
 log = get_logger("workers.pipelines.window")
@@ -25,18 +26,13 @@ def held_back_outside_window(ctx: WorkerContext, job: InboundJob, text: str, par
     """True when the window is closed and the reply was dealt with here (kept, maybe a template sent)."""
     if window_open(ctx.redis, job):
         return False
-    keep = part in KEPT_PARTS
-    if keep:
-        UndeliveredAnswers(ctx.redis, ctx.settings.undelivered_ttl_seconds).keep(job.conversation, text)
+    keep = keep_undelivered(ctx, job, text, part)
     template = ctx.settings.outside_window_template
     # One template per conversation per day: a backlog of old messages must not become a burst of templates.
     if template and ctx.redis.set(TEMPLATE_SENT_PREFIX + job.conversation, b"1", nx=True, ex=WINDOW_SECONDS):
-        ctx.outbox.send_once(
-            job.message_id,
-            "template",
-            lambda: ctx.graph.send_template(
-                job.to, job.recipient, template, ctx.settings.outside_window_template_language
-            ),
+        language = ctx.settings.outside_window_template_language
+        ctx.ledgers.of(job).send_once(
+            "template", lambda: ctx.graph.send_template(job.to, job.recipient, template, language), template=True
         )
     log.info(
         "reply.outside_window",
@@ -46,6 +42,14 @@ def held_back_outside_window(ctx: WorkerContext, job: InboundJob, text: str, par
         kept=keep,
         template=bool(template),
     )
+    return True
+
+
+def keep_undelivered(ctx: WorkerContext, job: InboundJob, text: str, part: str) -> bool:
+    """Keep an answer the window stopped, for the user's next message. Returns whether the part is worth keeping."""
+    if part not in KEPT_PARTS:
+        return False
+    UndeliveredAnswers(ctx.redis, ctx.settings.undelivered_ttl_seconds).keep(job.conversation, text)
     return True
 
 
@@ -61,6 +65,6 @@ def deliver_kept_answers(ctx: WorkerContext, job: InboundJob) -> None:
         def send(text: str = text) -> str:
             return ctx.graph.send_text(job.to, job.recipient, text, None, group=group)
 
-        ctx.outbox.send_once(job.message_id, f"kept:{index}", send)
+        ctx.ledgers.of(job).send_once(f"kept:{index}", send)
     store.drop(job.conversation)
     log.info("reply.kept_delivered", correlation_id=correlation_id(job.message_id), answers=len(kept))

@@ -48,7 +48,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_redirect_stdouts": False,
         # A job keeps running when the broker connection drops (a Redis restart, a Sentinel failover): its own Redis
         # calls ride through, it records its reply and completes its mailbox. Cancelling it instead killed jobs
-        # between Graph accepting a reply and the send-once marker saying so: the next copy then waited out the
+        # between Graph accepting a reply and the ledger saying so: the next copy then waited out the
         # in-flight marker and sent the reply again (seen in bench/failover.py). Running twice in parallel, which
         # the cancel guards against, is what the conversation claim prevents: the unacknowledged message that comes
         # back later finds its job done (not the mailbox head) and is skipped.

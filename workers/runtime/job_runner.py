@@ -8,7 +8,7 @@ and applies it. Every exit the worker can see goes through `_apply`, which relea
 | transient failure within the budget    | RetryLater    | claim dropped, leased until the retry is due      |
 | permanent / budget or deadline spent / | GiveUp        | apology (unless the channel itself failed), dead  |
 | soft time limit / crash (a bug)        |               | letter, completed                                 |
-| invalid payload                        | (dead letter) | completed, when the payload names its mailbox     |
+| invalid payload (or ledger's job)      | (dead letter) | completed, when the payload names its mailbox     |
 | Redis unreachable                      | LeaveToLease  | untouched: the lease brings the job back          |
 
 Exits the worker cannot see are reported by Celery's parent process (runtime/requests.py): a pool process that
@@ -33,7 +33,8 @@ from shared.logging import conversation_ref, correlation_id, get_logger
 from shared.redis_scripts import ScriptResult
 from workers import metrics
 from workers.context import WorkerContext
-from workers.delivery.lease import RUNNABLE_CLAIMS, Heartbeat
+from workers.delivery.lease import Heartbeat
+from workers.delivery.ledger_book import Claimed, adopt
 from workers.errors import LooperaError, PermanentError, SendingChannelError, TransientError
 from workers.pipelines.conversation_language import language_for_reply
 from workers.pipelines.payloads import user_text
@@ -76,9 +77,11 @@ def retry_budget(ctx: WorkerContext) -> RetryBudget:
     return RetryBudget(ctx.settings.task_max_retries, ctx.settings.celery_visibility_timeout / 2)
 
 
-def run_job(task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], pipeline: Pipeline) -> None:
-    """Run one job to its end. Raises Celery's `Retry` for a deferral or retry, and `RedisError` when our own
-    store is unreachable (the lease brings the job back); everything else ends here."""
+def run_job(task: RetryableTask, ctx: WorkerContext, payload: str | dict[str, Any], pipeline: Pipeline) -> None:
+    """Run one job to its end. `payload` is the message's ledger ref (what the API queues: the job is in the
+    ledger, shared/ledger.py), or a whole job (queued by an older API). Raises Celery's `Retry` for a deferral
+    or retry, and `RedisError` when our own store is unreachable (the lease brings the job back); everything else
+    ends here."""
     queue = queue_of(task.name)
     started = time.monotonic()
     outcome = "crashed"  # kept only if an error escapes (Redis down): the job is then run again later
@@ -92,26 +95,35 @@ def run_job(task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], pi
         metrics.JOB_SECONDS.labels(queue, outcome).observe(time.monotonic() - started)
 
 
-def _run_job(task: RetryableTask, ctx: WorkerContext, payload: dict[str, Any], pipeline: Pipeline, queue: str) -> str:
-    try:
-        job = InboundJob.model_validate(payload)
-    except ValidationError as exc:
-        return _reject_payload(task, ctx, payload, exc)
-    cid = correlation_id(job.message_id)
+def _run_job(
+    task: RetryableTask, ctx: WorkerContext, payload: str | dict[str, Any], pipeline: Pipeline, queue: str
+) -> str:
+    if isinstance(payload, dict):
+        try:
+            legacy = InboundJob.model_validate(payload)
+        except ValidationError as exc:
+            return _reject_payload(task, ctx, payload, exc)
+        payload = adopt(ctx.redis, legacy, ctx.settings.message_ledger_ttl_seconds)
     token = ctx.leases.new_token()
     with metrics.stage(queue, "claim"):
-        claim = ctx.leases.claim(job.conversation, job.job_id, token)
-    if claim not in RUNNABLE_CLAIMS:
-        # A redelivered copy of a job that finished, or one another worker is running right now.
-        log.info("job.skipped_copy", correlation_id=cid, running_elsewhere=claim is ScriptResult.HELD_ELSEWHERE)
+        # One round trip: the mailbox claim, the message's ledger and the conversation's memory.
+        claim = ctx.ledgers.claim(str(payload), token)
+    if not isinstance(claim, Claimed):
+        # A redelivered copy of a job that finished, one another worker is running right now, or no ledger.
+        log.info("job.skipped_copy", ref=str(payload)[:12], running_elsewhere=claim is ScriptResult.HELD_ELSEWHERE)
         return "skipped_copy"
-    lost = RUNNABLE_CLAIMS[claim]  # how the previous copy ended, when Celery's parent saw it die
-    attempt = ctx.attempts.current(job.job_id) if lost else 0
-    error = lost.as_error() if lost else None
-    early_end = before_run(error, attempt, _deadline(ctx, job), time.time(), retry_budget(ctx))
-    if early_end is not None:
-        return _apply(task, ctx, job, payload, token, early_end)
-    return _apply(task, ctx, job, payload, token, _execute(task, ctx, job, pipeline, queue, token))
+    if claim.job is None:
+        return _reject_ledger(task, ctx, claim, token)
+    job, ledger = claim.job, claim.ledger
+    record = job.model_dump() | {"ref": ledger.ref}  # what a dead letter keeps (workers/delivery/requeue.py)
+    with ctx.ledgers.running(ledger):
+        # How the previous copy ended, when Celery's parent saw it die; its attempts came with the ledger.
+        attempt = int(ledger.fields.get("attempts") or 0) if claim.lost else 0
+        error = claim.lost.as_error() if claim.lost else None
+        early_end = before_run(error, attempt, _deadline(ctx, job), time.time(), retry_budget(ctx))
+        if early_end is not None:
+            return _apply(task, ctx, job, record, token, early_end)
+        return _apply(task, ctx, job, record, token, _execute(task, ctx, job, pipeline, queue, token))
 
 
 def _deadline(ctx: WorkerContext, job: InboundJob) -> float:
@@ -129,6 +141,23 @@ def _reject_payload(task: RetryableTask, ctx: WorkerContext, payload: dict[str, 
     else:
         log.error("job.invalid_payload_unreleased", task=task.name)  # its lease runs out; the reaper retries
     return "invalid_payload"
+
+
+def _reject_ledger(task: RetryableTask, ctx: WorkerContext, claim: Claimed, token: str) -> str:
+    """A ledger whose job this worker's schema rejects: record it and release its conversation."""
+    log.error("job.invalid_payload", task=task.name, ref=claim.ref[:12], errors=claim.errors)
+    ctx.dead_letters.add(task.name, {"ref": claim.ref}, "invalid_payload", claim.detail)
+    ctx.leases.complete(claim.conversation, claim.task_id, token)
+    return "invalid_payload"
+
+
+def _finish(ctx: WorkerContext, job: InboundJob, outcome: str) -> None:
+    """Write what the run left pending in the ledger (one round trip, none when nothing is); a run that did not
+    simply finish says how it ended (for `loopera trace`)."""
+    ledger = ctx.ledgers.of(job)
+    if outcome != "done":
+        ledger.note("outcome", outcome)
+    ledger.flush()
 
 
 def _execute(
@@ -163,7 +192,7 @@ def _execute(
             log.exception("job.crashed", correlation_id=cid)
     else:
         log.info("job.done", correlation_id=cid, seconds=round(time.monotonic() - started, 3))
-    attempt = ctx.attempts.increment(job.job_id) if spends_attempt(error) else 0
+    attempt = ctx.ledgers.of(job).count_attempt() if spends_attempt(error) else 0
     retry_after = error.retry_after if isinstance(error, TransientError) else None
     return decide(error, attempt, _deadline(ctx, job), time.time(), retry_after, retry_budget(ctx), random.random())  # noqa: S311 - jitter
 
@@ -176,10 +205,12 @@ def _apply(
     cid = correlation_id(job.message_id)
     match decision:
         case Done():
+            _finish(ctx, job, "done")
             ctx.leases.complete(job.conversation, job.job_id, token)
             return "done"
         case GiveUp():
             give_up(ctx, task.name, job, payload, decision.error)
+            _finish(ctx, job, "failed")
             ctx.leases.complete(job.conversation, job.job_id, token)
             return "failed"
         case Defer() | RetryLater():
@@ -191,6 +222,7 @@ def _apply(
                 log.warning(
                     "job.retrying", correlation_id=cid, reason=decision.reason, countdown=round(decision.countdown, 2)
                 )
+            _finish(ctx, job, "deferred" if isinstance(decision, Defer) else "retrying")
             # Release the claim, keep the conversation leased until the retry is due, and publish the retry.
             # max_retries=None: unlimited for Celery (the tasks' default is None too); the budget is ours.
             ctx.leases.defer(job.conversation, job.job_id, token, decision.countdown)

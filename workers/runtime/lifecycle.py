@@ -54,7 +54,9 @@ def _setup_logging(**_: Any) -> None:
     # Connecting this signal is Celery's documented way to take over logging: Celery then installs no handlers and
     # redirects no output (in the parent and in every pool process), so its own records reach our JSON renderer.
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json, with_process=True)
+    configure_logging(
+        settings.log_level, settings.log_json, with_process=True, message_key=settings.message_hashing_key()
+    )
     route_stdlib_logging(settings.log_level, settings.log_json, with_process=True)
 
 
@@ -78,7 +80,9 @@ def _init_worker(**_: Any) -> None:
     from workers.pipelines.request_budget import check_system_prompt_fits
 
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json, with_process=True)
+    configure_logging(
+        settings.log_level, settings.log_json, with_process=True, message_key=settings.message_hashing_key()
+    )
     try:
         settings.require(WORKER_SECRETS, "The worker")  # `loopera worker` checks first; this covers `celery worker`
     except ConfigError as exc:
@@ -100,7 +104,9 @@ def _init_process(**_: Any) -> None:
     from workers.runtime.process import get_context
 
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json, with_process=True)
+    configure_logging(
+        settings.log_level, settings.log_json, with_process=True, message_key=settings.message_hashing_key()
+    )
     get_context()  # fail fast (and once) on bad configuration, not on the first message
 
 
@@ -146,7 +152,9 @@ _reaper = _Reaper()
 @worker_ready.connect
 def _start_reaper(**_: Any) -> None:
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json, with_process=True)
+    configure_logging(
+        settings.log_level, settings.log_json, with_process=True, message_key=settings.message_hashing_key()
+    )
     _reaper.start(settings)
     metrics_port = None
     if settings.worker_metrics_port:

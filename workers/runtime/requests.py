@@ -21,7 +21,6 @@ from shared.config import get_settings
 from shared.logging import get_logger
 from shared.redis_client import sync_redis
 from shared.redis_scripts import ScriptResult
-from workers.context import attempts_ttl_seconds
 from workers.delivery.attempts import JobAttempts
 from workers.delivery.lease import ConversationLeases, LossKind
 
@@ -41,7 +40,7 @@ class _ParentState:
                 settings = get_settings()
                 client = sync_redis(settings)
                 self._built = (
-                    JobAttempts(client, attempts_ttl_seconds(settings)),
+                    JobAttempts(client),
                     ConversationLeases(client, settings.conversation_lease_seconds),
                 )
             return self._built
@@ -50,14 +49,19 @@ class _ParentState:
 _parent = _ParentState()
 
 
-def job_ref(task_id: str, args: Any) -> tuple[str, str] | None:
-    """(job id, conversation) of a task's arguments, or None when they do not name a mailbox."""
+def job_ref(task_id: str, args: Any, attempts: JobAttempts) -> tuple[str, str, str] | None:
+    """(ledger ref, job id, conversation) of a task's arguments, or None when they do not name a mailbox. The
+    argument is the message's ledger ref (the job is in the ledger), or a whole job queued by an older API (whose
+    ledger ref is its job id: workers/delivery/ledger_book.adopt)."""
     payload = args[0] if isinstance(args, list | tuple) and args else None
+    if isinstance(payload, str) and payload:
+        found = attempts.job_of(payload)
+        return (payload, *found) if found is not None else None
     if not isinstance(payload, dict):
         return None
     job_id, conversation = payload.get("job_id") or task_id, payload.get("conversation")
     if isinstance(job_id, str) and isinstance(conversation, str) and job_id and conversation:
-        return job_id, conversation
+        return job_id, job_id, conversation
     return None
 
 
@@ -65,13 +69,13 @@ def report_lost(task_id: str, args: Any, kind: LossKind) -> None:
     """Count the attempt and leave a tombstone for the dead copy's claim, which the next claim takes and reports.
     With a hard time limit Celery acknowledges the message and will not redeliver it, so the job is handed to its
     queue again here; a lost worker's message is requeued by Celery itself (`task_reject_on_worker_lost`)."""
-    ref = job_ref(task_id, args)
-    if ref is None:
-        return
-    job_id, conversation = ref
     try:
         attempts, leases = _parent.get()
-        attempts.increment(job_id)  # a lost copy spends an attempt: a job that kills its process every time must end
+        found = job_ref(task_id, args, attempts)
+        if found is None:
+            return
+        ref, job_id, conversation = found
+        attempts.increment(ref)  # a lost copy spends an attempt: a job that kills its process every time must end
         released = leases.release_lost(conversation, job_id, kind)
     except Exception as exc:  # Redis down: the conversation lease still brings the job back
         log.warning("job.lost_unreported", kind=kind.value, error=type(exc).__name__)

@@ -24,15 +24,15 @@ class JobTask(Task):  # type: ignore[misc]  # celery ships no type hints
 
 
 @app.task(name=TaskName.TEXT.value, bind=True, base=JobTask)
-def handle_text_message(self: Task, payload: dict[str, Any]) -> None:
+def handle_text_message(self: Task, payload: str | dict[str, Any]) -> None:
     run_job(self, get_context(), payload, TEXT_PIPELINE)
 
 
 @app.task(name=TaskName.AUDIO.value, bind=True, base=JobTask)
-def handle_audio_message(self: Task, payload: dict[str, Any]) -> None:
+def handle_audio_message(self: Task, payload: str | dict[str, Any]) -> None:
     run_job(self, get_context(), payload, AUDIO_PIPELINE)
 
 
 @app.task(name=TaskName.VISION.value, bind=True, base=JobTask)
-def handle_vision_message(self: Task, payload: dict[str, Any]) -> None:
+def handle_vision_message(self: Task, payload: str | dict[str, Any]) -> None:
     run_job(self, get_context(), payload, VISION_PIPELINE)

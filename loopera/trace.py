@@ -1,0 +1,105 @@
+"""`loopera trace`: the story of one message, read from its ledger (shared/ledger.py), for operators.
+
+Without `show_content` nothing personal is printed: the conversation and Meta's message ids appear as keyed
+hashes, stage results that hold words (transcript, answer) as their length; `show_content` prints them in clear.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import orjson
+
+from shared.jobs import InboundJob
+from shared.ledger import message_ref
+from shared.logging import conversation_ref, correlation_id
+
+_REF = re.compile(r"^[0-9a-f]{32}$")
+# Stage results that are verdicts, not words: safe to show.
+_VERDICT_STAGES = frozenset({"staleness", "answer_mode", "user_limit"})
+_SEND_FACTS = (":until", ":meta", ":at", ":gate")
+_QUEUED = {"2": "handed to its queue at once", "1": "behind an earlier message of its conversation"}
+
+
+def ref_for(message: str, key: bytes) -> str:
+    """The ref of a message id; a 32-hex-digit argument already is one (as in dead letters and logs)."""
+    return message if _REF.match(message) else message_ref(message, key)
+
+
+def _ms(fields: dict[str, str], name: str) -> int | None:
+    value = fields.get(name)
+    return int(value) if value and value.lstrip("-").isdigit() else None
+
+
+def _when(ms: int | None, origin: int | None) -> str:
+    if ms is None:
+        return "-"
+    stamp = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return f"{stamp} (+{(ms - origin) / 1000:.3f} s)" if origin is not None and ms != origin else stamp
+
+
+def _stage_value(name: str, value: Any, show_content: bool) -> str:
+    if show_content or name in _VERDICT_STAGES:
+        text = value if isinstance(value, str) else orjson.dumps(value).decode()
+        return repr(text) if len(text) <= 200 else repr(text[:200]) + "..."
+    size = len(value) if isinstance(value, str) else len(orjson.dumps(value))
+    return f"<{size} chars>"
+
+
+def render(ref: str, fields: dict[str, str], key: bytes, show_content: bool = False) -> list[str]:
+    """The lines `loopera trace` prints for a ledger's fields."""
+    if not fields:
+        return [f"no ledger for {ref[:12]} (never received, or older than MESSAGE_LEDGER_TTL_SECONDS)"]
+    received = _ms(fields, "received_ms")
+    lines = [f"message {ref[:12]}"]
+    try:
+        job: InboundJob | None = InboundJob.model_validate_json(fields.get("job", ""))
+    except ValueError:
+        job = None
+    if job is not None:
+        who = job.conversation if show_content else conversation_ref(job.conversation)
+        lines.append(f"  type         {job.message_type} from conversation {who}")
+        lines.append(f"  logs         correlation_id {correlation_id(job.message_id)}")
+        if show_content:
+            lines.append(f"  message id   {job.message_id}")
+            lines.append(f"  contact      {job.contact_name or '-'}")
+            lines.append(f"  content      {orjson.dumps(job.message).decode()[:500]}")
+    lines.append(f"  received     {_when(received, None)}")
+    lines.append(f"  queued       {_QUEUED.get(fields.get('queued', ''), 'unknown')}")
+    runs = fields.get("runs", "0")
+    lines.append(f"  claimed      {_when(_ms(fields, 'first_claimed_ms'), received)}; runs: {runs}")
+    if runs != "1" and "claimed_ms" in fields:
+        lines.append(f"  last claim   {_when(_ms(fields, 'claimed_ms'), received)}")
+    lines.append(f"  attempts     {fields.get('attempts', '0')} failed")
+    for name in sorted(f.removeprefix("stage:") for f in fields if f.startswith("stage:") and f.count(":") == 1):
+        record = orjson.loads(fields[f"stage:{name}"])
+        value = _stage_value(name, record.get("v"), show_content)
+        lines.append(
+            f"  stage        {name}: {value}, {record.get('ms', '?')} ms, at {_when(record.get('at'), received)}"
+        )
+    for field in sorted(f for f in fields if f.startswith("stage:") and f.endswith(":error")):
+        lines.append(f"  stage error  {field.removeprefix('stage:').removesuffix(':error')}: {fields[field]}")
+    for part in sorted(
+        f.removeprefix("send:") for f in fields if f.startswith("send:") and not f.endswith(_SEND_FACTS)
+    ):
+        lines.append("  " + _send_line(part, fields, key, received, show_content))
+    lines.append(f"  memory       {'written ' + _when(_ms(fields, 'memory'), received) if 'memory' in fields else '-'}")
+    flags = [name.removeprefix("flag:") for name in fields if name.startswith("flag:")]
+    if flags:
+        lines.append(f"  flags        {', '.join(sorted(flags))}")
+    if "outcome" in fields:
+        lines.append(f"  last outcome {fields['outcome']}")
+    return lines
+
+
+def _send_line(part: str, fields: dict[str, str], key: bytes, received: int | None, show_content: bool) -> str:
+    state = fields[f"send:{part}"]
+    if state == "done":
+        meta = fields.get(f"send:{part}:meta", "")
+        shown = meta if show_content else f"ref {message_ref(meta, key)[:12]}" if meta else "-"
+        return f"send         {part}: sent {_when(_ms(fields, f'send:{part}:at'), received)}, Meta id {shown}"
+    if state == "blocked":
+        return f"send         {part}: blocked by {fields.get(f'send:{part}:gate', '?')}"
+    return f"send         {part}: {state} (not confirmed by Meta)"

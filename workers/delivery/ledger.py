@@ -1,0 +1,226 @@
+"""The worker's typed API to a message's ledger (layout in shared/ledger.py): exactly-once as one mechanism.
+
+- `stage(name, compute)`: the stored result of a stage, or compute it and keep it, so a retried job re-sends the same
+  words (a reply split in parts must never mix two generations) and keeps its first verdicts.
+- `send_once(part, send)`: claims the part in one atomic step that also checks the send gates (the message's flags,
+  the conversation's pause, opt-out and customer service window) and that this copy still holds the job's claim.
+- `count_attempt()`, `remember(...)` (the memory-written flag), `note(...)`.
+
+Round trips: writes that need not happen *before* something else wait in `_pending` and travel with the ledger's
+next script (a stage's result with the claim of the part that sends it; a part's `done` with the next part's claim
+or the memory append). `flush()` writes what is left; the job runner calls it on every way out of a run.
+Limit: Graph has no idempotency key, so a part whose `done` was never written (the answer lost, or Redis
+unreachable right after the send) is sent again by a later run: the one at-least-once edge (docs/guarantees.md).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from enum import Enum
+from typing import Any, TypeVar, cast
+
+import orjson
+import redis
+
+from shared.jobs import InboundJob
+from shared.ledger import CUSTOMER_SERVICE_WINDOW_SECONDS, conversation_state_key, ledger_key
+from shared.logging import get_logger
+from shared.redis_scripts import ScriptName, ScriptResult, lua_source
+from workers.delivery.memory import ConversationMemory, MemoryEntry
+from workers.delivery.service_window import user_sent_at
+from workers.errors import WaitError
+
+log = get_logger("workers.ledger")
+
+T = TypeVar("T")
+
+
+class SendResult(Enum):
+    SENT = "sent"
+    ALREADY_SENT = "already_sent"
+    BLOCKED = "blocked"
+
+
+class SendInFlightError(WaitError):
+    """Another copy is sending this part, died while sending it, or holds the job now: come back later.
+    A wait, not a failure: the job runner defers without spending an attempt (a copy killed mid-send leaves the
+    part `sending` for up to `in_flight_seconds`, longer than all attempts' backoffs together)."""
+
+    def __init__(self, retry_after: float = 5.0) -> None:
+        super().__init__("send_in_flight", "another copy of this job is sending this part", retry_after=retry_after)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def window_until_ms(job: InboundJob) -> int:
+    """End of the customer service window this message opened: 24 h after the user's `timestamp` (unix seconds;
+    our receipt when it is missing). Not after our receipt: Meta measures from the user's message, so a backlog it
+    delivers more than 24 h late is refused (131047) however fresh its delivery (issue #15). The conversation's
+    `window_until` (a later message) may extend it; see workers/delivery/service_window.py."""
+    return int((user_sent_at(job) + CUSTOMER_SERVICE_WINDOW_SECONDS) * 1000)
+
+
+class MessageLedger:
+    """One job run's view of its message's ledger. `fields` is the ledger as the claim loaded it; `history` the
+    conversation's memory loaded in the same round trip. `token` is this run's claim ("" = opened without a claim:
+    no claim check, for jobs run outside the job runner)."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        ref: str,
+        job: InboundJob,
+        token: str = "",
+        fields: dict[str, str] | None = None,
+        history: list[MemoryEntry] | None = None,
+        in_flight_seconds: int = 60,
+    ) -> None:
+        self._redis = client
+        self.ref = ref
+        self.key = ledger_key(ref)
+        self.job = job
+        self.token = token
+        self.fields: dict[str, str] = dict(fields or {})
+        self.history = history
+        self.blocked_by: str | None = None
+        self._in_flight_ms = in_flight_seconds * 1000
+        self._pending: dict[str, str] = {}
+        self._lock = threading.Lock()  # a voice reply's chunks are synthesised on threads
+        self._send = client.register_script(lua_source(ScriptName.LEDGER_SEND))
+        self._write = client.register_script(lua_source(ScriptName.LEDGER_WRITE))
+
+    # --- stages -------------------------------------------------------------------------------------------------
+    def stage(self, name: str, compute: Callable[[], T]) -> T:
+        """The stored result of stage `name`, or `compute()` kept as JSON (str, numbers, lists, dicts) with its
+        duration. Written with the ledger's next write, which comes before anything is sent."""
+        field = f"stage:{name}"
+        with self._lock:
+            stored = self._pending.get(field, self.fields.get(field))
+        if stored is not None:
+            return cast(T, orjson.loads(stored)["v"])
+        started = time.monotonic()
+        try:
+            value = compute()
+        except BaseException as exc:
+            self._queue(f"{field}:error", type(exc).__name__)
+            raise
+        record = {"v": value, "ms": round((time.monotonic() - started) * 1000, 1), "at": _now_ms()}
+        self._queue(field, orjson.dumps(record).decode())
+        return value
+
+    def stored(self, name: str) -> Any:
+        """A stage's stored result, or None."""
+        stored = self.fields.get(f"stage:{name}")
+        return orjson.loads(stored)["v"] if stored is not None else None
+
+    # --- sends --------------------------------------------------------------------------------------------------
+    def was_sent(self, part: str) -> bool:
+        return self.fields.get(f"send:{part}") == "done"
+
+    def send_once(self, part: str, send: Callable[[], str], template: bool = False) -> SendResult:
+        """Run `send` (returns Meta's message id) unless this part was sent before or a send gate is closed.
+        An approved `template` passes the customer-service-window gate (the one kind of message Meta accepts
+        outside the window); the other gates still apply. Raises SendInFlightError when another copy is sending it
+        or this copy lost the job's claim."""
+        pending = self._take_pending()
+        now = _now_ms()
+        window = now + 1 if template else window_until_ms(self.job)
+        args: list[str | int] = [self.token, part, now, self._in_flight_ms, window]
+        args += [len(pending), *(item for pair in pending.items() for item in pair)]
+        try:
+            code, detail = self._send(keys=[self.key, conversation_state_key(self.job.conversation)], args=args)
+        except BaseException:
+            self._restore(pending)
+            raise
+        self.fields.update(pending)
+        claim = ScriptResult(int(code))
+        if claim is ScriptResult.ALREADY_SENT:
+            self.fields[f"send:{part}"] = "done"
+            return SendResult.ALREADY_SENT
+        if claim is ScriptResult.IN_FLIGHT:
+            raise SendInFlightError(max(1.0, int(detail) / 1000))
+        if claim is ScriptResult.CLAIM_LOST:
+            raise SendInFlightError()
+        if claim is ScriptResult.BLOCKED:
+            self.blocked_by = detail.decode() if isinstance(detail, bytes) else str(detail)
+            log.info("reply.blocked", ref=self.ref[:12], part=part, gate=self.blocked_by)
+            return SendResult.BLOCKED
+        try:
+            meta_id = send()
+        except BaseException:
+            # Graph did not accept it (or we cannot know): take the part back so a retry sends it.
+            self._write(keys=[self.key], args=[self.token, part, *self._pending_args()])
+            self._pending.clear()
+            raise
+        self.fields[f"send:{part}"] = "done"
+        self._queue(f"send:{part}", "done")
+        self._queue(f"send:{part}:meta", meta_id or "")
+        self._queue(f"send:{part}:at", str(_now_ms()))
+        return SendResult.SENT
+
+    # --- memory, attempts, notes -------------------------------------------------------------------------------
+    def remember(self, memory: ConversationMemory, *entries: MemoryEntry) -> bool:
+        """Append this message's turn to the conversation's memory once (the ledger's `memory` flag), with the
+        pending writes in the same script. False when the turn was already stored."""
+        pending = self._take_pending()
+        try:
+            written = memory.append(
+                self.job.conversation, *entries, ledger=self.key, token=self.token, ledger_writes=pending
+            )
+        except BaseException:
+            self._restore(pending)
+            raise
+        self.fields.update(pending)
+        return written
+
+    def count_attempt(self) -> int:
+        """Failed attempts of this job so far, this one included (written at once, with what is pending)."""
+        pipe = self._redis.pipeline(transaction=True)
+        pending = self._take_pending()
+        if pending:
+            pipe.hset(self.key, mapping=dict(pending.items()))
+        pipe.hincrby(self.key, "attempts", 1)
+        replies = pipe.execute()
+        return int(replies[-1])
+
+    def note(self, field: str, value: str) -> None:
+        """Record a fact with the next write (e.g. how a run ended)."""
+        self._queue(field, value)
+
+    def flush(self) -> None:
+        """Write what is pending (one round trip, none when nothing is)."""
+        pending = self._take_pending()
+        if not pending:
+            return
+        try:
+            self._write(keys=[self.key], args=[self.token, "", len(pending), *self._flat(pending)])
+        except BaseException:
+            self._restore(pending)
+            raise
+        self.fields.update(pending)
+
+    # --- internals ---------------------------------------------------------------------------------------------
+    def _queue(self, field: str, value: str) -> None:
+        with self._lock:
+            self._pending[field] = value
+
+    def _take_pending(self) -> dict[str, str]:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        return pending
+
+    def _restore(self, pending: dict[str, str]) -> None:
+        with self._lock:
+            self._pending = pending | self._pending
+
+    def _pending_args(self) -> list[str | int]:
+        pending = self._take_pending()
+        return [len(pending), *self._flat(pending)]
+
+    @staticmethod
+    def _flat(pending: dict[str, str]) -> list[str]:
+        return [item for pair in pending.items() for item in pair]
