@@ -8,13 +8,15 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
+from api.identity_links import IdentityLinks
 from api.redis_channel import ScriptChannel
 from api.task_events import TaskSentAnnouncer
-from api.webhook_payload import PreparedJob
+from api.webhook_payload import PreferenceUpdate, PreparedJob
 from shared import mailbox
 from shared.handoff import PAUSED_FIELD
+from shared.identity import LINK_TTL_SECONDS, PREFERENCES_PREFIX
 from shared.ledger import conversation_state_key, ledger_key
-from shared.redis_scripts import ScriptResult
+from shared.redis_scripts import ScriptName, ScriptResult, lua_source
 
 # The ingest script's results per message (shared/scripts/ingest.lua).
 DUPLICATE, QUEUED_BEHIND, DISPATCHED = ScriptResult.DUPLICATE, ScriptResult.QUEUED_BEHIND, ScriptResult.DISPATCHED
@@ -48,6 +50,8 @@ class Ingestor:
         self._redis = client
         self._channel = channel or ScriptChannel(client, mailbox.INGEST, ack_replicas, ack_wait_ms)
         self._announcer = TaskSentAnnouncer(client) if announce_to_flower else None
+        self._identities = IdentityLinks(client)
+        self._record_preferences = client.register_script(lua_source(ScriptName.RECORD_PREFERENCES))
         self._ttl = str(dedupe_ttl_seconds).encode()
         self._lease_ms = str(lease_seconds * 1000).encode()
         self._ledger_ttl = str(ledger_ttl_seconds).encode()
@@ -58,6 +62,8 @@ class Ingestor:
         duplicate. Raises redis errors; the caller answers 503 and Meta redelivers."""
         if not jobs:
             return []
+        # Who is talking first: a person's phone number and user id lead to one mailbox (shared/identity.py).
+        await self._identities.resolve(jobs)
         keys: list[bytes] = [_LEASES]
         args: list[bytes] = [b"%d" % int(time.time() * 1000), self._lease_ms, self._ttl, self._ledger_ttl]
         for job in jobs:
@@ -73,18 +79,30 @@ class Ingestor:
             self._announcer.announce(jobs, result)
         return result
 
-    async def pause(self, conversations: Sequence[str], minutes: int) -> None:
-        """Pause conversations a person wrote in (shared/handoff.py), before their echoes are queued: the send gate
-        then holds an answer already being computed. Raises redis errors (the caller answers 503)."""
+    async def pause(self, echoes: Sequence[PreparedJob], minutes: int) -> None:
+        """Pause the conversations a person wrote in (shared/handoff.py), before their echoes are queued: the send
+        gate then holds an answer already being computed. Each echo is first moved to its user's conversation
+        (phone or BSUID lead to one, api/identity_links.py). Raises redis errors (the caller answers 503)."""
+        await self._identities.resolve(echoes)
         until = int(time.time() * 1000) + minutes * 60_000
         pipe = self._redis.pipeline(transaction=False)
-        for conversation in dict.fromkeys(conversations):
+        for conversation in dict.fromkeys(job.conversation for job in echoes):
             pipe.hset(conversation_state_key(conversation), PAUSED_FIELD, until)
         await pipe.execute()
+
+    async def record_preferences(self, updates: Sequence[PreferenceUpdate]) -> int:
+        """Store marketing-preference updates (newest per person and category wins); one round trip. Raises redis
+        errors; the caller answers 503 and Meta redelivers."""
+        keys = [(PREFERENCES_PREFIX + update.person).encode() for update in updates]
+        args: list[bytes] = [str(LINK_TTL_SECONDS).encode()]
+        for update in updates:
+            args += (update.category.encode(), update.value.encode(), b"%d" % update.timestamp)
+        return int(await self._record_preferences(keys=keys, args=args))
 
     async def ping(self) -> bool:
         return bool(await self._redis.ping())
 
     async def close(self) -> None:
         await self._channel.close()
+        await self._identities.close()
         await self._redis.aclose()

@@ -22,6 +22,11 @@ FAILURES = Counter(
 )
 MESSAGES = Counter("loopera_messages_total", "Inbound messages by outcome", ["outcome"])  # queued, duplicate
 STATUSES = Counter("loopera_statuses_total", "Delivery status callbacks", ["failed"])
+PREFERENCES = Counter(
+    "loopera_user_preferences_total",
+    "Marketing-preference updates recorded (user_preferences webhooks)",
+    ["value"],  # stop, resume, signup, or "other" for a value Meta adds later
+)
 ENQUEUE_SECONDS = Histogram(
     "loopera_enqueue_seconds",
     "Time to put a webhook's jobs into Redis",

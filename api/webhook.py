@@ -182,11 +182,28 @@ class WebhookEndpoint:
             return Answer(400, _error("invalid JSON"))
         return await self._enqueue(payload)
 
+    async def _record_preferences(self, contents: WebhookContents) -> bool:
+        """Meta's marketing opt-out/in, recorded, never answered (for template sends that honour it). False when
+        Redis refused it: nothing is acknowledged then, and Meta redelivers."""
+        try:
+            await self._ingestor.record_preferences(contents.preferences)
+        except RedisError as exc:
+            log.error("webhook.enqueue_failed", error=type(exc).__name__)
+            metrics.WEBHOOKS.labels("unavailable").inc()
+            return False
+        for update in contents.preferences:
+            log.info("user_preferences.recorded", category=update.category, value=update.value)
+            known = update.value if update.value in ("stop", "resume", "signup") else "other"
+            metrics.PREFERENCES.labels(known).inc()
+        return True
+
     async def _enqueue(self, payload: Any) -> Answer:
         contents = parse_webhook(payload, self._phone_number_id, self._message_key)
         _report_problems(contents)
         for failed in contents.failed_statuses:
             log.warning("whatsapp.status_failed", correlation_id=failed.message_id_hash, codes=failed.codes)
+        if contents.preferences and not await self._record_preferences(contents):
+            return QUEUE_UNAVAILABLE
         if contents.statuses:
             metrics.STATUSES_DELIVERED.inc(contents.statuses - len(contents.failed_statuses))
             if contents.failed_statuses:
@@ -212,7 +229,7 @@ class WebhookEndpoint:
                 metrics.MESSAGES_DUPLICATE.inc(duplicates)
             outcome = "ok" if duplicates < len(results) else "duplicate"
         else:
-            outcome = "ok" if contents.statuses else "ignored"
+            outcome = "ok" if contents.statuses or contents.preferences else "ignored"
         if contents.failures:
             # The valid items are queued; the failed ones come back with Meta's redelivery (the queued ones are
             # then duplicates), and are not lost should a fix be deployed meanwhile.

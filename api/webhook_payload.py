@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from shared.celery_protocol import build_task_message, new_task_id
 from shared.handoff import ECHO_MESSAGE_TYPE, ECHOES_FIELD
+from shared.identity import Sender
 from shared.jobs import TASK_FOR_QUEUE, InboundJob, queue_for_message_type
 from shared.ledger import DEVELOPMENT_MESSAGE_KEY, message_ref
 from shared.logging import correlation_id
@@ -41,6 +42,17 @@ class PreparedJob:
     correlation_id: str  # hashed message id for logs and monitoring (computed once, here)
     job: bytes = b"{}"
     message_id: str = ""  # in memory only: never part of a key, an argument or a log line
+    sender: Sender | None = None
+    fields: dict[str, Any] = field(default_factory=dict)  # `job` before encoding
+
+    def move_to(self, conversation: str) -> None:
+        """The sender's conversation as resolved by the ingestor (api/identity_links.py), when it is not the
+        candidate this job was built with: the ledger's job is re-encoded (the envelope carries only the ref)."""
+        if conversation == self.conversation:
+            return
+        self.conversation = conversation
+        self.fields["conversation"] = conversation
+        self.job = orjson.dumps(self.fields)
 
 
 @dataclass(slots=True)
@@ -61,13 +73,26 @@ class ItemProblem:
     fields: tuple[str, ...] = ()  # for "schema": the job fields the schema refused
 
 
+@dataclass(frozen=True, slots=True)
+class PreferenceUpdate:
+    """A user's marketing-preference change (`user_preferences` webhook field): recorded, never answered.
+    `person` is the identity digest (shared/identity.py), never the phone number or user id."""
+
+    person: str
+    category: str
+    value: str
+    timestamp: int
+
+
 @dataclass(slots=True)
 class WebhookContents:
     jobs: list[PreparedJob] = field(default_factory=list)
     statuses: int = 0
     # Conversations a person wrote in from the WhatsApp Business app (smb_message_echoes): pause them now.
-    pauses: list[str] = field(default_factory=list)
+    # Echo jobs whose conversations pause before anything is queued (resolved to their conversation first).
+    pauses: list[PreparedJob] = field(default_factory=list)
     failed_statuses: list[FailedStatus] = field(default_factory=list)
+    preferences: list[PreferenceUpdate] = field(default_factory=list)
     ignored: int = 0
     foreign_number: int = 0
     skipped: list[ItemProblem] = field(default_factory=list)  # malformed: dropped on purpose, answered 200
@@ -103,18 +128,31 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _conversation_of(message: dict[str, Any], contact: dict[str, Any]) -> tuple[str, str | None, str | None]:
-    """(conversation key, `to`, `recipient`). Since April 2026 a user with a username may have no `from`:
-    then the business-scoped user id is both the key and the `recipient` we reply to."""
-    if "from" in message and not isinstance(message["from"], str | None):
-        raise Malformed("from_not_a_string")
+def _sender_of(
+    message: dict[str, Any], contact: dict[str, Any], key: bytes
+) -> tuple[Sender, str | None, str | None, str | None, str | None]:
+    """(sender, `to`, `recipient`, group id, member digest). Since 2026 a user with a username may have no `from`,
+    only the business-scoped user id (BSUID), or both; replies go to the phone number when known (Meta's advice:
+    then the phone keeps appearing in webhooks), else to the BSUID as `recipient`
+    (https://developers.facebook.com/docs/whatsapp/cloud-api/business-scoped-user-ids). A group message is answered
+    in the group: `to` is the group id."""
+    for name in ("from", "from_user_id", "group_id"):
+        if name in message and not isinstance(message[name], str | None):
+            raise Malformed(f"{name}_not_a_string")
     wa_id = _text(message.get("from")) or _text(contact.get("wa_id"))
-    if wa_id:
-        return wa_id, wa_id, None
     user_id = _text(message.get("from_user_id")) or _text(contact.get("user_id"))
-    if user_id:
-        return user_id, None, user_id
-    raise Malformed("no_sender")
+    group_id = _text(message.get("group_id"))
+    if not (wa_id or user_id):
+        raise Malformed("no_sender")
+    sender = Sender.of(wa_id, user_id, group_id, key)
+    system = message.get("system")
+    if message.get("type") == "system" and isinstance(system, dict) and system.get("type") == "user_changed_number":
+        # The person's new number (and new BSUID, which Meta regenerates with it) continue this conversation.
+        new_phone = _text(system.get("wa_id")) or _text(system.get("new_wa_id"))
+        sender = sender.joined_by(new_phone, _text(system.get("user_id")) or _text(system.get("new_user_id")), key)
+    if group_id:
+        return sender, group_id, None, group_id, Sender.of(wa_id, user_id, None, key).links[0]
+    return sender, wa_id, None if wa_id else user_id, None, None
 
 
 def _contacts_by_id(value: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -140,13 +178,24 @@ def _prepare(
         raise Malformed("no_type")
     if depth_exceeds(message, MAX_MESSAGE_DEPTH):
         raise Malformed("too_deep")
-    sender = _text(message.get("from")) or _text(message.get("from_user_id")) or ""
-    contact = contacts.get(sender) or contacts.get("") or {}
-    conversation, to, recipient = _conversation_of(message, contact)
+    sender_id = _text(message.get("from")) or _text(message.get("from_user_id")) or ""
+    contact = contacts.get(sender_id) or contacts.get("") or {}
+    sender, to, recipient, group_id, member = _sender_of(message, contact, message_key)
     profile = contact.get("profile")
     name = profile.get("name") if isinstance(profile, dict) else None
-    address = (conversation, to, recipient)
+    address = _Address(sender, to, recipient, group_id, member)
     return _prepared(message, message_id, message_type, address, name, phone_number_id, now, message_key)
+
+
+@dataclass(frozen=True, slots=True)
+class _Address:
+    """Who the job is about and where its answer goes (see `_sender_of`)."""
+
+    sender: Sender
+    to: str | None
+    recipient: str | None
+    group_id: str | None = None
+    member: str | None = None
 
 
 def _prepare_echo(echo: Any, phone_number_id: str, now: float, message_key: bytes) -> PreparedJob:
@@ -163,7 +212,8 @@ def _prepare_echo(echo: Any, phone_number_id: str, now: float, message_key: byte
     to, user_id = _text(echo.get("to")), _text(echo.get("to_user_id"))
     if to is None and user_id is None:
         raise Malformed("no_recipient")
-    address = (to, to, None) if to else (str(user_id), None, user_id)
+    # The user's own identity (phone and/or BSUID), so the echo joins their conversation however it is keyed.
+    address = _Address(Sender.of(to, user_id, None, message_key), to, None if to else user_id)
     return _prepared(echo, message_id, ECHO_MESSAGE_TYPE, address, None, phone_number_id, now, message_key)
 
 
@@ -171,13 +221,13 @@ def _prepared(
     message: dict[str, Any],
     message_id: str,
     message_type: str,
-    address: tuple[str, str | None, str | None],
+    address: _Address,
     name: Any,
     phone_number_id: str,
     now: float,
     message_key: bytes,
 ) -> PreparedJob:
-    conversation, to, recipient = address
+    conversation = address.sender.candidate
     task_id = new_task_id()
     job = {
         "job_id": task_id,
@@ -189,8 +239,10 @@ def _prepared(
         "message": message,
         # The display name is decoration: a name that is not a string is dropped, and the user still answered.
         "contact_name": name if isinstance(name, str) else None,
-        "to": to,
-        "recipient": recipient,
+        "to": address.to,
+        "recipient": address.recipient,
+        "group_id": address.group_id,
+        "member": address.member,
     }
     try:
         InboundJob.model_validate(job)
@@ -206,7 +258,9 @@ def _prepared(
     envelope = build_task_message(
         TASK_FOR_QUEUE[queue].value, task_id, queue.value, [ref], f"<{message_type[:64]} {cid}>"
     )
-    return PreparedJob(ref, conversation, task_id, queue.value, envelope, cid, ledger_job, message_id)
+    return PreparedJob(
+        ref, conversation, task_id, queue.value, envelope, cid, ledger_job, message_id, address.sender, job
+    )
 
 
 def _status(status: Any, out: WebhookContents) -> None:
@@ -264,6 +318,9 @@ def _change(
     if not isinstance(change, dict):
         raise Malformed("not_an_object")
     field_name = change.get("field")
+    if field_name == "user_preferences":
+        _preferences(change.get("value"), e, c, our_phone_number_id, out, message_key)
+        return
     if field_name not in ("messages", ECHOES_FIELD):
         out.ignored += 1  # account, template, call ... updates: not ours to act on
         return
@@ -282,7 +339,7 @@ def _change(
             with _Item(out, e, c, "message_echoes", index):
                 job = _prepare_echo(echo, number, now, message_key)
                 out.jobs.append(job)
-                out.pauses.append(job.conversation)
+                out.pauses.append(job)
         return
     messages = _items(value, "messages", e, c, out)
     contacts = _contacts_by_id(value) if messages else {}
@@ -294,11 +351,38 @@ def _change(
             _status(status, out)
 
 
+def _preference(item: Any, key: bytes) -> PreferenceUpdate:
+    if not isinstance(item, dict):
+        raise Malformed("not_an_object")
+    user_id, wa_id = _text(item.get("user_id")), _text(item.get("wa_id"))
+    category, value, timestamp = _text(item.get("category")), _text(item.get("value")), item.get("timestamp")
+    if not (user_id or wa_id):
+        raise Malformed("no_sender")
+    if category is None or value is None:
+        raise Malformed("no_preference")
+    person = Sender.of(wa_id, user_id, None, key).links[0]
+    return PreferenceUpdate(person, category[:64], value[:64], timestamp if isinstance(timestamp, int) else 0)
+
+
+def _preferences(value: Any, e: int, c: int, ours: str, out: WebhookContents, key: bytes) -> None:
+    """Meta's marketing-preference updates (stop, resume, signup), one per item: recorded by the webhook."""
+    if not isinstance(value, dict):
+        raise Malformed("value_not_an_object")
+    metadata = value.get("metadata")
+    if ours and (metadata.get("phone_number_id") if isinstance(metadata, dict) else None) != ours:
+        out.foreign_number += 1
+        return
+    for index, item in enumerate(_items(value, "user_preferences", e, c, out)):
+        with _Item(out, e, c, "user_preferences", index):
+            out.preferences.append(_preference(item, key))
+
+
 def parse_webhook(
     payload: Any, our_phone_number_id: str, message_key: bytes = DEVELOPMENT_MESSAGE_KEY
 ) -> WebhookContents:
     """Everything we must act on, plus the items skipped or failed with their positions. Never raises.
-    `message_key` hashes message ids into refs (`Settings.message_hashing_key()`)."""
+    `message_key` (`Settings.message_hashing_key()`) hashes message ids into refs, and phone numbers and user ids
+    into the digests of conversation ids (shared/identity.py)."""
     out = WebhookContents()
     entries = payload.get("entry") if isinstance(payload, dict) else None
     if not isinstance(entries, list):

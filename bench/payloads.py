@@ -50,8 +50,12 @@ def _message(n: int, sender: str, now: str) -> dict[str, Any]:
     }
 
 
-def text_bodies(count: int, start: int = 0, conversations: int = 10_000, per_body: int = 1) -> Iterator[bytes]:
-    """`per_body` text messages per webhook (Meta batches), senders cycling over `conversations` users."""
+def text_bodies(
+    count: int, start: int = 0, conversations: int = 10_000, per_body: int = 1, user_ids: bool = True
+) -> Iterator[bytes]:
+    """`per_body` text messages per webhook (Meta batches), senders cycling over `conversations` users. With
+    `user_ids` each sender also carries a business-scoped user id, as every 2026 webhook does; without, the
+    phone-only shape of older webhooks (every message then costs the API an identity round trip)."""
     now = str(int(time.time()))
     ids = itertools.count(start)
     for _ in range(count):
@@ -59,8 +63,9 @@ def text_bodies(count: int, start: int = 0, conversations: int = 10_000, per_bod
         for _ in range(per_body):
             n = next(ids)
             sender = f"1555{n % conversations:07d}"
-            messages.append(_message(n, sender, now))
-            contacts.append({"profile": {"name": f"User {n % conversations}"}, "wa_id": sender})
+            messages.append(_message(n, sender, now) | ({"from_user_id": f"US.{sender}"} if user_ids else {}))
+            contact = {"profile": {"name": f"User {n % conversations}"}, "wa_id": sender}
+            contacts.append(contact | ({"user_id": f"US.{sender}"} if user_ids else {}))
         yield orjson.dumps(_value(messages, contacts, None))
 
 

@@ -212,6 +212,26 @@ class Settings(BaseSettings):
     # Bearer token of the API's /admin/handoff endpoints; empty: the endpoints do not exist.
     admin_token: SecretStr = SecretStr("")
 
+    # --- who is talking: groups, welcome (docs/message-types.md#groups) ---------------------------------------
+    # Messages in a WhatsApp group: `off` never answers, `mention` answers only when the bot is addressed (a reply
+    # to one of its messages, or text naming BUSINESS_DISPLAY_NAME or @BUSINESS_DISPLAY_PHONE_NUMBER), `all`
+    # answers every message. Meta's webhooks carry no mention field, so "addressed" is ours to define.
+    group_replies: Literal["off", "mention", "all"] = "mention"
+    # The business's display name and number as members write them ("Acme Support", "15550783881"); empty: not
+    # used for mentions. The number is matched with or without a leading "+".
+    business_display_name: str = ""
+    business_display_phone_number: str = ""
+    # Sent (as is, not quoting the event) when a user opens the chat for the first time and Meta sends
+    # `request_welcome`; empty: no welcome message.
+    welcome_message: str = "Hi! I'm an AI assistant. Ask me anything, or send a voice note or a photo."
+    # Outside the 24-hour customer service window no free-form reply is sent; the answer is kept this long and sent
+    # when the user writes again (docs/message-types.md#the-24-hour-customer-service-window).
+    undelivered_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+    # An approved template (its name, and its language code) sent instead, once per conversation per day, when a
+    # reply falls outside the window; empty: nothing is sent.
+    outside_window_template: str = ""
+    outside_window_template_language: str = "en_US"
+
     # --- vision / message types -----------------------------------------------------------------------------
     # WhatsApp images are at most 5 MB; refuse to download more than this (a wrong mime type or a forged payload).
     image_max_download_bytes: int = 8 * 1024 * 1024

@@ -54,7 +54,8 @@ class InboundJob(BaseModel):
     """One inbound WhatsApp message, as the workers receive it.
 
     `message` is Meta's message object exactly as delivered (types evolve; the worker decides what it understands).
-    `conversation` is who we talk to: `from` (wa_id) when present, else the business-scoped user id.
+    `conversation` is who we talk to: an opaque id (shared/identity.py) shared by every message of one person,
+    whether it came with the phone number, the business-scoped user id or both, or of one group.
     The API validates every job with this model before queueing it (api/webhook_payload.py), so the worker never
     receives a job it would reject; ids are 1..MAX_ID_CHARS characters.
     """
@@ -69,6 +70,12 @@ class InboundJob(BaseModel):
     received_at: float
     message: dict[str, Any]
     contact_name: str | None = None
-    # Where replies go: a wa_id for `to`, or a business-scoped user id for `recipient`.
+    # Where replies go: a wa_id for `to`, or a business-scoped user id for `recipient`; for a group message `to` is
+    # the group id (sent with `recipient_type: group`).
     to: Id | None = None
     recipient: Id | None = None
+    # Set for a message written in a WhatsApp group: the group is the conversation, the sender one of its members.
+    group_id: Id | None = None
+    # In a group: the member who wrote, as an identity digest (shared/identity.py), for per-user settings (rate
+    # limits, opt-out) that apply to the member, not to the whole group.
+    member: Id | None = None

@@ -6,8 +6,9 @@ says `return R.CLAIMED` and the loader writes in the enum's value, so the Lua an
 (`is ScriptResult.CLAIMED`) cannot drift apart (an unknown name fails at load).
 
 The typed wrappers that name each script's keys and arguments live with their callers: `workers/delivery/lease.py`
-(mailbox), `api/ingest.py` and `workers/delivery/requeue.py` (ingest), `workers/clients/rate_limit.py`,
-`workers/delivery/memory.py`, `workers/clients/user_rate_limit.py`.
+(mailbox), `api/ingest.py` and `workers/delivery/requeue.py` (ingest), `api/identity_links.py` and `api/ingest.py`
+(resolve_identity, record_preferences), `workers/clients/rate_limit.py`, `workers/delivery/memory.py`,
+`workers/clients/user_rate_limit.py`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class ScriptName(StrEnum):
     RATE_LIMIT_ACQUIRE = "rate_limit_acquire"
     RATE_LIMIT_SETTLE = "rate_limit_settle"
     RATE_LIMIT_COOL_DOWN = "rate_limit_cool_down"
+    RESOLVE_IDENTITY = "resolve_identity"
+    RECORD_PREFERENCES = "record_preferences"
     LEDGER_CLAIM = "ledger_claim"
     LEDGER_SEND = "ledger_send"
     LEDGER_WRITE = "ledger_write"

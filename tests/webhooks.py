@@ -11,6 +11,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from shared.identity import Sender
+from shared.ledger import DEVELOPMENT_MESSAGE_KEY, hashing_key
 from tests.fakes.graph_fake import PHONE_NUMBER_ID
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -19,6 +21,15 @@ MEDIA_FIXTURES = FIXTURES / "media"
 CASE_FIXTURES = FIXTURES / "cases"
 APP_SECRET = "test-app-secret-0123456789abcdef"
 VERIFY_TOKEN = "test-verify-token"
+
+
+def conversation_of(
+    phone: str | None = None, user_id: str | None = None, group_id: str | None = None, api_key: bool = True
+) -> str:
+    """The conversation id a first message of this sender gets (shared/identity.py): with the services' key
+    (derived from APP_SECRET) for the real API, or the development key for `parse_webhook` called without one."""
+    key = hashing_key("", APP_SECRET) if api_key else DEVELOPMENT_MESSAGE_KEY
+    return Sender.of(phone, user_id, group_id, key).candidate
 
 
 def fixture_file(name: str) -> dict[str, dict[str, Any]]:
@@ -52,9 +63,13 @@ def fresh_ids(body: dict[str, Any], sender: str | None = None) -> dict[str, Any]
                 message["timestamp"] = str(int(time.time()))
                 if sender and "from" in message:
                     message["from"] = sender
+                if sender and "from_user_id" in message:
+                    message["from_user_id"] = f"US.{sender}"  # the same person as `from`, by BSUID
             if sender:
                 for contact in value.get("contacts", []) or []:
                     contact["wa_id"] = sender
+                    if "user_id" in contact:
+                        contact["user_id"] = f"US.{sender}"
     return body
 
 

@@ -59,6 +59,8 @@ def service_env(redis_server: RedisServer, graph_fake: GraphFake, groq_fake: Gro
         # The shared Groq budgets (free tier: TTS 10 RPM) would defer jobs for up to a minute in feature tests;
         # test_guarantees.py tests the limiter with its own short windows. 429 cooldowns still apply.
         "RATE_LIMITS_ENABLED": "false",
+        # Group messages naming the business are addressed to the bot (GROUP_REPLIES=mention, the default).
+        "BUSINESS_DISPLAY_NAME": "Loopera Desk",
     }
 
 

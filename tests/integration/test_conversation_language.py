@@ -14,7 +14,7 @@ import redis
 from tests.fakes.graph_fake import GraphFake
 from tests.fakes.server import wait_for
 from tests.processes import ServiceProcess
-from tests.webhooks import message_body, text_message
+from tests.webhooks import conversation_of, message_body, text_message
 from workers.text.phrases import PHRASES
 
 pytestmark = pytest.mark.integration
@@ -48,5 +48,5 @@ def test_fixed_replies_follow_the_remembered_language_and_its_switch(
     replies = graph_fake.texts_to(user)
     assert replies[2] == PHRASES["media_not_supported"]["es"]
     assert replies[4] == PHRASES["contacts_received"]["fr"].format(count=1, names="Ana")
-    turns = [orjson.loads(item) for item in redis_client.lrange(f"lp:mem:{user}", 0, -1)]
+    turns = [orjson.loads(item) for item in redis_client.lrange(f"lp:mem:{conversation_of(user)}", 0, -1)]
     assert [turn.get("lang") for turn in turns if turn["role"] == "user"] == ["es", "es", "es", "fr", "fr"]

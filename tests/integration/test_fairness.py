@@ -21,7 +21,7 @@ from tests.fakes.groq_fake import GroqFake
 from tests.fakes.server import wait_for
 from tests.integration.conftest import Webhooks
 from tests.processes import RedisServer, ServiceProcess, start_api, start_worker
-from tests.webhooks import message_body, text_message
+from tests.webhooks import conversation_of, message_body, text_message
 
 pytestmark = pytest.mark.integration
 
@@ -123,14 +123,18 @@ def test_a_user_over_the_limit_is_read_and_remembered_not_answered_and_told_once
     for i in range(PER_USER + 4):
         send(stack, user, f"message {i}")
     wait_for(lambda: len(graph_fake.texts_to(user)) >= PER_USER + 1, timeout=60, what="answers and one notice")
-    wait_for(lambda: stack.redis.llen(f"lp:mem:{user}") >= 2 * PER_USER + 4, timeout=60, what="every turn stored")
+    wait_for(
+        lambda: stack.redis.llen(f"lp:mem:{conversation_of(user)}") >= 2 * PER_USER + 4,
+        timeout=60,
+        what="every turn stored",
+    )
     time.sleep(0.5)  # nothing more may arrive
     texts = graph_fake.texts_to(user)
     notices = [t for t in texts if t.startswith("You're sending messages faster")]
     assert len(notices) == 1 and "60 s" in notices[0]
     assert len(texts) == PER_USER + 1
     assert len(groq_fake.calls_to("chat/completions")) == PER_USER
-    memory = [json.loads(item) for item in stack.redis.lrange(f"lp:mem:{user}", 0, -1)]
+    memory = [json.loads(item) for item in stack.redis.lrange(f"lp:mem:{conversation_of(user)}", 0, -1)]
     said = [m["content"] for m in memory if m["role"] == "user"]
     assert said == [f"{user}: message {i}" for i in range(PER_USER + 4)]  # nothing lost, in order
     # Every message got its blue ticks; only the answered ones and the notice showed "typing".

@@ -25,7 +25,7 @@ from tests.fakes.graph_fake import GraphFake, graph_error
 from tests.fakes.groq_fake import GroqFake, groq_error
 from tests.fakes.server import wait_for
 from tests.processes import REPO, RedisServer, ServiceProcess, fake_backed_env, start_api, start_worker
-from tests.webhooks import encode, message_body, signed_headers, text_message
+from tests.webhooks import conversation_of, encode, message_body, signed_headers, text_message
 
 pytestmark = pytest.mark.integration
 
@@ -281,7 +281,7 @@ def test_ten_quick_messages_get_ten_replies_in_order_while_other_users_are_serve
     assert graph_fake.texts_to(user) == [f"You said: {text}" for text in texts]
     for other in others:
         assert graph_fake.texts_to(other) == [f"You said: hi from {other}"]
-    memory = [orjson.loads(raw) for raw in rds.lrange(f"lp:mem:{user}", 0, -1)]
+    memory = [orjson.loads(raw) for raw in rds.lrange(f"lp:mem:{conversation_of(user)}", 0, -1)]
     expected = [turn for text in texts for turn in (("user", text), ("assistant", f"You said: {text}"))]
     assert [(m["role"], m["content"]) for m in memory] == expected
     # The user's pipelines never overlapped: each model call started after the previous one was answered.
@@ -407,7 +407,7 @@ def test_graph_190_is_not_retried_alerts_ops_once_and_dead_letters_the_job(
     wait_for(lambda: drained(rds), what="the mailbox to drain")
 
     assert [r["reason"] for r in records] == ["graph_190"]
-    assert records[0]["payload"]["conversation"] == user
+    assert records[0]["payload"]["conversation"] == conversation_of(user)
     assert len(graph_fake.failed_sends()) == 1  # no retry, and no apology through the broken channel
     assert graph_fake.texts_to(user) == []
     alerts = wait_for(lambda: log_events(worker, "ops.alert"), what="the ops alert in the worker log")

@@ -112,6 +112,45 @@ def test_no_pii_or_secrets_at_info_and_one_correlation_id_per_journey(
     assert all(e.get("correlation_id") == cid for e in journey), journey
 
 
+def test_user_ids_and_group_ids_stay_out_of_the_logs(
+    api_service: tuple[ServiceProcess, str], worker_service: ServiceProcess, webhooks: Webhooks, graph_fake: GraphFake
+) -> None:
+    """Issue #15's identities: a business-scoped user id (username user, no phone) and a group id with its member."""
+    user_id, group_id, member = "US.7319999000000000001", "GROUPPRIVACY0001", "15557650001"
+    lone = text_message("hello from a username user", sender="")
+    lone.pop("from")
+    lone["from_user_id"] = user_id
+    body = message_body([lone], sender="", name=NAME)
+    body["entry"][0]["changes"][0]["value"]["contacts"] = [{"profile": {"name": NAME}, "user_id": user_id}]
+    assert webhooks.post(body).status_code == 200
+    in_group = text_message("Loopera Desk, a question for the group", sender=member)
+    in_group["group_id"] = group_id
+    assert webhooks.post(message_body([in_group], sender=member, name=NAME)).status_code == 200
+    wait_for(lambda: graph_fake.texts_for(user_id) and graph_fake.texts_to(group_id), 30, what="both replies")
+    cids = {correlation_id(lone["id"]), correlation_id(in_group["id"])}
+    wait_for(
+        lambda: (
+            len(
+                {
+                    e.get("correlation_id")
+                    for _, _, e, _ in parse(worker_service.output())
+                    if e and e.get("event") == "job.done"
+                }
+                & cids
+            )
+            == 2
+        ),
+        20,
+        what="job.done of both messages",
+    )
+    api, _ = api_service
+    for source, output in (("api", api.output()), ("worker", worker_service.output())):
+        for level, _process, _event, raw in parse(output):
+            if level != "DEBUG":
+                for secret in (user_id, group_id, member, NAME):
+                    assert secret not in raw, f"{source} log leaks {secret!r}: {raw}"
+
+
 # --- Celery's own lines and Flower (#11 kind 3) -----------------------------------------------------------------
 
 CELERY_SENDER = "15557650099"

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from shared.config import Settings
 from tests.fakes.graph_fake import PHONE_NUMBER_ID, GraphFake
 from tests.fakes.groq_fake import GroqFake
 from tests.fakes.server import wait_for
@@ -24,7 +25,13 @@ pytestmark = pytest.mark.integration
 
 TABLE_DOC = REPO / "docs" / "message-types.md"
 PHOTO = (MEDIA_FIXTURES / "photo.jpg").read_bytes()
-REPLY_WORDS = {"AI answer": "ai", "Fixed reply": "fixed", "No reply": "none", "Voice pipeline": "voice"}
+REPLY_WORDS = {
+    "AI answer": "ai",
+    "Fixed reply": "fixed",
+    "Welcome message": "welcome",
+    "No reply": "none",
+    "Voice pipeline": "voice",
+}
 
 
 def readme_table(path: Path = TABLE_DOC) -> dict[str, str]:
@@ -165,6 +172,11 @@ def test_fixture_message_gets_the_promised_reply(
         assert replies[0]["text"]["body"].startswith("You said:")
         for needle in IN_REQUEST.get(name, []):
             assert needle in request_text(model_calls[0])
+    elif promised == "welcome":
+        (welcome,) = [m for m in graph_fake.sent_messages() if m.get("to") == sender and "context" not in m]
+        assert welcome["text"]["body"] == Settings.model_fields["welcome_message"].default
+        assert replies == [] and model_calls == [] and receipts == []  # the event is neither quoted nor read
+        return
     elif promised == "fixed":
         assert len(replies) == 1
         assert model_calls == []

@@ -18,7 +18,7 @@ from tests.fakes.graph_fake import GraphFake
 from tests.fakes.groq_fake import GroqFake, content_chars
 from tests.fakes.server import wait_for
 from tests.processes import ServiceProcess
-from tests.webhooks import CASE_FIXTURES, fresh_ids, message_body, text_message
+from tests.webhooks import CASE_FIXTURES, conversation_of, fresh_ids, message_body, text_message
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +32,7 @@ LONG_TURN = (
 
 
 def memory(client: redis.Redis, user: str) -> list[dict[str, Any]]:
-    return [orjson.loads(item) for item in client.lrange(f"lp:mem:{user}", 0, -1)]
+    return [orjson.loads(item) for item in client.lrange(f"lp:mem:{conversation_of(user)}", 0, -1)]
 
 
 def test_a_history_larger_than_groq_accepts_is_trimmed_and_the_conversation_goes_on(

@@ -60,7 +60,7 @@ def test_delay_notice_is_in_the_users_language(
     webhooks, worker_service: ServiceProcess, graph_fake: GraphFake, groq_fake: GroqFake
 ) -> None:
     user = f"1555{uuid.uuid4().int % 10**8:08d}"
-    late = aged(text_message("Hola, ¿me puedes ayudar con una pregunta?", sender=user), 26 * HOURS)
+    late = aged(text_message("Hola, ¿me puedes ayudar con una pregunta?", sender=user), 5 * HOURS)
     webhooks.post(message_body([late], sender=user))
     assert wait_for(lambda: quoting(graph_fake, late["id"]), what="the notice") == [PHRASES["stale_notice"]["es"]]
     assert groq_fake.calls_to("chat/completions") == []

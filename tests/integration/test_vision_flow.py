@@ -18,7 +18,7 @@ from tests.fakes.graph_fake import GraphFake, graph_error
 from tests.fakes.groq_fake import GroqFake
 from tests.fakes.server import Fault, wait_for
 from tests.processes import ServiceProcess
-from tests.webhooks import MEDIA_FIXTURES, message_body, text_message
+from tests.webhooks import MEDIA_FIXTURES, conversation_of, message_body, text_message
 from workers.text.phrases import PHRASES
 
 pytestmark = pytest.mark.integration
@@ -48,7 +48,7 @@ def noise_png(side: int) -> bytes:
 
 
 def memory_of(client: redis.Redis, conversation: str) -> list[dict[str, Any]]:
-    return [orjson.loads(item) for item in client.lrange(f"lp:mem:{conversation}", 0, -1)]
+    return [orjson.loads(item) for item in client.lrange(f"lp:mem:{conversation_of(conversation)}", 0, -1)]
 
 
 def test_image_with_caption_reaches_the_vision_model_as_a_data_url(

@@ -25,7 +25,7 @@ from tests.fakes.groq_fake import TTS_MAX_CHARS, GroqFake, Transcription, groq_e
 from tests.fakes.server import Fault, wait_for
 from tests.integration.conftest import Webhooks
 from tests.processes import RedisServer, ServiceProcess, start_api, start_worker
-from tests.webhooks import CASE_FIXTURES, MEDIA_FIXTURES, fresh_ids, message_body
+from tests.webhooks import CASE_FIXTURES, MEDIA_FIXTURES, conversation_of, fresh_ids, message_body
 from workers.text.phrases import PHRASES
 
 pytestmark = pytest.mark.integration
@@ -186,7 +186,7 @@ def test_english_voice_note_gets_a_real_voice_note_back(stack: VoiceStack, graph
     assert (sends[0]["audio"]["id"] == json.loads(json.dumps(upload.path)) and False) or sends[0]["audio"]["id"]
 
     # The turn is remembered as a voice turn, with its transcript.
-    memory = [json.loads(item) for item in stack.redis.lrange(f"lp:mem:{user}", 0, -1)]
+    memory = [json.loads(item) for item in stack.redis.lrange(f"lp:mem:{conversation_of(user)}", 0, -1)]
     assert [(m["role"], m["kind"]) for m in memory] == [("user", "voice"), ("assistant", "voice")]
     assert memory[0]["content"] == groq_fake.transcription.text
     assert memory[1]["content"] == LONG_REPLY
@@ -231,7 +231,7 @@ def test_spanish_voice_note_gets_a_text_reply(stack: VoiceStack, graph_fake, gro
     assert audio_sends(graph_fake, user) == []
     assert groq_fake.calls_to("audio/speech") == []
     assert graph_fake.uploads() == []
-    memory = [json.loads(item) for item in stack.redis.lrange(f"lp:mem:{user}", 0, -1)]
+    memory = [json.loads(item) for item in stack.redis.lrange(f"lp:mem:{conversation_of(user)}", 0, -1)]
     assert [(m["role"], m["kind"]) for m in memory] == [("user", "voice"), ("assistant", "text")]
 
 
@@ -460,7 +460,9 @@ def test_a_silent_note_whisper_calls_thank_you_gets_could_not_understand_and_is_
     assert len(groq_fake.calls_to("audio/transcriptions")) == 1
     assert groq_fake.calls_to("chat/completions") == []
     assert audio_sends(graph_fake, user) == []
-    assert stack.redis.lrange(f"lp:mem:{user}", 0, -1) == []  # " Thank you." is not remembered as their words
+    assert (
+        stack.redis.lrange(f"lp:mem:{conversation_of(user)}", 0, -1) == []
+    )  # " Thank you." is not remembered as their words
     (event,) = log_events(stack, message, "voice.unsure_segments")
     assert event["known_hallucination"] == 1 and event["kept_chars"] == 0
 
@@ -473,12 +475,12 @@ def test_a_silent_note_is_answered_in_the_conversations_language_not_whispers_gu
     )
     user = "15550100021"
     earlier = {"role": "user", "content": "Olá, tudo bem?", "kind": "text", "ts": time.time(), "lang": "pt"}
-    stack.redis.rpush(f"lp:mem:{user}", json.dumps(earlier))
+    stack.redis.rpush(f"lp:mem:{conversation_of(user)}", json.dumps(earlier))
     message = send_silent_case(stack, graph_fake, user)
     texts = wait_for(lambda: graph_fake.texts_to(user), what="a polite reply")
     wait_done(stack, message)
     assert texts == ["Desculpe, não consegui entender essa mensagem de voz. Pode repetir ou digitar?"]
-    assert stack.redis.llen(f"lp:mem:{user}") == 1
+    assert stack.redis.llen(f"lp:mem:{conversation_of(user)}") == 1
 
 
 def test_real_speech_in_every_language_still_passes_the_confidence_rules(
@@ -491,7 +493,7 @@ def test_real_speech_in_every_language_still_passes_the_confidence_rules(
         wait_for(lambda user=user: graph_fake.texts_to(user) or audio_sends(graph_fake, user), what=f"{name} answer")
         wait_done(stack, message)
         assert log_events(stack, message, "voice.unsure_segments") == [], name
-        memory = [json.loads(item) for item in stack.redis.lrange(f"lp:mem:{user}", 0, -1)]
+        memory = [json.loads(item) for item in stack.redis.lrange(f"lp:mem:{conversation_of(user)}", 0, -1)]
         assert memory[0]["content"] == words, name
     chats = [call.body["messages"][-1]["content"] for call in groq_fake.calls_to("chat/completions")]
     assert chats == [f"(voice note) {words}" for _, words, _ in SPOKEN]

@@ -30,7 +30,7 @@ from tests.fakes.openai_speech_fake import API_KEY, OpenAISpeechFake
 from tests.fakes.server import wait_for
 from tests.integration.conftest import Webhooks
 from tests.processes import RedisServer, ServiceProcess, start_api, start_worker
-from tests.webhooks import MEDIA_FIXTURES, message_body
+from tests.webhooks import MEDIA_FIXTURES, conversation_of, message_body
 
 pytestmark = pytest.mark.integration
 
@@ -169,5 +169,5 @@ def test_a_spanish_voice_note_gets_a_spanish_routed_voice_note(
         assert 3.0 < seconds < 15.0, seconds
     else:  # the fake speaks 0.02 s per character, plus a pause between requests
         assert len(SPANISH_REPLY) * 0.02 < seconds < len(SPANISH_REPLY) * 0.02 + 2.0, seconds
-    memory = [json.loads(item) for item in routed_stack.redis.lrange(f"lp:mem:{user}", 0, -1)]
+    memory = [json.loads(item) for item in routed_stack.redis.lrange(f"lp:mem:{conversation_of(user)}", 0, -1)]
     assert [(m["role"], m["kind"]) for m in memory] == [("user", "voice"), ("assistant", "voice")]

@@ -23,6 +23,7 @@ from tests.webhooks import (
     APP_SECRET,
     VERIFY_TOKEN,
     all_fixture_bodies,
+    conversation_of,
     encode,
     fresh_ids,
     message_body,
@@ -196,8 +197,9 @@ def test_a_batch_is_queued_in_full_with_one_job_per_conversation_in_flight(api) 
     body["entry"].append(message_body([text_message("b", sender="1666")], sender="1666")["entry"][0])
     assert post(client, encode(body)).status_code == 200
     # One job per conversation is handed to Celery; the others wait, in order, in the conversation's mailbox.
-    assert sorted(job["conversation"] for job in queued_jobs(store, "text")) == ["1555", "1666"]
-    inbox = store.lrange("lp:inbox:1555", 0, -1)
+    conversations = sorted(job["conversation"] for job in queued_jobs(store, "text"))
+    assert conversations == sorted([conversation_of("1555"), conversation_of("1666")])
+    inbox = store.lrange(f"lp:inbox:{conversation_of('1555')}", 0, -1)
     assert len(inbox) == 3
     assert store.zcard("lp:leases") == 2
 

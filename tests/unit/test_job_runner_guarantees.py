@@ -55,7 +55,9 @@ class FakeGraph:
     def __init__(self) -> None:
         self.sent: list[str] = []
 
-    def send_text(self, to: str | None, recipient: str | None, body: str, reply_to: str | None) -> str:
+    def send_text(
+        self, to: str | None, recipient: str | None, body: str, reply_to: str | None, group: bool = False
+    ) -> str:
         self.sent.append(body)
         return f"wamid.out.{len(self.sent)}"
 

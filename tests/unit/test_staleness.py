@@ -28,7 +28,9 @@ pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="ne
 class FakeGraph:
     sent: list[tuple[str | None, str, str | None]] = field(default_factory=list)
 
-    def send_text(self, to: str | None, recipient: str | None, text: str, reply_to: str | None = None) -> str:
+    def send_text(
+        self, to: str | None, recipient: str | None, text: str, reply_to: str | None = None, group: bool = False
+    ) -> str:
         self.sent.append((to, text, reply_to))
         return f"wamid.out.{len(self.sent)}"
 

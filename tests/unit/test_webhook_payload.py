@@ -9,7 +9,7 @@ import pytest
 
 from api.webhook_payload import PreparedJob, parse_webhook
 from shared.jobs import InboundJob
-from tests.webhooks import all_fixture_bodies, fixture_file, message_body, text_message
+from tests.webhooks import all_fixture_bodies, conversation_of, fixture_file, message_body, text_message
 
 OURS = "1122334455667"
 
@@ -31,7 +31,8 @@ def test_text_message_becomes_a_valid_job_on_the_text_queue() -> None:
     assert prepared.queue == "text"
     job = InboundJob.model_validate(decode_job(prepared))
     assert job.message_id == "wamid.xyzxyz"
-    assert job.conversation == "972987654321" == job.to
+    assert job.conversation == conversation_of("972987654321", "US.13491208655302741918", api_key=False)
+    assert job.to == "972987654321"
     assert job.contact_name == "Test Name"
     assert job.message["text"]["body"] == "Body Text"
     assert job.job_id == prepared.task_id
@@ -60,7 +61,8 @@ def test_every_entry_change_and_message_of_a_batch_is_walked() -> None:
         message_body([text_message("x", sender="1777")], sender="1777")["entry"][0]["changes"][0]
     )
     contents = parse_webhook(body, OURS)
-    assert [job.conversation for job in contents.jobs] == ["1555", "1555", "1555", "1777", "1666"]
+    senders = ["1555", "1555", "1555", "1777", "1666"]
+    assert [job.conversation for job in contents.jobs] == [conversation_of(s, api_key=False) for s in senders]
     assert len({job.task_id for job in contents.jobs}) == 5
 
 
@@ -91,7 +93,8 @@ def test_message_without_from_uses_the_business_scoped_user_id() -> None:
     ]
     job = InboundJob.model_validate(decode_job(parse_webhook(body, OURS).jobs[0]))
     assert job.to is None
-    assert job.recipient == job.conversation == "US.13491208655302741918"
+    assert job.recipient == "US.13491208655302741918"
+    assert job.conversation == conversation_of(user_id="US.13491208655302741918", api_key=False)
 
 
 @pytest.mark.parametrize(
@@ -133,14 +136,40 @@ def test_a_business_app_echo_becomes_a_job_in_the_users_conversation_and_a_pause
     echo = body["entry"][0]["changes"][0]["value"]["message_echoes"][0]
     echo |= {"to": "15550009999", "id": "wamid.echo1"}
     contents = parse_webhook(body, "")
-    assert contents.pauses == ["15550009999"]
+    user = conversation_of("15550009999", echo.get("to_user_id"), api_key=False)  # the BSUID keys it when present
+    assert [echo_job.conversation for echo_job in contents.pauses] == [user]
     [job] = [InboundJob.model_validate(decode_job(prepared)) for prepared in contents.jobs]
-    assert (job.conversation, job.to, job.message_type) == ("15550009999", "15550009999", "smb_echo")
+    assert (job.conversation, job.to, job.message_type) == (user, "15550009999", "smb_echo")
     assert job.message["text"] == {"body": "Test message"}
     del echo["to"]
     echo["to_user_id"] = "US.13491208655302741918"
     [prepared] = parse_webhook(body, "").jobs
     assert (prepared.conversation, InboundJob.model_validate(decode_job(prepared)).recipient) == (
-        "US.13491208655302741918",
+        conversation_of(user_id="US.13491208655302741918", api_key=False),
         "US.13491208655302741918",
     )
+
+
+def test_marketing_preferences_are_recorded_by_person_digest_and_queue_no_job() -> None:
+    body = copy.deepcopy(fixture_file("user_marketing_preferences")["resume"])
+    body["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = OURS
+    contents = parse_webhook(body, OURS)
+    assert contents.jobs == [] and contents.skipped == []
+    (update,) = contents.preferences
+    assert (update.category, update.value, update.timestamp) == ("marketing_messages", "resume", 1731705721)
+    assert update.person == conversation_of("16505551234", api_key=False)
+    assert "16505551234" not in repr(update)
+    # Another business number's update is not ours; a malformed item is skipped by position.
+    assert parse_webhook(body, "999").preferences == []
+    body["entry"][0]["changes"][0]["value"]["user_preferences"].append({"wa_id": "1", "value": "stop"})
+    assert [p.reason for p in parse_webhook(body, OURS).skipped] == ["no_preference"]
+
+
+def test_a_changed_number_is_linked_to_the_old_numbers_conversation() -> None:
+    body = copy.deepcopy(fixture_file("system")["phone_number_change"])
+    body["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = OURS
+    (job,) = parse_webhook(body, OURS).jobs
+    assert job.sender is not None
+    old, new = conversation_of("972987654321", api_key=False), conversation_of("972912345678", api_key=False)
+    assert job.conversation == job.sender.candidate == old  # the notice itself belongs to the old conversation
+    assert job.sender.links == (old, new)  # read in this order: the new number never decides, it is linked

@@ -99,9 +99,12 @@ class GraphClient:
         return result
 
     @staticmethod
-    def _addressed(to: str | None, recipient: str | None) -> dict[str, Any]:
-        # Users with a username may have no phone number: Meta then addresses them by business-scoped user id.
-        body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual"}
+    def _addressed(to: str | None, recipient: str | None, group: bool = False) -> dict[str, Any]:
+        # Users with a username may have no phone number: Meta then addresses them by business-scoped user id
+        # (https://developers.facebook.com/docs/whatsapp/cloud-api/business-scoped-user-ids). A group is addressed
+        # by its id in `to` with recipient_type "group" (https://developers.facebook.com/docs/whatsapp/cloud-api/groups).
+        kind = "group" if group else "individual"
+        body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": kind}
         if to:
             body["to"] = to
         elif recipient:
@@ -124,15 +127,26 @@ class GraphClient:
             }
         )
 
-    def send_text(self, to: str | None, recipient: str | None, text: str, reply_to: str | None = None) -> str:
-        body = self._addressed(to, recipient)
+    def send_text(
+        self, to: str | None, recipient: str | None, text: str, reply_to: str | None = None, group: bool = False
+    ) -> str:
+        body = self._addressed(to, recipient, group)
         body |= {"type": "text", "text": {"body": text, "preview_url": False}}
         if reply_to:
             body["context"] = {"message_id": reply_to}
         return self._sent_id(self._post_message(body))
 
-    def send_voice(self, to: str | None, recipient: str | None, media_id: str, reply_to: str | None = None) -> str:
+    def send_template(self, to: str | None, recipient: str | None, name: str, language: str) -> str:
+        """An approved message template without parameters: the one kind of message Meta accepts outside the
+        customer service window (https://developers.facebook.com/docs/whatsapp/cloud-api/guides/send-message-templates)."""
         body = self._addressed(to, recipient)
+        body |= {"type": "template", "template": {"name": name, "language": {"code": language}}}
+        return self._sent_id(self._post_message(body))
+
+    def send_voice(
+        self, to: str | None, recipient: str | None, media_id: str, reply_to: str | None = None, group: bool = False
+    ) -> str:
+        body = self._addressed(to, recipient, group)
         body |= {"type": "audio", "audio": {"id": media_id, "voice": True}}
         if reply_to:
             body["context"] = {"message_id": reply_to}

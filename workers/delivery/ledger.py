@@ -29,6 +29,7 @@ from shared.ledger import CUSTOMER_SERVICE_WINDOW_SECONDS, conversation_state_ke
 from shared.logging import get_logger
 from shared.redis_scripts import ScriptName, ScriptResult, lua_source
 from workers.delivery.memory import ConversationMemory, MemoryEntry
+from workers.delivery.service_window import user_sent_at
 from workers.errors import WaitError
 
 log = get_logger("workers.ledger")
@@ -56,14 +57,11 @@ def _now_ms() -> int:
 
 
 def window_until_ms(job: InboundJob) -> int:
-    """End of the customer service window this message opened: 24 h after the later of the user's `timestamp`
-    (unix seconds) and our receipt. The receipt counts because a backlog Meta delivers late (after its own outage)
-    still gets its delay notice; this gate never closes a window Meta could still hold open."""
-    try:
-        sent = float(str(job.message["timestamp"]))
-    except (KeyError, TypeError, ValueError):
-        sent = job.received_at
-    return int((max(sent, job.received_at) + CUSTOMER_SERVICE_WINDOW_SECONDS) * 1000)
+    """End of the customer service window this message opened: 24 h after the user's `timestamp` (unix seconds;
+    our receipt when it is missing). Not after our receipt: Meta measures from the user's message, so a backlog it
+    delivers more than 24 h late is refused (131047) however fresh its delivery (issue #15). The conversation's
+    `window_until` (a later message) may extend it; see workers/delivery/service_window.py."""
+    return int((user_sent_at(job) + CUSTOMER_SERVICE_WINDOW_SECONDS) * 1000)
 
 
 class MessageLedger:
@@ -129,11 +127,15 @@ class MessageLedger:
     def was_sent(self, part: str) -> bool:
         return self.fields.get(f"send:{part}") == "done"
 
-    def send_once(self, part: str, send: Callable[[], str]) -> SendResult:
+    def send_once(self, part: str, send: Callable[[], str], template: bool = False) -> SendResult:
         """Run `send` (returns Meta's message id) unless this part was sent before or a send gate is closed.
-        Raises SendInFlightError when another copy is sending it or this copy lost the job's claim."""
+        An approved `template` passes the customer-service-window gate (the one kind of message Meta accepts
+        outside the window); the other gates still apply. Raises SendInFlightError when another copy is sending it
+        or this copy lost the job's claim."""
         pending = self._take_pending()
-        args: list[str | int] = [self.token, part, _now_ms(), self._in_flight_ms, window_until_ms(self.job)]
+        now = _now_ms()
+        window = now + 1 if template else window_until_ms(self.job)
+        args: list[str | int] = [self.token, part, now, self._in_flight_ms, window]
         args += [len(pending), *(item for pair in pending.items() for item in pair)]
         try:
             code, detail = self._send(keys=[self.key, conversation_state_key(self.job.conversation)], args=args)

@@ -22,10 +22,12 @@ from workers.delivery.memory import entry
 from workers.errors import PermanentError, UserInputError
 from workers.media.transcode import TranscodeError, audio_duration, encode_opus
 from workers.pipelines.conversation_language import language_after, language_for_reply
+from workers.pipelines.groups import remember_bot_message
 from workers.pipelines.prompting import ask_model, chat_call
 from workers.pipelines.replies import acknowledge, generate_once, history_of, remember, send_text_reply
 from workers.pipelines.text import handle_text_queue
 from workers.pipelines.transcript_confidence import ConfidenceRules, confident_text
+from workers.pipelines.window import held_back_outside_window
 from workers.text.languages import next_language
 from workers.text.phrases import PHRASES, phrase
 from workers.voice.speak import SpeechFailedError, prepare_voice_note, tts_voice_for
@@ -184,13 +186,20 @@ def _log_fallback(cid: str, cause: str, detail: str, ops_alert: bool) -> None:
 
 def send_answer(ctx: WorkerContext, job: InboundJob, reply: str, mode: str) -> bool:
     """Send the reply once, as a voice note when `mode` says so. Returns True when it went out spoken."""
+    if held_back_outside_window(ctx, job, reply, "text"):
+        return False
     ledger = ctx.ledgers.of(job)
     if mode.startswith("voice:") and not ledger.was_sent("text:0"):
         media_id = mode.removeprefix("voice:")
+
+        def send_voice() -> str:
+            group = job.group_id is not None
+            wamid = ctx.graph.send_voice(job.to, job.recipient, media_id, reply_to=job.message_id, group=group)
+            remember_bot_message(ctx, job, wamid)
+            return wamid
+
         try:
-            result = ledger.send_once(
-                "voice", lambda: ctx.graph.send_voice(job.to, job.recipient, media_id, reply_to=job.message_id)
-            )
+            result = ledger.send_once("voice", send_voice)
             return result is not SendResult.BLOCKED
         except GraphError as exc:
             if exc.ops_alert:
@@ -216,7 +225,7 @@ def answer_voice_note(ctx: WorkerContext, job: InboundJob, media_id: str) -> Non
     history = history_of(ctx, job)
     acknowledge(ctx, job)
     # The indicator disappears after ~25 s or when we reply; keep it up while we work, stop it before we send.
-    with Heartbeat(settings.typing_refresh_seconds, lambda: ctx.graph.mark_read_and_typing(job.message_id)):
+    with Heartbeat(settings.typing_refresh_seconds, lambda: acknowledge(ctx, job)):
         heard = listen_once(ctx, job, media_id)
         if heard.notice:
             mode = reply = ""

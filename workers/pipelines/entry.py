@@ -1,6 +1,8 @@
 """The pipeline each queue runs: every one starts with the user's controls (commands, opt-out, a person's pause:
-see `controls`), then the same late-message and flood checks (see `staleness`, `flood`). A late command is still
-a command: a `delete` that arrived after Meta's outage must still delete."""
+see `controls`; a late command is still a command: a `delete` that arrived after Meta's outage must still delete),
+then the sandbox's missing-key answer, then the group policy (see `groups`: a group message not addressed to the
+bot gets nothing, not even a late-message notice), the late-message check (see `staleness`) and the flood check
+(see `flood`)."""
 
 from __future__ import annotations
 
@@ -12,10 +14,12 @@ from workers.context import WorkerContext
 from workers.pipelines.audio import handle_audio_queue
 from workers.pipelines.controls import with_user_controls
 from workers.pipelines.flood import handled_as_flood, release_user_count
+from workers.pipelines.groups import handled_by_group_policy
 from workers.pipelines.replies import acknowledge, send_text_reply
 from workers.pipelines.staleness import handled_as_stale
 from workers.pipelines.text import handle_text_queue
 from workers.pipelines.vision import handle_image
+from workers.pipelines.window import deliver_kept_answers
 
 Pipeline = Callable[[WorkerContext, InboundJob], None]
 
@@ -44,13 +48,15 @@ def unless_groq_key_missing(pipeline: Pipeline) -> Pipeline:
 
 
 def unless_stale(pipeline: Pipeline) -> Pipeline:
-    """A late message (Meta's outage backlog) gets the late-message policy instead of the pipeline; a message over
-    its user's rate limit is read and remembered, not answered (see `flood`)."""
+    """A group message not addressed to the bot is only remembered; a late message (Meta's outage backlog) gets the
+    late-message policy instead of the pipeline; a message over its user's rate limit is read and remembered, not
+    answered (see `flood`)."""
 
     def run(ctx: WorkerContext, job: InboundJob) -> None:
-        if handled_as_stale(ctx, job):
-            release_user_count(ctx, job)  # a late message is no model call: it keeps no place in the window
+        if handled_by_group_policy(ctx, job) or handled_as_stale(ctx, job):
+            release_user_count(ctx, job)  # not answered here: no model call, no place in the user's window
         elif not handled_as_flood(ctx, job):
+            deliver_kept_answers(ctx, job)  # answers held back while the customer service window was closed
             pipeline(ctx, job)
 
     run.__name__ = getattr(pipeline, "__name__", "pipeline")

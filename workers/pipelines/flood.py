@@ -14,6 +14,7 @@ from workers.clients.user_rate_limit import UserAdmission, UserRateLimit
 from workers.context import WorkerContext
 from workers.delivery.memory import TurnKind, entry
 from workers.pipelines.conversation_language import language_after
+from workers.pipelines.groups import member_says
 from workers.pipelines.message_types import Reply, route_for
 from workers.pipelines.payloads import media_caption, user_text
 from workers.pipelines.replies import acknowledge, generate_once, history_of, remember, send_text_reply
@@ -38,7 +39,10 @@ def remembered_as(job: InboundJob) -> tuple[str, TurnKind]:
 
 
 def mark_read(ctx: WorkerContext, job: InboundJob) -> None:
-    """Blue ticks without the typing indicator (no answer follows). Best effort, like `acknowledge`."""
+    """Blue ticks without the typing indicator (no answer follows). Best effort, like `acknowledge`; none in groups
+    (Meta supports no read receipts there)."""
+    if job.group_id:
+        return
     try:
         ctx.graph.mark_read(job.message_id)
     except GraphError as exc:
@@ -67,9 +71,15 @@ def handled_as_flood(ctx: WorkerContext, job: InboundJob) -> bool:
         return False
     limiter = UserRateLimit(ctx.redis, ctx.settings)
     ledger = ctx.ledgers.of(job)
-    decision = UserAdmission(
-        generate_once(ctx, job, "user_limit", lambda: limiter.admit(job.conversation, ledger.key).value)
-    )
+    if job.member:
+        # A group: the claim counted the group's window; the limit is the member's, so the others are not slowed
+        # down. admit() gives a redelivered message the same decision, so a retry does not count it twice.
+        release_user_count(ctx, job)
+        decision = UserAdmission(limiter.admit(job.member, ledger.key).value)
+    else:
+        decision = UserAdmission(
+            generate_once(ctx, job, "user_limit", lambda: limiter.admit(job.conversation, ledger.key).value)
+        )
     if decision is UserAdmission.ANSWER:
         return False
     cid = correlation_id(job.message_id)
@@ -83,5 +93,5 @@ def handled_as_flood(ctx: WorkerContext, job: InboundJob) -> bool:
         send_text_reply(ctx, job, phrase("slow_down", language).format(seconds=window), part="notice")
     else:
         mark_read(ctx, job)
-    remember(ctx, job, entry("user", words, kind, language))
+    remember(ctx, job, entry("user", member_says(job, words), kind, language))
     return True

@@ -18,6 +18,7 @@ from workers.context import WorkerContext
 from workers.delivery.memory import entry
 from workers.pipelines.chat_turn import answer_text, context_notes
 from workers.pipelines.conversation_language import language_for_reply
+from workers.pipelines.groups import member_says
 from workers.pipelines.payloads import (
     as_dict,
     contact_names,
@@ -40,6 +41,7 @@ Handler = Callable[[WorkerContext, InboundJob], None]
 class Reply(StrEnum):
     AI = "ai"  # the chat or vision model answers
     FIXED = "fixed"  # a short fixed sentence in the user's language, no model call
+    WELCOME = "welcome"  # WELCOME_MESSAGE, not quoting the event (empty setting: no reply)
     NONE = "none"  # no reply at all
 
 
@@ -72,7 +74,7 @@ def answer_words(ctx: WorkerContext, job: InboundJob) -> None:
     if text is None:  # an empty text body: nothing to answer
         stay_silent(ctx, job)
         return
-    answer_text(ctx, job, text, words=text)
+    answer_text(ctx, job, member_says(job, text), words=text)
 
 
 def answer_location(ctx: WorkerContext, job: InboundJob) -> None:
@@ -120,6 +122,18 @@ def acknowledge_form(ctx: WorkerContext, job: InboundJob) -> None:
     _fixed_reply(ctx, job, phrase("form_received", _language(ctx, job)))
 
 
+def send_welcome(ctx: WorkerContext, job: InboundJob) -> None:
+    """A user opened the chat for the first time (`request_welcome`, sent when welcome messages are on for the
+    number: https://developers.facebook.com/docs/whatsapp/cloud-api/phone-numbers/conversational-components).
+    The event is not a message: no read receipt, nothing quoted, nothing for the model."""
+    text = ctx.settings.welcome_message.strip()
+    if not text:
+        stay_silent(ctx, job)
+        return
+    send_text_reply(ctx, job, text, part="welcome", quote=False)
+    remember(ctx, job, entry("assistant", text))
+
+
 def answer_not_yet(ctx: WorkerContext, job: InboundJob) -> None:
     """Audio is the voice pipeline's; this answers only if an audio job ever lands in a pool without it."""
     _fixed_reply(ctx, job, phrase("not_yet", _language(ctx, job)))
@@ -150,6 +164,8 @@ ROUTES: dict[str, Route] = {
     "video": Route(Reply.FIXED, explain_media_not_supported),
     "document": Route(Reply.FIXED, explain_media_not_supported),
     "unsupported": Route(Reply.FIXED, explain_message_not_supported),
+    "unknown": Route(Reply.FIXED, explain_message_not_supported),  # the older name of `unsupported` (131051)
+    "request_welcome": Route(Reply.WELCOME, send_welcome),
     "audio": Route(Reply.FIXED, answer_not_yet),
     "sticker": SILENT,  # usually "ok"/"thanks": answering every sticker would be noise
     "reaction": SILENT,  # reactions and their removal (empty emoji)
@@ -177,7 +193,9 @@ def route_for(message: dict[str, Any]) -> Route:
 
 
 def expects_reply(message: dict[str, Any]) -> bool:
-    return route_for(message).reply is not Reply.NONE
+    """Whether the user is waiting for an answer to this message (a late one then gets the delay notice). A
+    welcome is not an answer: a late `request_welcome` gets nothing."""
+    return route_for(message).reply in (Reply.AI, Reply.FIXED)
 
 
 def dispatch(ctx: WorkerContext, job: InboundJob) -> None:

@@ -10,6 +10,8 @@ from workers.clients.graph_errors import GraphError
 from workers.context import WorkerContext
 from workers.delivery.ledger import SendResult
 from workers.delivery.memory import MemoryEntry
+from workers.pipelines.groups import remember_bot_message
+from workers.pipelines.window import held_back_outside_window, keep_undelivered
 from workers.text.formatting import markdown_to_whatsapp, split_message
 
 log = get_logger("workers.pipelines.replies")
@@ -40,19 +42,26 @@ def remember(ctx: WorkerContext, job: InboundJob, *entries: MemoryEntry) -> bool
     return ledger.remember(ctx.memory, *entries)
 
 
-def send_text_reply(ctx: WorkerContext, job: InboundJob, text: str, part: str = "text") -> int:
-    """Format for WhatsApp, split at 4096 characters, quote the user's message in the first part."""
+def send_text_reply(ctx: WorkerContext, job: InboundJob, text: str, part: str = "text", quote: bool = True) -> int:
+    """Format for WhatsApp, split at 4096 characters, quote the user's message in the first part (unless `quote`
+    is False: an event such as `request_welcome` is not a message to quote)."""
+    if held_back_outside_window(ctx, job, text, part):
+        return 0
     parts = split_message(markdown_to_whatsapp(text))
     ledger = ctx.ledgers.of(job)
     sent = 0
     for index, body in enumerate(parts):
-        reply_to = job.message_id if index == 0 else None
+        reply_to = job.message_id if index == 0 and quote else None
 
         def send(body: str = body, reply_to: str | None = reply_to) -> str:
-            return ctx.graph.send_text(job.to, job.recipient, body, reply_to)
+            wamid = ctx.graph.send_text(job.to, job.recipient, body, reply_to, group=job.group_id is not None)
+            remember_bot_message(ctx, job, wamid)
+            return wamid
 
         result = ledger.send_once(f"{part}:{index}", send)
         if result is SendResult.BLOCKED:
+            if index == 0 and ledger.blocked_by == "outside_window":
+                keep_undelivered(ctx, job, text, part)  # the window closed after the pipeline's own check
             break  # a gate is closed (cancelled, paused, outside the window...): no later part goes either
         if result is SendResult.SENT:
             sent += 1
@@ -61,7 +70,10 @@ def send_text_reply(ctx: WorkerContext, job: InboundJob, text: str, part: str = 
 
 
 def acknowledge(ctx: WorkerContext, job: InboundJob) -> None:
-    """Blue ticks + typing indicator. Best effort: the answer matters more than the indicator."""
+    """Blue ticks + typing indicator. Best effort: the answer matters more than the indicator. Not in groups:
+    Meta supports neither there."""
+    if job.group_id:
+        return
     try:
         ctx.graph.mark_read_and_typing(job.message_id)
     except GraphError as exc:
