@@ -16,12 +16,13 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query
 
 from shared.config import Settings, is_placeholder
 from shared.handoff import PAUSED_FIELD
+from shared.identity import link_key, linked_conversation, named_identity
 from shared.ledger import CONVERSATION_STATE_PREFIX, conversation_state_key
 from shared.logging import conversation_ref, get_logger
 
 log = get_logger("api.admin")
 
-Conversation = Annotated[str, "the conversation key: a wa_id or a business-scoped user id"]
+Person = Annotated[str, "a wa_id, a business-scoped user id, or a conversation id from GET /admin/handoff"]
 
 
 def admin_router(settings: Settings, client: aioredis.Redis) -> APIRouter | None:
@@ -38,6 +39,12 @@ def admin_router(settings: Settings, client: aioredis.Redis) -> APIRouter | None
             raise HTTPException(403, "bad token")
 
     router = APIRouter(prefix="/admin", dependencies=[Depends(authorised)])
+    key = settings.message_hashing_key()
+
+    async def conversation_of(person: str) -> str:
+        # Conversations are keyed by digests (shared/identity.py): the operator names the person.
+        named, is_conversation = named_identity(person, key)
+        return named if is_conversation else linked_conversation(named, await client.get(link_key(named)))
 
     @router.get("/handoff")
     async def paused() -> dict[str, Any]:
@@ -49,17 +56,19 @@ def admin_router(settings: Settings, client: aioredis.Redis) -> APIRouter | None
                 found[name.removeprefix(CONVERSATION_STATE_PREFIX)] = int(until)
         return {"paused": [{"conversation": c, "paused_until_ms": u} for c, u in sorted(found.items())]}
 
-    @router.post("/handoff/{conversation}/pause")
+    @router.post("/handoff/{person}/pause")
     async def pause(
-        conversation: Conversation, minutes: Annotated[int | None, Query(ge=1, le=7 * 24 * 60)] = None
+        person: Person, minutes: Annotated[int | None, Query(ge=1, le=7 * 24 * 60)] = None
     ) -> dict[str, Any]:
+        conversation = await conversation_of(person)
         until = int(time.time() * 1000) + (minutes or settings.handoff_pause_minutes) * 60_000
         await client.hset(conversation_state_key(conversation), PAUSED_FIELD, until)
         log.info("handoff.paused_by_operator", conversation=conversation_ref(conversation))
         return {"conversation": conversation, "paused_until_ms": until}
 
-    @router.post("/handoff/{conversation}/resume")
-    async def resume(conversation: Conversation) -> dict[str, Any]:
+    @router.post("/handoff/{person}/resume")
+    async def resume(person: Person) -> dict[str, Any]:
+        conversation = await conversation_of(person)
         removed = await client.hdel(conversation_state_key(conversation), PAUSED_FIELD)
         log.info("handoff.resumed_by_operator", conversation=conversation_ref(conversation))
         return {"conversation": conversation, "was_paused": bool(removed)}

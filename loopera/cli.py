@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from shared.config import ConfigError, get_settings, is_placeholder, worker_secrets
+from shared.identity import conversation_for
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Loopera WhatsApp assistant")
 dlq_cli = typer.Typer(no_args_is_help=True, help="Dead-letter jobs: list and replay")
@@ -18,6 +19,8 @@ handoff_cli = typer.Typer(no_args_is_help=True, help="Conversations a person has
 cli.add_typer(handoff_cli, name="handoff")
 user_cli = typer.Typer(no_args_is_help=True, help="A user's data, for requests that arrive by other channels")
 cli.add_typer(user_cli, name="user")
+# Conversations are keyed by digests (shared/identity.py): an operator names the person, the CLI finds the key.
+PERSON_HELP = "The user's phone number (wa_id), business-scoped user id, or a conversation id from `handoff list`"
 
 
 class Pool(StrEnum):
@@ -330,7 +333,7 @@ def dlq_replay(
 
 @user_cli.command("export")
 def user_export(
-    user: Annotated[str, typer.Argument(help="The conversation key: the user's phone number (wa_id) or user id")],
+    user: Annotated[str, typer.Argument(help=PERSON_HELP)],
     out: Annotated[Path | None, typer.Option(help="Write the JSON here instead of printing it")] = None,
 ) -> None:
     """Everything stored about a user as JSON: memory, conversation state, messages (transcripts, cached answers),
@@ -340,7 +343,10 @@ def user_export(
     from shared.redis_client import sync_redis
     from workers.pipelines.user_data import collect
 
-    document = orjson.dumps(collect(sync_redis(get_settings()), user), option=orjson.OPT_INDENT_2)
+    settings = get_settings()
+    client = sync_redis(settings)
+    conversation = conversation_for(client, user, settings.message_hashing_key())
+    document = orjson.dumps(collect(client, conversation), option=orjson.OPT_INDENT_2)
     if out is None:
         typer.echo(document.decode())
     else:
@@ -350,7 +356,7 @@ def user_export(
 
 @user_cli.command("delete")
 def user_delete(
-    user: Annotated[str, typer.Argument(help="The conversation key: the user's phone number (wa_id) or user id")],
+    user: Annotated[str, typer.Argument(help=PERSON_HELP)],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
 ) -> None:
     """Erase everything stored about a user, queued messages included; no message is sent to them. What remains
@@ -361,14 +367,16 @@ def user_delete(
     if not yes:
         typer.confirm("Erase everything stored about this user?", abort=True)
     settings = get_settings()
-    erased = erase(sync_redis(settings), user, settings.whatsapp_token.get_secret_value())
+    client = sync_redis(settings)
+    conversation = conversation_for(client, user, settings.message_hashing_key())
+    erased = erase(client, conversation, settings.whatsapp_token.get_secret_value())
     summary = erased.summary()
     typer.echo(f"erased {summary['messages']} messages, {summary['dead_letters']} dead letters, {summary['keys']} keys")
 
 
 @handoff_cli.command("pause")
 def handoff_pause(
-    user: Annotated[str, typer.Argument(help="The conversation key: the user's phone number (wa_id) or user id")],
+    user: Annotated[str, typer.Argument(help=PERSON_HELP)],
     minutes: Annotated[int | None, typer.Option(help="Default: HANDOFF_PAUSE_MINUTES")] = None,
 ) -> None:
     """Silence the bot in a conversation (a person answers); nothing is sent to the user."""
@@ -378,19 +386,23 @@ def handoff_pause(
     from shared.redis_client import sync_redis
 
     settings = get_settings()
-    until = pause(sync_redis(settings), user, minutes or settings.handoff_pause_minutes)
+    client = sync_redis(settings)
+    conversation = conversation_for(client, user, settings.message_hashing_key())
+    until = pause(client, conversation, minutes or settings.handoff_pause_minutes)
     typer.echo(f"paused until {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(until / 1000))}")
 
 
 @handoff_cli.command("resume")
 def handoff_resume(
-    user: Annotated[str, typer.Argument(help="The conversation key: the user's phone number (wa_id) or user id")],
+    user: Annotated[str, typer.Argument(help=PERSON_HELP)],
 ) -> None:
     """Give the conversation back to the bot now: its next message is answered (with what was said meanwhile)."""
     from shared.handoff import resume
     from shared.redis_client import sync_redis
 
-    was_paused = resume(sync_redis(get_settings()), user)
+    settings = get_settings()
+    client = sync_redis(settings)
+    was_paused = resume(client, conversation_for(client, user, settings.message_hashing_key()))
     typer.echo("resumed" if was_paused else "was not paused")
 
 

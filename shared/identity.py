@@ -16,7 +16,9 @@ enqueues): whichever the conversation started with, later messages with either i
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
+from typing import Protocol
 
 WHO_PREFIX = "lp:who:"
 # A person's marketing preferences (`user_preferences` webhooks): a hash `<category>` -> value, `<category>:at` ->
@@ -66,3 +68,36 @@ class Sender:
             if value and (digest := identity_digest(kind, value, key)) not in self.links
         )
         return Sender(self.candidate, self.links + extra) if self.links else self
+
+
+_CONVERSATION_ID = re.compile(r"^[upg]:[0-9a-f]{24}$")
+
+
+def named_identity(identifier: str, key: bytes) -> tuple[str, bool]:
+    """What an operator's identifier names: (a conversation id as `loopera handoff list` prints it, True), or (the
+    digest of a business-scoped user id, which contains a dot such as `US.7310000000000000013`, or of a phone
+    number, digits with an optional `+`; False): that digest's link (`link_key`) then names the conversation."""
+    identifier = identifier.strip()
+    if _CONVERSATION_ID.match(identifier):
+        return identifier, True
+    if "." in identifier:
+        return identity_digest(USER, identifier, key), False
+    return identity_digest(PHONE, identifier.lstrip("+"), key), False
+
+
+def linked_conversation(digest: str, linked: bytes | str | None) -> str:
+    """The conversation a link (`GET link_key(digest)`) names; an unknown person gets the id their first message
+    would start."""
+    if linked is None:
+        return digest
+    return linked.decode() if isinstance(linked, bytes) else linked
+
+
+class _Reads(Protocol):
+    def get(self, name: str) -> bytes | str | None: ...
+
+
+def conversation_for(client: _Reads, identifier: str, key: bytes) -> str:
+    """The conversation of a person an operator names (see `named_identity`). Raises redis errors."""
+    named, is_conversation = named_identity(identifier, key)
+    return named if is_conversation else linked_conversation(named, client.get(link_key(named)))

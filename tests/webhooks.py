@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from shared.identity import Sender
+from shared.identity import Sender, conversation_for
 from shared.ledger import DEVELOPMENT_MESSAGE_KEY, hashing_key
 from tests.fakes.graph_fake import PHONE_NUMBER_ID
 
@@ -30,6 +30,12 @@ def conversation_of(
     (derived from APP_SECRET) for the real API, or the development key for `parse_webhook` called without one."""
     key = hashing_key("", APP_SECRET) if api_key else DEVELOPMENT_MESSAGE_KEY
     return Sender.of(phone, user_id, group_id, key).candidate
+
+
+def conversation_in(client: Any, identifier: str) -> str:
+    """The conversation a person (phone number or BSUID) has in the services' Redis, through their identity link
+    (shared/identity.py), as `loopera user` and `loopera handoff` find it."""
+    return conversation_for(client, identifier, hashing_key("", APP_SECRET))
 
 
 def fixture_file(name: str) -> dict[str, dict[str, Any]]:

@@ -29,7 +29,7 @@ from tests.fakes.graph_fake import GraphFake
 from tests.fakes.groq_fake import GroqFake
 from tests.fakes.server import LoopbackServer, wait_for
 from tests.processes import RedisServer, ServiceProcess, fake_backed_env, start_api, start_worker
-from tests.webhooks import encode, message_body, signed_headers, text_message
+from tests.webhooks import conversation_of, encode, message_body, signed_headers, text_message
 from workers.text.phrases import phrase
 
 pytestmark = pytest.mark.integration
@@ -128,11 +128,13 @@ def post(api: str, user: str, text: str) -> None:
 
 
 def idle(client: redis.Redis, user: str) -> bool:
-    return not client.exists(f"lp:inbox:{user}") and client.zscore("lp:leases", f"lp:inbox:{user}") is None
+    inbox = f"lp:inbox:{conversation_of(user)}"
+    return not client.exists(inbox) and client.zscore("lp:leases", inbox) is None
 
 
 def memory(client: redis.Redis, user: str) -> list[tuple[str, str]]:
-    return [(t["role"], t["content"]) for t in map(json.loads, client.lrange(f"lp:mem:{user}", 0, -1))]
+    turns = client.lrange(f"lp:mem:{conversation_of(user)}", 0, -1)
+    return [(t["role"], t["content"]) for t in map(json.loads, turns)]
 
 
 def loopera(env: dict[str, str], *args: str) -> str:
@@ -164,7 +166,7 @@ def test_asking_for_a_person_replies_once_pauses_and_notifies_a_signed_webhook_w
     assert headers["x-loopera-signature"] == "sha256=" + expected.hexdigest()
     payload: dict[str, Any] = json.loads(body)
     assert payload["event"] == "handoff"
-    assert payload["conversation"] == user
+    assert (payload["conversation"], payload["wa_id"], payload["user_id"]) == (conversation_of(user), user, None)
     assert [t["content"] for t in payload["last_turns"]] == [
         "My order 4411 never arrived",
         "You said: My order 4411 never arrived",
@@ -178,7 +180,7 @@ def test_asking_for_a_person_replies_once_pauses_and_notifies_a_signed_webhook_w
     wait_for(lambda: idle(rds, user) and len(memory(rds, user)) == 6, what="both paused messages remembered")
     assert len(graph_fake.texts_to(user)) == 2
     assert len(groq_fake.calls_to("chat/completions")) == 1
-    assert user in loopera(env, "list")
+    assert conversation_of(user) in loopera(env, "list")
 
     assert loopera(env, "resume", user).strip() == "resumed"
     assert loopera(env, "list").strip() == "no paused conversations"
@@ -260,7 +262,7 @@ def test_a_person_replying_from_the_business_app_pauses_the_bot_even_mid_answer(
     wait_for(lambda: groq_fake.calls_to("chat/completions"), what="the answer being computed")
     raw = encode(echo_body(user, "Hi, this is Maria from the shop: yes, 10 to 2."))
     assert httpx.post(f"{api}/webhook", content=raw, headers=signed_headers(raw), timeout=10).status_code == 200
-    assert user in loopera(env, "list")  # paused by the API at once, before the echo's job runs
+    assert conversation_of(user) in loopera(env, "list")  # paused by the API at once, before the echo's job runs
     groq_fake.hold_chat.clear()
     groq_fake.release_chat.set()
     post(api, user, "Great, thanks Maria")
@@ -296,7 +298,7 @@ def test_the_admin_endpoint_needs_its_token_and_pauses_lists_and_resumes(
         auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         assert http.post(f"/admin/handoff/{user}/pause", params={"minutes": 5}, headers=auth).status_code == 200
         listed = http.get("/admin/handoff", headers=auth).json()["paused"]
-        assert [entry["conversation"] for entry in listed] == [user]
+        assert [entry["conversation"] for entry in listed] == [conversation_of(user)]
         workers()
         post(api, user, "Anyone?")
         wait_for(lambda: idle(rds, user) and memory(rds, user), what="the paused message remembered")

@@ -25,7 +25,7 @@ from tests.fakes.groq_fake import GroqFake, groq_error
 from tests.fakes.server import wait_for
 from tests.processes import ServiceProcess
 from tests.redis_dump import findings
-from tests.webhooks import message_body, text_message
+from tests.webhooks import conversation_in, conversation_of, message_body, text_message
 from workers.text.commands import Command
 from workers.text.phrases import phrase
 
@@ -55,7 +55,8 @@ def say(webhooks: Any, text: str, phone: str, bsuid: str, name: str) -> None:
 
 
 def conversation_idle(client: redis.Redis, phone: str) -> bool:
-    return not client.exists(f"lp:inbox:{phone}") and not client.zscore("lp:leases", f"lp:inbox:{phone}")
+    inbox = f"lp:inbox:{conversation_in(client, phone)}"
+    return not client.exists(inbox) and not client.zscore("lp:leases", inbox)
 
 
 def test_delete_erases_every_trace_of_the_user_and_keeps_others(
@@ -89,7 +90,8 @@ def test_delete_erases_every_trace_of_the_user_and_keeps_others(
 
     left = findings(redis_client, needles)
     assert {needle for _, needle in left} == {"periwinkle"}, left
-    assert [key for key, _ in left if key.startswith("lp:mem:")] == [f"lp:mem:{other_phone}"]
+    other_memory = f"lp:mem:{conversation_in(redis_client, other_phone)}"
+    assert [key for key, _ in left if key.startswith("lp:mem:")] == [other_memory]
     # What remains of the deleted user: only keyed-hash dedupe markers, no other key is theirs.
     assert redis_client.llen("lp:dlq") == 0
 
@@ -117,7 +119,7 @@ def test_export_sends_everything_stored_as_one_document(
     assert upload.file_type == "text/plain"
     assert sent["document"]["id"]
     exported = json.loads(upload.file or b"{}")
-    assert exported["conversation"] == phone
+    assert exported["conversation"] == conversation_in(redis_client, phone) == conversation_of(phone, bsuid)
     assert [turn["content"] for turn in exported["memory"]] == [
         "What about the saffron windmill?",
         "You said: What about the saffron windmill?",
@@ -148,7 +150,7 @@ def test_stop_silences_everything_until_start(
     wait_for(lambda: conversation_idle(redis_client, phone), what="both messages handled")
     assert graph_fake.texts_to(phone) == [phrase("command_stop", "en")]
     assert groq_fake.calls_to("chat/completions") == []
-    assert redis_client.llen(f"lp:mem:{phone}") == 0
+    assert redis_client.llen(f"lp:mem:{conversation_in(redis_client, phone)}") == 0
     assert graph_fake.read_receipts() == []
 
     say(webhooks, "/start", phone, bsuid, name)

@@ -1,6 +1,7 @@
 """The optional POST to HANDOFF_WEBHOOK_URL when a user asks for a person: signed, retried, never blocking.
 
-Body: JSON `{"event": "handoff", "conversation": ..., "conversation_ref": ..., "requested_at": epoch s,
+Body: JSON `{"event": "handoff", "conversation": ..., "conversation_ref": ..., "wa_id": ..., "user_id": ...,
+"requested_at": epoch s,
 "paused_until": epoch ms, "last_turns": [{"role", "content", "ts"}, ...]}`. It names the user on purpose: the
 receiver is the operator's own system, which must reach them.
 Signature: header `X-Loopera-Signature: sha256=<hex>`, HMAC-SHA256 with HANDOFF_WEBHOOK_SECRET over

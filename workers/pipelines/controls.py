@@ -213,8 +213,11 @@ def hand_off(ctx: WorkerContext, job: InboundJob, language: str) -> None:
 def handoff_payload(job: InboundJob, until_ms: int, turns: list[MemoryEntry]) -> dict[str, Any]:
     return {
         "event": "handoff",
-        "conversation": job.conversation,
+        "conversation": job.conversation,  # what `loopera handoff resume` and the admin endpoint take
         "conversation_ref": conversation_ref(job.conversation),
+        # Where a person reaches the user: the phone number (wa_id) when Meta sent one, else the BSUID.
+        "wa_id": job.to if job.recipient is None and job.group_id is None else None,
+        "user_id": job.recipient,
         "requested_at": int(job.received_at),
         "paused_until": until_ms,
         "last_turns": [{"role": t["role"], "content": t["content"], "ts": t["ts"]} for t in turns[-HANDOFF_TURNS:]],

@@ -13,6 +13,8 @@ Where a user's data lives in Redis (see shared/ledger.py, shared/mailbox.py):
 | `lp:voice:<digest>:*`            | a message's voice reply audio                          | its message id (ledger)  |
 | `lp:dlq`                         | dead letters (the job, with the message)               | `conversation` / `ref`   |
 | `lp:ul:<hash>:log`, `:notice`    | the per-user message window (message hashes)           | the conversation's hash  |
+| `lp:who:<digest>`                | the person's identity links (keyed digests)            | a SCAN, its value        |
+| `lp:prefs:<digest>`              | marketing preferences (Meta's `user_preferences`)      | the link's digest        |
 
 What remains after an erasure, and why: the dedupe markers `lp:seen:<ref>` (a keyed hash of a message id, no
 content; erasing them would let Meta's redelivery of an old message be answered again) and Celery queue entries
@@ -32,6 +34,7 @@ import orjson
 import redis
 
 from shared import mailbox
+from shared.identity import PREFERENCES_PREFIX, WHO_PREFIX
 from shared.ledger import LEDGER_PREFIX, conversation_state_key, ledger_key
 from workers.clients.user_rate_limit import window_keys
 from workers.delivery.dead_letters import DLQ_KEY
@@ -166,12 +169,27 @@ def erase(
     if not in_job:
         keys.append(mailbox.inbox_key(conversation))
         client.zrem(mailbox.LEASES_KEY, mailbox.inbox_key(conversation))
-    keys += doomed + _voice_keys(client, voice_prefixes)
+    keys += doomed + _voice_keys(client, voice_prefixes) + _identity_keys(client, conversation)
     erased.messages = len(erased.refs)
     erased.keys = int(client.delete(*keys))
     for raw, _ in _dead_letters_of(client, conversation, erased.refs | {keep_ref}):
         erased.dead_letters += int(client.lrem(DLQ_KEY, 0, raw))  # type: ignore[arg-type]  # bytes work
     return erased
+
+
+def _identity_keys(client: redis.Redis, conversation: str) -> list[str]:
+    """The person's identity links to this conversation (`lp:who:<digest>`, shared/identity.py) and their
+    marketing preferences (`lp:prefs:<digest>`): digests, nothing readable, but they tie the person to the
+    conversation, so an erasure removes them; the person's next message starts a new conversation."""
+    found: list[str] = []
+    for batch in _scan_batches(client, WHO_PREFIX + "*"):
+        pipe = client.pipeline(transaction=False)
+        for key in batch:
+            pipe.get(key)
+        for key, owner in zip(batch, pipe.execute(), strict=True):
+            if owner is not None and _text(owner) == conversation:
+                found += (key, PREFERENCES_PREFIX + key.removeprefix(WHO_PREFIX))
+    return found
 
 
 def _voice_prefix(fields: dict[str, str], voice_secret: str) -> str | None:
