@@ -47,5 +47,5 @@ local memory = ARGV[6] .. conv
 local history = redis.call('LRANGE', memory, -tonumber(ARGV[7]), -1)
 -- Reading is use: refresh the conversation's memory window, as ConversationMemory.load does.
 redis.call('EXPIRE', memory, ARGV[8])
-local state = redis.call('HMGET', (ARGV[12] or 'lp:conv:') .. conv, 'opted_out', 'paused_until')
+local state = redis.call('HMGET', (ARGV[12] or 'lp:conv:') .. conv, 'opted_out', 'paused_until', 'kept_answers')
 return {result, redis.call('HGETALL', KEYS[1]), history, state}

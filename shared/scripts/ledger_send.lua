@@ -31,5 +31,12 @@ if conv[1] and tonumber(conv[1]) > now then return block('paused') end
 if conv[2] then return block('opted_out') end
 local window = math.max(tonumber(ARGV[5]), tonumber(conv[3] or '0'))
 if now >= window then return block('outside_window') end
+-- Record the newest window known, so an older message delivered later (a backlog) sees it. A state hash created
+-- here expires a day after the window it records; an existing one keeps its own lifetime (an opt-out never expires).
+if window > tonumber(conv[3] or '0') then
+  local fresh = redis.call('EXISTS', KEYS[2]) == 0
+  redis.call('HSET', KEYS[2], 'window_until', window)
+  if fresh then redis.call('PEXPIREAT', KEYS[2], window + 86400000) end
+end
 redis.call('HSET', ledger, field, 'sending', field .. ':until', now + tonumber(ARGV[4]))
 return {R.PART_CLAIMED, ''}

@@ -20,6 +20,6 @@ def test_admin_routes_need_a_real_token(token: str, mounted: bool) -> None:
     if router is not None:
         assert sorted(route.path for route in router.routes) == [  # type: ignore[attr-defined]
             "/admin/handoff",
-            "/admin/handoff/{conversation}/pause",
-            "/admin/handoff/{conversation}/resume",
+            "/admin/handoff/{person}/pause",
+            "/admin/handoff/{person}/resume",
         ]

@@ -93,6 +93,8 @@ class MessageLedger:
         # (opted_out, paused_until) of the conversation's state as the claim read them; None: not read (a ledger
         # opened without the claim script).
         self.conversation_flags: tuple[str | None, str | None] | None = None
+        # Whether the conversation has answers kept from a closed window (None: not read by a claim).
+        self.kept_answers: bool | None = None
         self._in_flight_ms = in_flight_seconds * 1000
         self._pending: dict[str, str] = {}
         self._lock = threading.Lock()  # a voice reply's chunks are synthesised on threads

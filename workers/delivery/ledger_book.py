@@ -116,9 +116,11 @@ class LedgerBook:
             return Claimed(ref, fields["conv"], fields["task"], ledger, None, lost, errors, detail)
         assert job is not None
         ledger = MessageLedger(self._redis, ref, job, token, fields, history)
-        # The conversation's opt-out and pause as the claim read them (workers/pipelines/controls.py).
-        opted_out, paused_until = (as_text(value) if value is not None else None for value in reply[3])
+        # The conversation's opt-out and pause as the claim read them (workers/pipelines/controls.py), and whether
+        # answers are kept for it (workers/pipelines/window.py): no round trip of their own on the common path.
+        opted_out, paused_until, kept = (as_text(value) if value is not None else None for value in reply[3])
         ledger.conversation_flags = (opted_out, paused_until)
+        ledger.kept_answers = kept is not None
         return Claimed(ref, job.conversation, job.job_id, ledger, job, lost)
 
 

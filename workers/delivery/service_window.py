@@ -36,15 +36,22 @@ def window_until_ms(client: redis.Redis, job: InboundJob) -> int:
     """End of the window (epoch ms) from the newest user message known, this one included; records it."""
     key = conversation_state_key(job.conversation)
     own = int((user_sent_at(job) + WINDOW_SECONDS) * 1000)
-    stored = client.hget(key, "window_until")
+    stored, opted_out = client.hmget(key, ["window_until", "opted_out"])
     until = max(own, int(stored) if stored else 0)
     if until != (int(stored) if stored else None):
         pipe = client.pipeline(transaction=False)
         pipe.hset(key, "window_until", until)
-        pipe.expire(key, STATE_TTL_SECONDS)
+        if opted_out is None:  # an opt-out lives until the user says start: never give its hash a lifetime
+            pipe.expire(key, STATE_TTL_SECONDS)
         pipe.execute()
     return until
 
 
 def window_open(client: redis.Redis, job: InboundJob) -> bool:
-    return time.time() * 1000 < window_until_ms(client, job)
+    """Whether a free-form reply may go out now. This message's own time decides without Redis when it is recent
+    (the newest user message known is at least as new; the common case, no round trip); an older one (a backlog)
+    looks for a newer message recorded in the conversation's state."""
+    now_ms = time.time() * 1000
+    if now_ms < (user_sent_at(job) + WINDOW_SECONDS) * 1000:
+        return True
+    return now_ms < window_until_ms(client, job)

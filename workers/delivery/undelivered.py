@@ -13,7 +13,12 @@ from typing import Any
 import orjson
 import redis
 
+from shared.ledger import conversation_state_key
+
 UNDELIVERED_PREFIX = "lp:undelivered:"
+# Set in the conversation's state hash while answers are kept, so the job's claim (which reads that hash anyway)
+# tells the worker whether to look: no round trip per message for a store that is almost always empty.
+KEPT_FIELD = "kept_answers"
 KEPT_ANSWERS = 5  # a person away for days needs the last few answers, not a transcript
 
 
@@ -32,6 +37,7 @@ class UndeliveredAnswers:
         pipe.rpush(key, orjson.dumps({"text": text, "at": time.time()}))
         pipe.ltrim(key, -KEPT_ANSWERS, -1)
         pipe.expire(key, self._ttl)
+        pipe.hset(conversation_state_key(conversation), KEPT_FIELD, b"1")
         pipe.execute()
 
     def kept(self, conversation: str) -> list[str]:
@@ -39,4 +45,7 @@ class UndeliveredAnswers:
         return [str(orjson.loads(item)["text"]) for item in items]
 
     def drop(self, conversation: str) -> None:
-        self._redis.delete(self.key(conversation))
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.delete(self.key(conversation))
+        pipe.hdel(conversation_state_key(conversation), KEPT_FIELD)
+        pipe.execute()

@@ -23,6 +23,7 @@ from workers.clients.handoff_webhook import deliver_in_background
 from workers.context import WorkerContext
 from workers.delivery.ledger import SendResult
 from workers.delivery.memory import MemoryEntry, entry
+from workers.delivery.service_window import STATE_TTL_SECONDS
 from workers.pipelines.flood import release_user_count
 from workers.pipelines.payloads import user_text
 from workers.pipelines.replies import generate_once, send_text_reply
@@ -139,11 +140,19 @@ def stop(ctx: WorkerContext, job: InboundJob, language: str) -> None:
     """Confirm, then close the gate (in this order: once `opted_out` is set, the gate blocks the confirmation too).
     A retry after the flag was set finds the confirmation sent (ledger) or blocked: never a second one."""
     _reply(ctx, job, "command_stop", language)
-    ctx.redis.hset(conversation_state_key(job.conversation), OPTED_OUT_FIELD, str(int(job.received_at)))
+    key = conversation_state_key(job.conversation)
+    pipe = ctx.redis.pipeline(transaction=True)
+    pipe.hset(key, OPTED_OUT_FIELD, str(int(job.received_at)))
+    pipe.persist(key)  # the state may carry the window's lifetime: an opt-out lasts until the user says start
+    pipe.execute()
 
 
 def start(ctx: WorkerContext, job: InboundJob, language: str) -> None:
-    ctx.redis.hdel(conversation_state_key(job.conversation), OPTED_OUT_FIELD)
+    key = conversation_state_key(job.conversation)
+    pipe = ctx.redis.pipeline(transaction=True)
+    pipe.hdel(key, OPTED_OUT_FIELD)
+    pipe.expire(key, STATE_TTL_SECONDS)  # back to the lifetime of an ordinary conversation's state
+    pipe.execute()
     _reply(ctx, job, "command_start", language)
 
 

@@ -55,6 +55,8 @@ def keep_undelivered(ctx: WorkerContext, job: InboundJob, text: str, part: str) 
 
 def deliver_kept_answers(ctx: WorkerContext, job: InboundJob) -> None:
     """The user wrote again: send the answers kept while the window was closed, once each, before the new one."""
+    if ctx.ledgers.of(job).kept_answers is False:
+        return  # the claim read the conversation's state: nothing is kept (the common case, no round trip)
     store = UndeliveredAnswers(ctx.redis, ctx.settings.undelivered_ttl_seconds)
     kept = store.kept(job.conversation)
     if not kept or not window_open(ctx.redis, job):
