@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from redis.exceptions import RedisError
 
 from shared.config import ConfigError, get_settings, is_placeholder, worker_secrets
 from shared.identity import conversation_for
@@ -262,7 +263,7 @@ def trace(
     ] = False,
 ) -> None:
     """The whole story of one message from its ledger: received, queued, claimed, stages, attempts, sends, memory."""
-    from loopera.trace import ref_for, render
+    from loopera.trace import find_ref, ref_for, render
     from shared.ledger import as_text, ledger_key
     from shared.logging import set_correlation_key
     from shared.redis_client import sync_redis
@@ -273,6 +274,10 @@ def trace(
     ref = ref_for(message, key)
     client = sync_redis(settings)
     fields = {as_text(name): as_text(value) for name, value in client.hgetall(ledger_key(ref)).items()}
+    if not fields and ref != message and (found := find_ref(client, message)) is not None:
+        # Hashed with another key than ours (a sandbox run generates its app secret): found by reading the ledgers.
+        ref = found
+        fields = {as_text(name): as_text(value) for name, value in client.hgetall(ledger_key(ref)).items()}
     for line in render(ref, fields, key, show_content):
         typer.echo(line)
     if not fields:
@@ -426,6 +431,10 @@ def main() -> None:
         cli()
     except ConfigError as exc:
         typer.echo(f"configuration error: {exc}", err=True)
+        raise SystemExit(2) from exc
+    except RedisError as exc:
+        # An operator verb run while Redis is down (e.g. right after `make run` stopped its own): one line.
+        typer.echo(f"redis not reachable at REDIS_URL ({type(exc).__name__}); `loopera doctor` checks it", err=True)
         raise SystemExit(2) from exc
 
 

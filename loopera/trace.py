@@ -11,9 +11,10 @@ import re
 from typing import Any
 
 import orjson
+import redis
 
 from shared.jobs import InboundJob
-from shared.ledger import message_ref
+from shared.ledger import LEDGER_PREFIX, message_ref
 from shared.logging import conversation_ref, correlation_id
 
 _REF = re.compile(r"^[0-9a-f]{32}$")
@@ -26,6 +27,22 @@ _QUEUED = {"2": "handed to its queue at once", "1": "behind an earlier message o
 def ref_for(message: str, key: bytes) -> str:
     """The ref of a message id; a 32-hex-digit argument already is one (as in dead letters and logs)."""
     return message if _REF.match(message) else message_ref(message, key)
+
+
+def find_ref(client: redis.Redis, message_id: str) -> str | None:
+    """The ref of the ledger whose job carries `message_id`, by reading every ledger: for a message id hashed with
+    another key than this process's (a sandbox run generates its app secret per run). O(ledgers kept); None if
+    none matches."""
+    for key in client.scan_iter(match=LEDGER_PREFIX + "*", count=1000):
+        raw: bytes | None = client.hget(key, "job")  # type: ignore[assignment]  # a sync client
+        try:
+            job = orjson.loads(raw) if raw else {}
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(job, dict) and job.get("message_id") == message_id:
+            name = key.decode() if isinstance(key, bytes) else str(key)
+            return name.removeprefix(LEDGER_PREFIX)
+    return None
 
 
 def _ms(fields: dict[str, str], name: str) -> int | None:

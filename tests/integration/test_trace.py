@@ -80,3 +80,31 @@ def test_trace_of_an_unknown_message_says_so(service_env: dict[str, str], redis_
     result = trace(service_env, "wamid.never-received")
     assert result.returncode == 1
     assert "no ledger" in result.stdout
+
+
+def test_trace_finds_a_message_hashed_with_another_key(
+    service_env: dict[str, str],
+    worker_service: ServiceProcess,
+    webhooks: Webhooks,
+    graph_fake: GraphFake,
+    redis_client: redis.Redis,
+) -> None:
+    # `make run`'s sandbox generates its app secret per run; the CLI, run later with .env's, has another key.
+    sender = f"1555{uuid.uuid4().int % 10**8:08d}"
+    message = text_message("traced under another key", sender=sender)
+    assert webhooks.post(message_body([message], sender=sender)).status_code == 200
+    ref = message_ref(message["id"], Settings(_env_file=None, app_secret=APP_SECRET).message_hashing_key())
+    wait_for(lambda: redis_client.hexists(ledger_key(ref), "memory"), what="the turn in memory")
+    other_key = service_env | {"APP_SECRET": "another-app-secret-0123456789abcdef"}
+    result = trace(other_key, message["id"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "memory       written" in result.stdout
+
+
+def test_an_operator_verb_without_redis_says_so_in_one_line(service_env: dict[str, str]) -> None:
+    down = service_env | {"REDIS_URL": "redis://127.0.0.1:1/0"}
+    result = trace(down, "wamid.whatever")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "redis not reachable at REDIS_URL (ConnectionError); `loopera doctor` checks it"
+    ]
