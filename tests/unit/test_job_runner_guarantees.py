@@ -6,7 +6,6 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -63,14 +62,6 @@ class FakeGraph:
 
     def mark_read_and_typing(self, message_id: str) -> None:
         pass
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    srv = RedisServer(Path(tmp_path_factory.mktemp("redis-runner")))
-    srv.start()
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture

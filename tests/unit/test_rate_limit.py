@@ -5,8 +5,6 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,22 +15,6 @@ from tests.processes import RedisServer
 from workers.clients.rate_limit import RateLimited, RateLimiter
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    srv = RedisServer(Path(tmp_path_factory.mktemp("redis-limiter")))
-    srv.start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def client(server: RedisServer) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(server.url)
-    c.flushdb()
-    yield c
-    c.close()
 
 
 def limiter(client: redis.Redis, **overrides: Any) -> RateLimiter:

@@ -8,7 +8,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,14 +46,6 @@ class FakeContext:
     graph: FakeGraph
     memory: FakeMemory
     ledgers: LedgerBook
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    srv = RedisServer(Path(tmp_path_factory.mktemp("redis-staleness")))
-    srv.start()
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture

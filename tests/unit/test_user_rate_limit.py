@@ -4,33 +4,14 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
 
 from shared.config import Settings
-from tests.processes import RedisServer
 from workers.clients.user_rate_limit import UserAdmission, UserRateLimit
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    srv = RedisServer(Path(tmp_path_factory.mktemp("redis-user-limit")))
-    srv.start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def client(server: RedisServer) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(server.url)
-    c.flushdb()
-    yield c
-    c.close()
 
 
 def limit(client: redis.Redis, per_window: int = 3, window: float = 60.0) -> UserRateLimit:

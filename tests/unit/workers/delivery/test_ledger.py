@@ -5,8 +5,6 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -16,7 +14,6 @@ from shared.config import Settings
 from shared.jobs import InboundJob
 from shared.ledger import conversation_state_key, ledger_key
 from shared.redis_scripts import ScriptResult
-from tests.processes import RedisServer
 from workers.delivery.ledger import MessageLedger, SendInFlightError, SendResult
 from workers.delivery.ledger_book import Claimed, LedgerBook
 from workers.delivery.memory import ConversationMemory, entry
@@ -24,22 +21,6 @@ from workers.delivery.memory import ConversationMemory, entry
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 
 HOUR = 3600.0
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    srv = RedisServer(Path(tmp_path_factory.mktemp("redis-ledger")))
-    srv.start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def client(server: RedisServer) -> Iterator[redis.Redis]:
-    store = redis.Redis.from_url(server.url)
-    store.flushdb()
-    yield store
-    store.close()
 
 
 def make_job(age: float = 0.0, conversation: str = "15550001111") -> InboundJob:
