@@ -35,10 +35,9 @@ class Loudness:
     sample_peak_dbfs: float  # -inf for digital silence
 
 
-def _samples(audio: WavAudio) -> npt.NDArray[np.float32] | None:
-    """Mono samples in [-1, 1], or None for a sample format we do not level (it is still encoded)."""
-    if audio.channels != 1:
-        return None
+def _decode(audio: WavAudio) -> npt.NDArray[np.float32] | None:
+    """Interleaved samples in [-1, 1] of 16-bit PCM or 32-bit float, or None for a format we do not level (it is
+    still encoded)."""
     if audio.format_tag == _PCM and audio.bits_per_sample == 16:
         pcm = np.frombuffer(audio.frames[: len(audio.frames) // 2 * 2], dtype="<i2")
         return pcm.astype(np.float32) / 32768.0
@@ -47,11 +46,20 @@ def _samples(audio: WavAudio) -> npt.NDArray[np.float32] | None:
     return None
 
 
+def _encode(audio: WavAudio, samples: npt.NDArray[np.float32]) -> bytes:
+    """`samples` in `audio`'s own format (one `_decode` accepted), clipped to its range."""
+    if audio.format_tag == _PCM:
+        pcm: npt.NDArray[np.int16] = np.clip(np.rint(samples * 32768.0), -32768, 32767).astype("<i2")
+        return pcm.tobytes()
+    floats: npt.NDArray[np.float32] = np.clip(samples, -1.0, 1.0).astype("<f4")
+    return floats.tobytes()
+
+
 def measure(audio: WavAudio) -> Loudness | None:
     """Integrated loudness and sample peak of one mono chunk; None for a format we do not level or a chunk
     shorter than one gating block. Linear in the chunk's length (the chunk comes from a TTS backend, bounded by
     its request size)."""
-    samples = _samples(audio)
+    samples = _decode(audio) if audio.channels == 1 else None
     if samples is None or len(samples) < BLOCK_SECONDS * audio.sample_rate:
         return None
     peak = float(np.abs(samples).max()) if len(samples) else 0.0
@@ -77,16 +85,10 @@ def apply_gain(audio: WavAudio, gain: float) -> WavAudio:
     sample format is returned unchanged (it is still encoded, only not levelled)."""
     if abs(gain) < 0.05:
         return audio
-    factor = 10 ** (gain / 20)
-    if audio.format_tag == _PCM and audio.bits_per_sample == 16:
-        samples = np.frombuffer(audio.frames[: len(audio.frames) // 2 * 2], dtype="<i2").astype(np.float32)
-        scaled = np.clip(np.rint(samples * factor), -32768, 32767).astype("<i2")
-    elif audio.format_tag == _FLOAT and audio.bits_per_sample == 32:
-        floats = np.frombuffer(audio.frames[: len(audio.frames) // 4 * 4], dtype="<f4")
-        scaled = np.clip(floats * np.float32(factor), -1.0, 1.0).astype("<f4")
-    else:
+    samples = _decode(audio)
+    if samples is None:
         return audio
-    return WavAudio(audio.fmt, scaled.tobytes())
+    return WavAudio(audio.fmt, _encode(audio, samples * np.float32(10 ** (gain / 20))))
 
 
 def normalise(audio: WavAudio, target_lufs: float) -> WavAudio:
