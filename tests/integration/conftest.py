@@ -52,6 +52,25 @@ def groq_fake() -> Iterator[GroqFake]:
     fake.server.stop()
 
 
+@pytest.fixture(scope="module")
+def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A module's private redis-server: the session's shared worker must not take its jobs with other settings."""
+    server = RedisServer(tmp_path_factory.mktemp("own-redis"))
+    if not server.controllable:
+        pytest.skip("needs a redis-server binary for a private server")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def api(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An API process on the module's own `env` fixture (its settings and its Redis); yields its base URL."""
+    process, url = start_api(env, tmp_path_factory.mktemp("module-api") / "api.log")
+    yield url
+    process.stop()
+
+
 @pytest.fixture(scope="session")
 def service_env(redis_server: RedisServer, graph_fake: GraphFake, groq_fake: GroqFake) -> dict[str, str]:
     return fake_backed_env(redis_server.url, graph_fake.url, graph_fake.version, groq_fake.url) | {

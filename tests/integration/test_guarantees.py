@@ -24,7 +24,7 @@ import redis
 from tests.fakes.graph_fake import GraphFake, graph_error
 from tests.fakes.groq_fake import GroqFake, groq_error
 from tests.fakes.server import wait_for
-from tests.processes import REPO, RedisServer, ServiceProcess, fake_backed_env, start_api, start_worker
+from tests.processes import REPO, RedisServer, ServiceProcess, fake_backed_env, start_worker
 from tests.webhooks import conversation_of, encode, message_body, signed_headers, text_message
 
 pytestmark = pytest.mark.integration
@@ -55,13 +55,6 @@ def env(durable_redis: RedisServer, graph_fake: GraphFake, groq_fake: GroqFake) 
         "CHAT_RPM": "1000",
         "CHAT_TPM": "1000000",
     }
-
-
-@pytest.fixture(scope="module")
-def api(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    process, url = start_api(env, tmp_path_factory.mktemp("guarantees-api") / "api.log")
-    yield url
-    process.stop()
 
 
 @pytest.fixture

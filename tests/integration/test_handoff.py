@@ -28,7 +28,7 @@ from starlette.routing import Route
 from tests.fakes.graph_fake import GraphFake
 from tests.fakes.groq_fake import GroqFake
 from tests.fakes.server import LoopbackServer, wait_for
-from tests.processes import RedisServer, ServiceProcess, fake_backed_env, start_api, start_worker
+from tests.processes import RedisServer, ServiceProcess, fake_backed_env, start_worker
 from tests.webhooks import conversation_of, encode, message_body, signed_headers, text_message
 from workers.text.phrases import phrase
 
@@ -66,16 +66,6 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture(scope="module")
-def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("handoff-redis"))
-    if not server.controllable:
-        pytest.skip("needs a redis-server binary for a private server")
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def env(own_redis: RedisServer, graph_fake: GraphFake, groq_fake: GroqFake, receiver: Receiver) -> dict[str, str]:
     return fake_backed_env(own_redis.url, graph_fake.url, graph_fake.version, groq_fake.url) | {
         "HANDOFF_WEBHOOK_URL": receiver.server.url + "/hook",
@@ -83,13 +73,6 @@ def env(own_redis: RedisServer, graph_fake: GraphFake, groq_fake: GroqFake, rece
         "ADMIN_TOKEN": ADMIN_TOKEN,
         "RATE_LIMITS_ENABLED": "false",
     }
-
-
-@pytest.fixture(scope="module")
-def api(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    process, url = start_api(env, tmp_path_factory.mktemp("handoff-api") / "api.log")
-    yield url
-    process.stop()
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ import redis
 from tests.fakes.graph_fake import GraphFake
 from tests.fakes.groq_fake import GroqFake, groq_error
 from tests.fakes.server import Fault, wait_for
-from tests.processes import REPO, RedisServer, ServiceProcess, fake_backed_env, start_api, start_worker
+from tests.processes import REPO, RedisServer, ServiceProcess, fake_backed_env, start_worker
 from tests.queued_jobs import ingest, text_job
 from tests.webhooks import encode, message_body, signed_headers, text_message
 
@@ -39,17 +39,6 @@ CASES = REPO / "tests" / "fixtures" / "cases" / "hardening"
 
 
 @pytest.fixture(scope="module")
-def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    # A private server: the session's shared worker (conftest) must not take these jobs with other settings.
-    server = RedisServer(tmp_path_factory.mktemp("exits-redis"))
-    if not server.controllable:
-        pytest.skip("needs a redis-server binary for a private server")
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def env(own_redis: RedisServer, graph_fake: GraphFake, groq_fake: GroqFake) -> dict[str, str]:
     return fake_backed_env(own_redis.url, graph_fake.url, graph_fake.version, groq_fake.url) | {
         "CONVERSATION_LEASE_SECONDS": str(LONG_LEASE),
@@ -59,13 +48,6 @@ def env(own_redis: RedisServer, graph_fake: GraphFake, groq_fake: GroqFake) -> d
         "CHAT_RPM": "1000",
         "CHAT_TPM": "1000000",
     }
-
-
-@pytest.fixture(scope="module")
-def api(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    process, url = start_api(env, tmp_path_factory.mktemp("exits-api") / "api.log")
-    yield url
-    process.stop()
 
 
 @pytest.fixture

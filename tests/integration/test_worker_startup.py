@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +19,6 @@ from tests.processes import REPO, RedisServer, ServiceProcess, fake_backed_env, 
 from tests.queued_jobs import ingest, text_job
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    # A private server: the session's shared worker (conftest) must not take this module's job.
-    server = RedisServer(tmp_path_factory.mktemp("startup-redis"))
-    if not server.controllable:
-        pytest.skip("needs a redis-server binary for a private server")
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
