@@ -81,8 +81,13 @@ def test_an_answer_outside_the_window_is_kept_for_the_next_message_and_a_templat
     assert post(old_text("What is the capital of Peru?", user, DAY + 600)) == 200
     kept = f"lp:undelivered:{conversation_of(user)}"
     wait_for(lambda: client.llen(kept) == 1, what="the answer kept")
-    templates = [m for m in graph_fake.sent_messages() if m.get("to") == user and m["type"] == "template"]
-    assert [t["template"]["name"] for t in templates] == ["hello_world"]
+
+    def templates() -> list[dict]:
+        return [m for m in graph_fake.sent_messages() if m.get("to") == user and m["type"] == "template"]
+
+    # The answer is kept before the template goes out: wait for the send, not only for the keep.
+    wait_for(templates, what="the template")
+    assert [t["template"]["name"] for t in templates()] == ["hello_world"]
     assert graph_fake.texts_to(user) == []  # nothing free-form outside the window
 
     assert post(message_body([text_message("Thanks!", sender=user)], sender=user)) == 200
