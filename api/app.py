@@ -120,5 +120,6 @@ def create_app(settings: Settings | None = None) -> LooperaApp:
         ack_replicas=settings.ack_replicas,
         ack_wait_ms=settings.redis_ack_wait_ms,
         ledger_ttl_seconds=settings.message_ledger_ttl_seconds,
+        undelivered_ttl_seconds=settings.undelivered_ttl_seconds,
     )
     return LooperaApp(build_fastapi(settings, ingestor), WebhookEndpoint(settings, ingestor))

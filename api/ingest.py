@@ -11,17 +11,36 @@ import redis.asyncio as aioredis
 from api.identity_links import IdentityLinks
 from api.redis_channel import ScriptChannel
 from api.task_events import TaskSentAnnouncer
-from api.webhook_payload import PreferenceUpdate, PreparedJob
+from api.webhook_payload import PreferenceUpdate, PreparedJob, TrackedStatus
 from shared import mailbox
+from shared.dead_letters import DLQ_KEY, DLQ_MAX, STATUS_TASK
 from shared.handoff import PAUSED_FIELD
 from shared.identity import LINK_TTL_SECONDS, PREFERENCES_PREFIX
-from shared.ledger import conversation_state_key, ledger_key
+from shared.ledger import CONVERSATION_STATE_PREFIX, LEDGER_PREFIX, conversation_state_key, ledger_key
 from shared.redis_scripts import ScriptName, ScriptResult, lua_source
+from shared.undelivered import KEEP_ERROR_CODES, KEPT_ANSWERS, KEPT_KINDS, UNDELIVERED_PREFIX
 
 # The ingest script's results per message (shared/scripts/ingest.lua).
 DUPLICATE, QUEUED_BEHIND, DISPATCHED = ScriptResult.DUPLICATE, ScriptResult.QUEUED_BEHIND, ScriptResult.DISPATCHED
 
 _LEASES = mailbox.LEASES_KEY.encode()
+
+
+def _status_constants(undelivered_ttl_seconds: int) -> list[bytes]:
+    """The fixed head of the ingest script's status section (shared/scripts/record_status.lua)."""
+    values: list[str | int] = [
+        LEDGER_PREFIX,
+        CONVERSATION_STATE_PREFIX,
+        UNDELIVERED_PREFIX,
+        undelivered_ttl_seconds,
+        KEPT_ANSWERS,
+        "," + ",".join(map(str, KEEP_ERROR_CODES)) + ",",
+        "," + ",".join(KEPT_KINDS) + ",",
+        DLQ_KEY,
+        DLQ_MAX,
+        STATUS_TASK,
+    ]
+    return [str(value).encode() for value in values]
 
 
 class ScriptRunner(Protocol):
@@ -46,6 +65,7 @@ class Ingestor:
         ack_replicas: int = 0,
         ack_wait_ms: int = 500,
         ledger_ttl_seconds: int = 2 * 24 * 3600,
+        undelivered_ttl_seconds: int = 7 * 24 * 3600,
     ) -> None:
         self._redis = client
         self._channel = channel or ScriptChannel(client, mailbox.INGEST, ack_replicas, ack_wait_ms)
@@ -55,15 +75,26 @@ class Ingestor:
         self._ttl = str(dedupe_ttl_seconds).encode()
         self._lease_ms = str(lease_seconds * 1000).encode()
         self._ledger_ttl = str(ledger_ttl_seconds).encode()
+        self._status_head = _status_constants(undelivered_ttl_seconds)
 
     async def ingest(self, jobs: Sequence[PreparedJob]) -> list[int]:
-        """One round trip for the whole batch. The script is atomic, so either a message's dedupe marker, its
-        ledger and its job all exist or none does: a failed enqueue can never make Meta's redelivery look like a
-        duplicate. Raises redis errors; the caller answers 503 and Meta redelivers."""
-        if not jobs:
-            return []
+        """`record(jobs)`'s results per message."""
+        return (await self.record(jobs))[0]
+
+    async def record(
+        self, jobs: Sequence[PreparedJob], statuses: Sequence[TrackedStatus] = ()
+    ) -> tuple[list[int], list[int]]:
+        """One round trip for the whole batch: its messages and the statuses of our reply parts. The script is
+        atomic, so either a message's dedupe marker, its ledger and its job all exist or none does: a failed enqueue
+        can never make Meta's redelivery look like a duplicate; recording a status twice changes nothing. Returns
+        (per message: DUPLICATE / QUEUED_BEHIND / DISPATCHED, per status: ms from the user's message to this
+        `delivered` when it is the message's first, else -1). Raises redis errors; the caller answers 503 and Meta
+        redelivers."""
+        if not jobs and not statuses:
+            return [], []
         # Who is talking first: a person's phone number and user id lead to one mailbox (shared/identity.py).
-        await self._identities.resolve(jobs)
+        if jobs:
+            await self._identities.resolve(jobs)
         keys: list[bytes] = [_LEASES]
         args: list[bytes] = [b"%d" % int(time.time() * 1000), self._lease_ms, self._ttl, self._ledger_ttl]
         for job in jobs:
@@ -74,10 +105,24 @@ class Ingestor:
                 ledger_key(job.ref).encode(),
             )
             args += (job.task_id.encode(), job.queue.encode(), job.envelope, conversation, job.job)
-        result: list[int] = await self._channel.run(keys, args)
-        if self._announcer is not None:
-            self._announcer.announce(jobs, result)
-        return result
+        if statuses:
+            args += self._status_head
+            args.append(b"%d" % len(statuses))
+            for status in statuses:
+                args += (
+                    status.ref.encode(),
+                    status.part.encode(),
+                    status.status.encode(),
+                    b"%d" % status.at_ms,
+                    status.wamid.encode(),
+                    status.code.encode(),
+                )
+        reply: list[Any] = await self._channel.run(keys, args)
+        results = [int(value) for value in reply[: len(jobs)]]
+        if self._announcer is not None and jobs:
+            self._announcer.announce(jobs, results)
+        latencies = [int(value) for value in reply[len(jobs)]] if statuses else []
+        return results, latencies
 
     async def pause(self, echoes: Sequence[PreparedJob], minutes: int) -> None:
         """Pause the conversations a person wrote in (shared/handoff.py), before their echoes are queued: the send

@@ -21,11 +21,20 @@ FAILURES = Counter(
     ["stage"],  # item: one item of a body (the others were queued), request: the request as a whole
 )
 MESSAGES = Counter("loopera_messages_total", "Inbound messages by outcome", ["outcome"])  # queued, duplicate
-STATUSES = Counter("loopera_statuses_total", "Delivery status callbacks", ["failed"])
+STATUSES = Counter(
+    "loopera_statuses_total",
+    "Meta's status webhooks of the business's messages: sent, delivered, read, played, failed (by error code), other",
+    ["status", "code"],  # code: Meta's error code of a failed status, "" otherwise
+)
 PREFERENCES = Counter(
     "loopera_user_preferences_total",
     "Marketing-preference updates recorded (user_preferences webhooks)",
     ["value"],  # stop, resume, signup, or "other" for a value Meta adds later
+)
+DELIVERED_SECONDS = Histogram(
+    "loopera_reply_delivered_seconds",
+    "From the webhook's receipt of a user's message to Meta's first `delivered` status of its reply",
+    buckets=(0.5, 1, 2, 3, 5, 8, 13, 20, 30, 60, 120, 300, 900),
 )
 ENQUEUE_SECONDS = Histogram(
     "loopera_enqueue_seconds",
@@ -37,5 +46,3 @@ ENQUEUE_SECONDS = Histogram(
 WEBHOOK_OUTCOMES = {outcome: WEBHOOKS.labels(outcome) for outcome in ("ok", "duplicate", "ignored")}
 MESSAGES_QUEUED = MESSAGES.labels("queued")
 MESSAGES_DUPLICATE = MESSAGES.labels("duplicate")
-STATUSES_DELIVERED = STATUSES.labels("false")
-STATUSES_FAILED = STATUSES.labels("true")

@@ -204,30 +204,13 @@ class WebhookEndpoint:
             log.warning("whatsapp.status_failed", correlation_id=failed.message_id_hash, codes=failed.codes)
         if contents.preferences and not await self._record_preferences(contents):
             return QUEUE_UNAVAILABLE
-        if contents.statuses:
-            metrics.STATUSES_DELIVERED.inc(contents.statuses - len(contents.failed_statuses))
-            if contents.failed_statuses:
-                metrics.STATUSES_FAILED.inc(len(contents.failed_statuses))
+        for status, code in contents.status_labels:
+            metrics.STATUSES.labels(status, code).inc()
+        results = await self._store(contents)
+        if results is None:
+            return QUEUE_UNAVAILABLE
         if contents.jobs:
-            started = time.perf_counter()
-            try:
-                if contents.pauses:
-                    await self._ingestor.pause(contents.pauses, self._pause_minutes)
-                results = await self._ingestor.ingest(contents.jobs)
-            except RedisError as exc:
-                # Nothing was acknowledged: Meta redelivers, and the atomic script left no dedupe marker behind.
-                log.error("webhook.enqueue_failed", error=type(exc).__name__)
-                metrics.WEBHOOKS.labels("unavailable").inc()
-                return QUEUE_UNAVAILABLE
-            metrics.ENQUEUE_SECONDS.observe(time.perf_counter() - started)
-            for job, result in zip(contents.jobs, results, strict=True):
-                # The first line of a message's journey; the worker's lines carry the same correlation id.
-                log.info("message.queued", correlation_id=job.correlation_id, queue=job.queue, result=result)
-            duplicates = results.count(DUPLICATE)
-            metrics.MESSAGES_QUEUED.inc(len(results) - duplicates)
-            if duplicates:
-                metrics.MESSAGES_DUPLICATE.inc(duplicates)
-            outcome = "ok" if duplicates < len(results) else "duplicate"
+            outcome = _count_queued(contents, results)
         else:
             outcome = "ok" if contents.statuses or contents.preferences else "ignored"
         if contents.failures:
@@ -237,6 +220,39 @@ class WebhookEndpoint:
             return UNAVAILABLE
         metrics.WEBHOOK_OUTCOMES[outcome].inc()
         return OK
+
+    async def _store(self, contents: WebhookContents) -> list[int] | None:
+        """One round trip: the messages, and the statuses of our reply parts (shared/callback_data.py); statuses
+        of other messages cost none. The messages' results; None when Redis refused (nothing is acknowledged then:
+        Meta redelivers, and the atomic script left no dedupe marker behind)."""
+        if not (contents.jobs or contents.tracked):
+            return []
+        started = time.perf_counter()
+        try:
+            if contents.pauses:
+                await self._ingestor.pause(contents.pauses, self._pause_minutes)
+            results, latencies = await self._ingestor.record(contents.jobs, contents.tracked)
+        except RedisError as exc:
+            log.error("webhook.enqueue_failed", error=type(exc).__name__)
+            metrics.WEBHOOKS.labels("unavailable").inc()
+            return None
+        metrics.ENQUEUE_SECONDS.observe(time.perf_counter() - started)
+        for latency in latencies:
+            if latency >= 0:
+                metrics.DELIVERED_SECONDS.observe(latency / 1000)
+        return results
+
+
+def _count_queued(contents: WebhookContents, results: list[int]) -> str:
+    """Log and count the messages' results; the webhook's outcome ("ok", or "duplicate" when all were)."""
+    for job, result in zip(contents.jobs, results, strict=True):
+        # The first line of a message's journey; the worker's lines carry the same correlation id.
+        log.info("message.queued", correlation_id=job.correlation_id, queue=job.queue, result=result)
+    duplicates = results.count(DUPLICATE)
+    metrics.MESSAGES_QUEUED.inc(len(results) - duplicates)
+    if duplicates:
+        metrics.MESSAGES_DUPLICATE.inc(duplicates)
+    return "ok" if duplicates < len(results) else "duplicate"
 
 
 def _report_problems(contents: WebhookContents) -> None:

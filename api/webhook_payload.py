@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from shared import callback_data
 from shared.celery_protocol import build_task_message, new_task_id
 from shared.handoff import ECHO_MESSAGE_TYPE, ECHOES_FIELD
 from shared.identity import Sender
@@ -61,6 +62,25 @@ class FailedStatus:
     codes: list[int]
 
 
+# Meta's statuses of a business's message (https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/
+# components#statuses-object); `played` is a voice note's. Anything else is counted as "other" and not recorded.
+KNOWN_STATUSES = frozenset({"sent", "delivered", "read", "played", "failed"})
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedStatus:
+    """A status of one of our reply parts: its `biz_opaque_callback_data` named the part's send record
+    (shared/callback_data.py). `at_ms` is Meta's timestamp (epoch ms; our receipt when missing), `code` the first
+    error code of a `failed` status ("" none), `wamid` Meta's id of our message (never logged)."""
+
+    ref: str
+    part: str
+    status: str
+    at_ms: int
+    wamid: str
+    code: str
+
+
 @dataclass(frozen=True, slots=True)
 class ItemProblem:
     """Where a skipped or failed item sits in the body, and why: positions and fixed codes only, never content."""
@@ -88,6 +108,9 @@ class PreferenceUpdate:
 class WebhookContents:
     jobs: list[PreparedJob] = field(default_factory=list)
     statuses: int = 0
+    # (status, error code or "") of every status, for the metrics; `tracked` are those of our reply parts.
+    status_labels: list[tuple[str, str]] = field(default_factory=list)
+    tracked: list[TrackedStatus] = field(default_factory=list)
     # Conversations a person wrote in from the WhatsApp Business app (smb_message_echoes): pause them now.
     # Echo jobs whose conversations pause before anything is queued (resolved to their conversation first).
     pauses: list[PreparedJob] = field(default_factory=list)
@@ -263,17 +286,28 @@ def _prepared(
     )
 
 
-def _status(status: Any, out: WebhookContents) -> None:
+def _status(status: Any, out: WebhookContents, now: float) -> None:
     if not isinstance(status, dict):
         raise Malformed("not_an_object")
     out.statuses += 1
-    if status.get("status") == "failed":
+    name = status.get("status")
+    name = name if isinstance(name, str) and name in KNOWN_STATUSES else "other"
+    code = ""
+    if name == "failed":
         errors = status.get("errors")
         listed = errors if isinstance(errors, list) else ()
-        codes = [e.get("code") for e in listed if isinstance(e, dict)]
-        out.failed_statuses.append(
-            FailedStatus(correlation_id(str(status.get("id", ""))), [c for c in codes if isinstance(c, int)])
-        )
+        codes = [c for c in (e.get("code") for e in listed if isinstance(e, dict)) if isinstance(c, int)]
+        out.failed_statuses.append(FailedStatus(correlation_id(str(status.get("id", ""))), codes))
+        code = str(codes[0]) if codes else ""
+    out.status_labels.append((name, code))
+    ours = callback_data.decode(status.get("biz_opaque_callback_data"))
+    if ours is None or name == "other":
+        return  # not one of our reply parts (or not a status we act on): counted, no Redis work
+    timestamp = status.get("timestamp")
+    at_ms = int(timestamp) * 1000 if isinstance(timestamp, str) and timestamp.isdigit() else int(now * 1000)
+    wamid = status.get("id")
+    wamid = wamid if isinstance(wamid, str) and len(wamid) <= 256 else ""
+    out.tracked.append(TrackedStatus(ours[0], ours[1], name, at_ms, wamid, code))
 
 
 def _items(value: dict[str, Any], key: str, e: int, c: int, out: WebhookContents) -> list[Any]:
@@ -348,7 +382,7 @@ def _change(
             out.jobs.append(_prepare(message, contacts, number, now, message_key))
     for index, status in enumerate(_items(value, "statuses", e, c, out)):
         with _Item(out, e, c, "statuses", index):
-            _status(status, out)
+            _status(status, out, now)
 
 
 def _preference(item: Any, key: bytes) -> PreferenceUpdate:

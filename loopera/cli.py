@@ -306,6 +306,7 @@ def dlq_replay(
     replay_all: Annotated[bool, typer.Option("--all", help="Replay every dead-letter job")] = False,
 ) -> None:
     """Put dead-letter jobs back into their conversation's queue."""
+    from shared.dead_letters import STATUS_TASK
     from shared.redis_client import sync_redis
     from workers.delivery.dead_letters import DeadLetters
     from workers.delivery.requeue import requeue_job
@@ -316,11 +317,19 @@ def dlq_replay(
     if index is None and not replay_all:
         raise typer.BadParameter("give an index or --all")
     replayed = 0
+    position = 0 if replay_all else int(index or 0)
     while True:
-        entry = dead.peek(0 if replay_all else int(index or 0))
+        entry = dead.peek(position)
         if entry is None:
             break
         raw, record = entry
+        if record["task"] == STATUS_TASK:
+            # Meta accepted the reply and then could not deliver it: there is no job to run again.
+            if not replay_all:
+                typer.echo(f"{record['reason']}: a reply Meta could not deliver; nothing to replay")
+                raise typer.Exit(1)
+            position += 1
+            continue
         # Requeue first, remove second: a failure in between leaves the record (a replay twice is harmless, the
         # send-once markers stop a second reply), never a job that is in neither place.
         task_id = requeue_job(

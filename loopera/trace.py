@@ -20,7 +20,9 @@ from shared.logging import conversation_ref, correlation_id
 _REF = re.compile(r"^[0-9a-f]{32}$")
 # Stage results that are verdicts, not words: safe to show.
 _VERDICT_STAGES = frozenset({"staleness", "answer_mode", "user_limit"})
-_SEND_FACTS = (":until", ":meta", ":at", ":gate")
+_SEND_FACTS = (":until", ":meta", ":at", ":gate", ":confirmed_by", ":unconfirmed")
+# Meta's statuses of a reply part (shared/scripts/record_status.lua), in the order they normally arrive.
+_STATUS_ORDER = ("sent", "delivered", "read", "played", "failed")
 _QUEUED = {"2": "handed to its queue at once", "1": "behind an earlier message of its conversation"}
 
 
@@ -102,6 +104,8 @@ def render(ref: str, fields: dict[str, str], key: bytes, show_content: bool = Fa
         f.removeprefix("send:") for f in fields if f.startswith("send:") and not f.endswith(_SEND_FACTS)
     ):
         lines.append("  " + _send_line(part, fields, key, received, show_content))
+        if history := _status_history(part, fields, received):
+            lines.append(f"  status       {part}: {history}")
     lines.append(f"  memory       {'written ' + _when(_ms(fields, 'memory'), received) if 'memory' in fields else '-'}")
     flags = [name.removeprefix("flag:") for name in fields if name.startswith("flag:")]
     if flags:
@@ -111,12 +115,26 @@ def render(ref: str, fields: dict[str, str], key: bytes, show_content: bool = Fa
     return lines
 
 
+def _status_history(part: str, fields: dict[str, str], received: int | None) -> str:
+    """Meta's statuses of one part as `sent <when>, delivered <when>, ...`; a failure with its error code."""
+    seen = []
+    for status in _STATUS_ORDER:
+        at = _ms(fields, f"status:{part}:{status}")
+        if at is None:
+            continue
+        code = fields.get(f"status:{part}:error") if status == "failed" else None
+        seen.append(f"{status}{f' ({code})' if code else ''} {_when(at, received)}")
+    return ", ".join(seen)
+
+
 def _send_line(part: str, fields: dict[str, str], key: bytes, received: int | None, show_content: bool) -> str:
     state = fields[f"send:{part}"]
     if state == "done":
         meta = fields.get(f"send:{part}:meta", "")
         shown = meta if show_content else f"ref {message_ref(meta, key)[:12]}" if meta else "-"
-        return f"send         {part}: sent {_when(_ms(fields, f'send:{part}:at'), received)}, Meta id {shown}"
+        by = fields.get(f"send:{part}:confirmed_by")
+        how = f" (recorded from Meta's `{by}` status)" if by else ""
+        return f"send         {part}: sent {_when(_ms(fields, f'send:{part}:at'), received)}, Meta id {shown}{how}"
     if state == "blocked":
         return f"send         {part}: blocked by {fields.get(f'send:{part}:gate', '?')}"
     return f"send         {part}: {state} (not confirmed by Meta)"

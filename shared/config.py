@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     graph_api_version: str = "v25.0"
     waba_id: str = ""
     graph_timeout_seconds: float = 15.0
+    # A send whose HTTP answer was lost (a timeout, a reset after the request was written) may have reached Meta:
+    # its part is sent again only when no status webhook confirmed it within this many seconds (a deferral, not a
+    # sleep; docs/guarantees.md). 0: resend at once.
+    send_confirm_wait_seconds: float = Field(default=20.0, ge=0)
 
     # --- Groq -----------------------------------------------------------------------------------------------
     # The SDK appends /openai/v1/... itself: this is the host root.
@@ -227,6 +231,9 @@ class Settings(BaseSettings):
     # Outside the 24-hour customer service window no free-form reply is sent; the answer is kept this long and sent
     # when the user writes again (docs/message-types.md#the-24-hour-customer-service-window).
     undelivered_ttl_seconds: int = Field(default=7 * 24 * 3600, gt=0)
+    # Put before a kept answer when it is finally delivered; `{question}` is the start of the user's message it
+    # answers. Empty: a built-in sentence in the conversation's language.
+    kept_answer_intro: str = ""
     # An approved template (its name, and its language code) sent instead, once per conversation per day, when a
     # reply falls outside the window; empty: nothing is sent.
     outside_window_template: str = ""

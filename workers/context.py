@@ -88,6 +88,7 @@ class WorkerContext:
             settings.memory_ttl_seconds,
             settings.user_messages_per_window,
             settings.user_rate_window_seconds,
+            settings.send_confirm_wait_seconds,
         )
 
     def close(self) -> None:

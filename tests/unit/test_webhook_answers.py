@@ -26,11 +26,11 @@ class StubIngestor:
         self.error = error
         self.batches: list[list[str]] = []
 
-    async def ingest(self, jobs: Sequence[PreparedJob]) -> list[int]:
+    async def record(self, jobs: Sequence[PreparedJob], statuses: Sequence[object] = ()) -> tuple[list[int], list[int]]:
         if self.error is not None:
             raise self.error
         self.batches.append([job.message_id for job in jobs])
-        return [DISPATCHED] * len(jobs)
+        return [DISPATCHED] * len(jobs), [-1] * len(statuses)
 
 
 def endpoint(ingestor: StubIngestor) -> WebhookEndpoint:

@@ -11,6 +11,9 @@ when that is a loopback address.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +26,22 @@ from workers.errors import UserInputError
 
 META_HOST_SUFFIXES = (".facebook.com", ".fbsbx.com", ".fbcdn.net", ".whatsapp.net", ".whatsapp.com")
 HTTPS_PORT = 443
+
+# The `biz_opaque_callback_data` of the message being sent (shared/callback_data.py), set around a reply part's send
+# by the ledger (workers/delivery/ledger.py), so every part carries it without each pipeline passing it on.
+_callback_data: ContextVar[str | None] = ContextVar("graph_callback_data", default=None)
+
+
+@contextmanager
+def tagged(data: str) -> Iterator[None]:
+    """Messages sent inside this block carry `data` as `biz_opaque_callback_data`: Meta echoes it in their status
+    webhooks (https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages). Read receipts and the
+    typing indicator are not messages and carry nothing."""
+    token = _callback_data.set(data)
+    try:
+        yield
+    finally:
+        _callback_data.reset(token)
 
 
 def _port_of(scheme: str, port: int | None) -> int | None:
@@ -94,6 +113,9 @@ class GraphClient:
         return response
 
     def _post_message(self, body: dict[str, Any]) -> dict[str, Any]:
+        data = _callback_data.get()
+        if data is not None and "type" in body:
+            body["biz_opaque_callback_data"] = data
         response = self._request("POST", f"{self._api}/{self._phone_number_id}/messages", json=body)
         result: dict[str, Any] = response.json()
         return result

@@ -19,9 +19,20 @@ class GraphError(SendingChannelError, PermanentError):
 
 
 class GraphTransientError(SendingChannelError, TransientError):
-    def __init__(self, reason: str, detail: str = "", code: int | None = None, retry_after: float | None = None):
+    """`maybe_delivered`: the request was written and its answer lost (a read timeout, a connection reset), so Meta
+    may have accepted the message: resending at once could deliver it twice."""
+
+    def __init__(
+        self,
+        reason: str,
+        detail: str = "",
+        code: int | None = None,
+        retry_after: float | None = None,
+        maybe_delivered: bool = False,
+    ):
         super().__init__(reason, detail, retry_after=retry_after)
         self.code = code
+        self.maybe_delivered = maybe_delivered
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -52,5 +63,10 @@ def classify_graph_response(response: httpx.Response) -> GraphError | GraphTrans
     return GraphError(f"graph_{code if code is not None else response.status_code}", detail, code, code in OPS_CODES)
 
 
+# Errors after which the whole request may have reached Meta: the answer timed out or the connection broke while we
+# waited for it. Connecting, writing and pool waits fail before Meta could have read a complete request.
+_ANSWER_LOST = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
+
+
 def classify_transport_error(exc: httpx.HTTPError) -> GraphTransientError:
-    return GraphTransientError("graph_transport", type(exc).__name__)
+    return GraphTransientError("graph_transport", type(exc).__name__, maybe_delivered=isinstance(exc, _ANSWER_LOST))

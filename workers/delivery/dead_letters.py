@@ -8,8 +8,9 @@ from typing import Any
 import orjson
 import redis
 
-DLQ_KEY = "lp:dlq"
-DLQ_MAX = 10_000
+from shared.dead_letters import DLQ_KEY, DLQ_MAX
+
+__all__ = ["DLQ_KEY", "DLQ_MAX", "DeadLetters"]
 
 
 class DeadLetters:

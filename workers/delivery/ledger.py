@@ -9,8 +9,11 @@
 Round trips: writes that need not happen *before* something else wait in `_pending` and travel with the ledger's
 next script (a stage's result with the claim of the part that sends it; a part's `done` with the next part's claim
 or the memory append). `flush()` writes what is left; the job runner calls it on every way out of a run.
-Limit: Graph has no idempotency key, so a part whose `done` was never written (the answer lost, or Redis
-unreachable right after the send) is sent again by a later run: the one at-least-once edge (docs/guarantees.md).
+Graph has no idempotency key. Every part is sent with `biz_opaque_callback_data` naming it (shared/callback_data.py),
+and any status webhook Meta sends for it marks it `done` (shared/scripts/record_status.lua). A send whose HTTP answer
+was lost (it may have reached Meta) keeps the part `sending` for SEND_CONFIRM_WAIT_SECONDS and the job is deferred:
+a status seen by then means sent; none means it is sent again. What is left of at-least-once is in
+docs/guarantees.md.
 """
 
 from __future__ import annotations
@@ -24,10 +27,13 @@ from typing import Any, TypeVar, cast
 import orjson
 import redis
 
+from shared import callback_data
 from shared.jobs import InboundJob
 from shared.ledger import CUSTOMER_SERVICE_WINDOW_SECONDS, conversation_state_key, ledger_key
 from shared.logging import get_logger
 from shared.redis_scripts import ScriptName, ScriptResult, lua_source
+from workers.clients.graph import tagged
+from workers.clients.graph_errors import GraphTransientError
 from workers.delivery.memory import ConversationMemory, MemoryEntry
 from workers.delivery.service_window import user_sent_at
 from workers.errors import WaitError
@@ -50,6 +56,19 @@ class SendInFlightError(WaitError):
 
     def __init__(self, retry_after: float = 5.0) -> None:
         super().__init__("send_in_flight", "another copy of this job is sending this part", retry_after=retry_after)
+
+
+class SendUnconfirmedError(WaitError):
+    """The part's send lost its HTTP answer and may have reached Meta: the job comes back to see whether a status
+    webhook confirmed it (then it is `done`) or the wait ran out (then it is sent again). A wait, not a failure."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("send_unconfirmed", "waiting for Meta's status of a send whose answer was lost", retry_after)
+
+
+# How often a job waiting for a part's confirmation looks again (seconds): a status usually comes within seconds,
+# and each look is one deferral (a Celery retry and a claim), cheap next to the user waiting the whole window.
+CONFIRM_POLL_SECONDS = 4.0
 
 
 def _now_ms() -> int:
@@ -78,6 +97,7 @@ class MessageLedger:
         fields: dict[str, str] | None = None,
         history: list[MemoryEntry] | None = None,
         in_flight_seconds: int = 60,
+        confirm_wait_seconds: float = 20.0,
     ) -> None:
         self._redis = client
         self.ref = ref
@@ -96,6 +116,7 @@ class MessageLedger:
         # Whether the conversation has answers kept from a closed window (None: not read by a claim).
         self.kept_answers: bool | None = None
         self._in_flight_ms = in_flight_seconds * 1000
+        self._confirm_wait_ms = int(confirm_wait_seconds * 1000)
         self._pending: dict[str, str] = {}
         self._lock = threading.Lock()  # a voice reply's chunks are synthesised on threads
         self._send = client.register_script(lua_source(ScriptName.LEDGER_SEND))
@@ -150,25 +171,47 @@ class MessageLedger:
             self.fields[f"send:{part}"] = "done"
             return SendResult.ALREADY_SENT
         if claim is ScriptResult.IN_FLIGHT:
-            raise SendInFlightError(max(1.0, int(detail) / 1000))
+            # Another copy sending, or a send waiting for Meta's confirmation: look again soon either way.
+            raise SendInFlightError(min(max(1.0, int(detail) / 1000), CONFIRM_POLL_SECONDS))
         if claim is ScriptResult.CLAIM_LOST:
             raise SendInFlightError()
         if claim is ScriptResult.BLOCKED:
             self.blocked_by = detail.decode() if isinstance(detail, bytes) else str(detail)
             log.info("reply.blocked", ref=self.ref[:12], part=part, gate=self.blocked_by)
             return SendResult.BLOCKED
+        data = callback_data.encode(self.ref, part)
         try:
-            meta_id = send()
+            if data is None:
+                meta_id = send()
+            else:
+                with tagged(data):
+                    meta_id = send()
+        except GraphTransientError as exc:
+            if exc.maybe_delivered and self._confirm_wait_ms > 0 and data is not None:
+                self._await_confirmation(part)
+                raise SendUnconfirmedError(min(self._confirm_wait_ms / 1000, CONFIRM_POLL_SECONDS)) from exc
+            self._release(part)
+            raise
         except BaseException:
-            # Graph did not accept it (or we cannot know): take the part back so a retry sends it.
-            self._write(keys=[self.key], args=[self.token, part, *self._pending_args()])
-            self._pending.clear()
+            # Graph did not accept it: take the part back so a retry sends it.
+            self._release(part)
             raise
         self.fields[f"send:{part}"] = "done"
         self._queue(f"send:{part}", "done")
         self._queue(f"send:{part}:meta", meta_id or "")
         self._queue(f"send:{part}:at", str(_now_ms()))
         return SendResult.SENT
+
+    def _release(self, part: str) -> None:
+        self._write(keys=[self.key], args=[self.token, part, *self._pending_args()])
+
+    def _await_confirmation(self, part: str) -> None:
+        """Keep the part `sending` until the confirmation wait ends: a status webhook for it (recorded by the API)
+        marks it `done` meanwhile; else the send gate hands it out again after the wait."""
+        now = _now_ms()
+        self._queue(f"send:{part}:until", str(now + self._confirm_wait_ms))
+        self._queue(f"send:{part}:unconfirmed", str(now))
+        self.flush()
 
     # --- memory, attempts, notes -------------------------------------------------------------------------------
     def remember(self, memory: ConversationMemory, *entries: MemoryEntry) -> bool:

@@ -51,6 +51,7 @@ class LedgerBook:
         memory_ttl_seconds: int,
         user_messages_per_window: int = 0,
         user_window_seconds: float = 60.0,
+        confirm_wait_seconds: float = 20.0,
     ) -> None:
         self._redis = client
         self._open: dict[str, MessageLedger] = {}
@@ -60,6 +61,7 @@ class LedgerBook:
         self._memory = (memory_max, memory_ttl_seconds)
         # The per-user message window, counted by the claim (shared/scripts/ledger_claim.lua); 0 = off.
         self._user_window = (user_messages_per_window, int(user_window_seconds * 1_000_000))
+        self._confirm_wait = confirm_wait_seconds
 
     @contextmanager
     def running(self, ledger: MessageLedger) -> Iterator[MessageLedger]:
@@ -115,7 +117,7 @@ class LedgerBook:
             errors, detail = exc.error_count(), str(exc)[:500]
             return Claimed(ref, fields["conv"], fields["task"], ledger, None, lost, errors, detail)
         assert job is not None
-        ledger = MessageLedger(self._redis, ref, job, token, fields, history)
+        ledger = MessageLedger(self._redis, ref, job, token, fields, history, confirm_wait_seconds=self._confirm_wait)
         # The conversation's opt-out and pause as the claim read them (workers/pipelines/controls.py), and whether
         # answers are kept for it (workers/pipelines/window.py): no round trip of their own on the common path.
         opted_out, paused_until, kept = (as_text(value) if value is not None else None for value in reply[3])

@@ -1,25 +1,27 @@
-"""Answers that could not be sent (the customer service window had closed), kept for the user's next message.
-
-`lp:undelivered:<conversation>`: a list of JSON `{"text", "at"}` (newest last, at most KEPT_ANSWERS), expiring
-UNDELIVERED_TTL_SECONDS after the last one was kept. The next message of the conversation (which opens a new
-window) sends them first, each once (send-once markers of that message), then drops the list.
-"""
+"""The store of answers the user did not get (layout and ways in: shared/undelivered.py), as the worker uses it:
+keep one the customer service window stopped, read them back when the user writes again, drop them."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import redis
 
 from shared.ledger import conversation_state_key
+from shared.undelivered import KEPT_ANSWERS, KEPT_FIELD, undelivered_key
 
-UNDELIVERED_PREFIX = "lp:undelivered:"
-# Set in the conversation's state hash while answers are kept, so the job's claim (which reads that hash anyway)
-# tells the worker whether to look: no round trip per message for a store that is almost always empty.
-KEPT_FIELD = "kept_answers"
-KEPT_ANSWERS = 5  # a person away for days needs the last few answers, not a transcript
+
+@dataclass(frozen=True, slots=True)
+class KeptAnswer:
+    """`text` the answer, `asked` the start of the user's message it answered ("" unknown: kept by an older
+    release), `at` when it was kept (epoch seconds)."""
+
+    text: str
+    asked: str = ""
+    at: float = 0.0
 
 
 class UndeliveredAnswers:
@@ -29,20 +31,26 @@ class UndeliveredAnswers:
 
     @staticmethod
     def key(conversation: str) -> str:
-        return UNDELIVERED_PREFIX + conversation
+        return undelivered_key(conversation)
 
-    def keep(self, conversation: str, text: str) -> None:
+    def keep(self, conversation: str, text: str, asked: str = "", ref: str = "") -> None:
         key = self.key(conversation)
         pipe = self._redis.pipeline(transaction=True)
-        pipe.rpush(key, orjson.dumps({"text": text, "at": time.time()}))
+        pipe.rpush(key, orjson.dumps({"text": text, "asked": asked, "at": time.time(), "ref": ref}))
         pipe.ltrim(key, -KEPT_ANSWERS, -1)
         pipe.expire(key, self._ttl)
         pipe.hset(conversation_state_key(conversation), KEPT_FIELD, b"1")
         pipe.execute()
 
-    def kept(self, conversation: str) -> list[str]:
+    def kept(self, conversation: str) -> list[KeptAnswer]:
+        """Oldest first; one per answer (an answer kept twice, e.g. by both ways in, is listed once)."""
         items: list[Any] = self._redis.lrange(self.key(conversation), 0, -1)
-        return [str(orjson.loads(item)["text"]) for item in items]
+        answers: dict[str, KeptAnswer] = {}
+        for index, raw in enumerate(items):
+            item = orjson.loads(raw)
+            answer = KeptAnswer(str(item["text"]), str(item.get("asked") or ""), float(item.get("at") or 0))
+            answers.setdefault(str(item.get("ref") or index), answer)
+        return list(answers.values())
 
     def drop(self, conversation: str) -> None:
         pipe = self._redis.pipeline(transaction=True)

@@ -27,7 +27,7 @@ from workers.pipelines.prompting import ask_model, chat_call
 from workers.pipelines.replies import acknowledge, generate_once, history_of, remember, send_text_reply
 from workers.pipelines.text import handle_text_queue
 from workers.pipelines.transcript_confidence import ConfidenceRules, confident_text
-from workers.pipelines.window import held_back_outside_window
+from workers.pipelines.window import held_back_outside_window, note_keepable
 from workers.text.languages import next_language
 from workers.text.phrases import PHRASES, phrase
 from workers.voice.speak import SpeechFailedError, prepare_voice_note, tts_voice_for
@@ -198,6 +198,7 @@ def send_answer(ctx: WorkerContext, job: InboundJob, reply: str, mode: str) -> b
             remember_bot_message(ctx, job, wamid)
             return wamid
 
+        note_keepable(ctx, job, reply, "voice")
         try:
             result = ledger.send_once("voice", send_voice)
             return result is not SendResult.BLOCKED

@@ -19,11 +19,13 @@ from shared.handoff import ECHO_MESSAGE_TYPE, PAUSED_FIELD, now_ms, pause
 from shared.jobs import InboundJob
 from shared.ledger import as_text, conversation_state_key
 from shared.logging import conversation_ref, correlation_id, get_logger
+from shared.undelivered import KEPT_FIELD, undelivered_key
 from workers.clients.handoff_webhook import deliver_in_background
 from workers.context import WorkerContext
 from workers.delivery.ledger import SendResult
 from workers.delivery.memory import MemoryEntry, entry
 from workers.delivery.service_window import STATE_TTL_SECONDS
+from workers.delivery.undelivered import UndeliveredAnswers
 from workers.pipelines.flood import release_user_count
 from workers.pipelines.payloads import user_text
 from workers.pipelines.replies import generate_once, send_text_reply
@@ -131,8 +133,9 @@ def _reply(ctx: WorkerContext, job: InboundJob, key: str, language: str) -> None
 
 
 def reset(ctx: WorkerContext, job: InboundJob, language: str) -> None:
-    """Forget the conversation's memory; this message is not remembered either."""
+    """Forget the conversation's memory and the answers kept for it; this message is not remembered either."""
     ctx.memory.clear(job.conversation)
+    UndeliveredAnswers(ctx.redis, ctx.settings.undelivered_ttl_seconds).drop(job.conversation)
     _reply(ctx, job, "command_reset", language)
 
 
@@ -144,6 +147,9 @@ def stop(ctx: WorkerContext, job: InboundJob, language: str) -> None:
     pipe = ctx.redis.pipeline(transaction=True)
     pipe.hset(key, OPTED_OUT_FIELD, str(int(job.received_at)))
     pipe.persist(key)  # the state may carry the window's lifetime: an opt-out lasts until the user says start
+    # Answers kept for a user who asked us to stop must not reach them when they write `start` again.
+    pipe.delete(undelivered_key(job.conversation))
+    pipe.hdel(key, KEPT_FIELD)
     pipe.execute()
 
 

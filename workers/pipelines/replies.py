@@ -11,7 +11,7 @@ from workers.context import WorkerContext
 from workers.delivery.ledger import SendResult
 from workers.delivery.memory import MemoryEntry
 from workers.pipelines.groups import remember_bot_message
-from workers.pipelines.window import held_back_outside_window, keep_undelivered
+from workers.pipelines.window import held_back_outside_window, keep_undelivered, note_keepable
 from workers.text.formatting import markdown_to_whatsapp, split_message
 
 log = get_logger("workers.pipelines.replies")
@@ -48,6 +48,7 @@ def send_text_reply(ctx: WorkerContext, job: InboundJob, text: str, part: str = 
     if held_back_outside_window(ctx, job, text, part):
         return 0
     parts = split_message(markdown_to_whatsapp(text))
+    note_keepable(ctx, job, text, part)
     ledger = ctx.ledgers.of(job)
     sent = 0
     for index, body in enumerate(parts):

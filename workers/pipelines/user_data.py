@@ -7,6 +7,8 @@ Where a user's data lives in Redis (see shared/ledger.py, shared/mailbox.py):
 | `lp:mem:<conv>`                  | conversation memory (their words, our answers)         | the conversation key     |
 | `lp:conv:<conv>`                 | conversation state (opt-out, pause, window)            | the conversation key     |
 | `lp:stale-notice:<conv>`         | "your message arrived late" notice marker              | the conversation key     |
+| `lp:undelivered:<conv>`          | answers kept for the user's next message, with the     | the conversation key     |
+|                                  | start of the question each answered                    |                          |
 | `lp:inbox:<conv>`, `lp:leases`   | queued jobs' Celery envelopes (refs only)              | the conversation key     |
 | `lp:msg:<ref>`                   | each message's ledger: Meta's message (text, name,     | a SCAN of `lp:msg:*`,    |
 |                                  | ids), transcripts, cached answers, send receipts       | its `conv` field         |
@@ -34,10 +36,11 @@ import orjson
 import redis
 
 from shared import mailbox
+from shared.dead_letters import DLQ_KEY
 from shared.identity import PREFERENCES_PREFIX, WHO_PREFIX
 from shared.ledger import LEDGER_PREFIX, conversation_state_key, ledger_key
+from shared.undelivered import undelivered_key
 from workers.clients.user_rate_limit import window_keys
-from workers.delivery.dead_letters import DLQ_KEY
 from workers.delivery.memory import MEMORY_PREFIX
 from workers.pipelines.staleness import NOTICE_PREFIX
 from workers.voice.cache import VOICE_PREFIX, voice_cache_prefix
@@ -127,11 +130,13 @@ def collect(client: redis.Redis, conversation: str) -> dict[str, Any]:
     ledgers = _message_ledgers(client, conversation)
     memory = [orjson.loads(item) for item in client.lrange(MEMORY_PREFIX + conversation, 0, -1)]
     state = {_text(k): _text(v) for k, v in client.hgetall(conversation_state_key(conversation)).items()}
+    kept = [orjson.loads(item) for item in client.lrange(undelivered_key(conversation), 0, -1)]
     return {
         "conversation": conversation,
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "memory": memory,
         "conversation_state": state,
+        "undelivered_answers": kept,
         "messages": [_readable(fields) | {"ref": ref} for ref, fields in sorted(ledgers.items())],
         "dead_letters": [record for _, record in _dead_letters_of(client, conversation, set(ledgers))],
     }
@@ -165,6 +170,7 @@ def erase(
         if prefix := _voice_prefix(fields, voice_secret):
             voice_prefixes.add(prefix)
     keys = [MEMORY_PREFIX + conversation, conversation_state_key(conversation), NOTICE_PREFIX + conversation]
+    keys.append(undelivered_key(conversation))
     keys += window_keys(conversation)
     if not in_job:
         keys.append(mailbox.inbox_key(conversation))

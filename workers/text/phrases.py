@@ -128,6 +128,26 @@ PHRASES: dict[str, dict[str, str]] = {
         "it": "Scusa il ritardo: il tuo messaggio mi è arrivato solo ora. Se hai ancora bisogno, rimandalo.",
         "ar": "عذرًا على التأخير: وصلتني رسالتك الآن فقط. إن كنت لا تزال بحاجة إلى مساعدة، أرسلها مرة أخرى.",
     },
+    # Before an answer the user did not get when it was written (the window had closed, or Meta could not deliver
+    # it), sent when they write again. {question}: the start of the message it answers.
+    "kept_answer": {
+        "en": "Earlier you asked “{question}”. Here is the answer I could not deliver then:",
+        "es": "Antes preguntaste «{question}». Esta es la respuesta que no pude entregarte entonces:",
+        "pt": "Antes você perguntou “{question}”. Esta é a resposta que não consegui entregar naquele momento:",
+        "fr": "Vous m'aviez demandé « {question} ». Voici la réponse que je n'avais pas pu vous transmettre :",
+        "de": "Du hattest gefragt: „{question}“. Hier ist die Antwort, die ich dir damals nicht zustellen konnte:",
+        "it": "Prima mi avevi chiesto «{question}». Ecco la risposta che non ero riuscito a consegnarti:",
+        "ar": "سألتني سابقًا: «{question}». إليك الإجابة التي لم أتمكن من إيصالها حينها:",
+    },
+    "kept_answer_no_question": {
+        "en": "Here is an answer I could not deliver earlier:",
+        "es": "Esta es una respuesta que no pude entregarte antes:",
+        "pt": "Esta é uma resposta que não consegui entregar antes:",
+        "fr": "Voici une réponse que je n'avais pas pu vous transmettre :",
+        "de": "Hier ist eine Antwort, die ich dir vorhin nicht zustellen konnte:",
+        "it": "Ecco una risposta che non ero riuscito a consegnarti prima:",
+        "ar": "إليك إجابة لم أتمكن من إيصالها سابقًا:",
+    },
     # {seconds}: the per-user window (USER_RATE_WINDOW_SECONDS).
     "slow_down": {
         "en": "You're sending messages faster than I can answer. I've read them all; please wait a moment "
