@@ -17,19 +17,19 @@ import re
 PREFIX = "lp1:"
 # Meta's limit on the field (the messages reference above).
 MAX_LENGTH = 512
-_DATA = re.compile(r"^lp1:([0-9a-f]{32}):([a-z_]{1,32}(?::[0-9]{1,4}){0,2})$")
+_DATA = re.compile(r"lp1:([0-9a-f]{32}):([a-z_]{1,32}(?::[0-9]{1,4}){0,2})")
 
 
 def encode(ref: str, part: str) -> str | None:
     """The callback data naming part `part` of the reply to message `ref`; None when `ref` is not a message ref
     (a ledger keyed by a job id, for a job queued whole by an older API) or `part` not a part name."""
     data = f"{PREFIX}{ref}:{part}"
-    return data if _DATA.match(data) else None
+    return data if _DATA.fullmatch(data) else None
 
 
 def decode(data: object) -> tuple[str, str] | None:
     """(ref, part) of our callback data; None for anything else (another tool's data, a malformed string)."""
     if not isinstance(data, str) or len(data) > MAX_LENGTH:
         return None
-    match = _DATA.match(data)
+    match = _DATA.fullmatch(data)
     return (match[1], match[2]) if match else None

@@ -3,14 +3,20 @@ faults and helpers that read what it was sent."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections import deque
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
-from starlette.responses import Response
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from sandbox.graph import GraphStandIn, graph_error_body
 from sandbox.graph_account import APP_ID, DISPLAY_PHONE_NUMBER, WABA_ID
 from sandbox.recorded import Recorded
+from sandbox.webhooks import User, encode, signed_headers, status_webhook
 from tests.fakes.server import Fault, FaultPlan, LoopbackServer
 
 TOKEN = "test-whatsapp-token"
@@ -23,12 +29,60 @@ def graph_error(code: int, message: str = "error", status: int = 400, subcode: i
     return Fault(status, graph_error_body(code, message, subcode))
 
 
+# How a planned send goes wrong on the wire (`GraphFake.answers`): "lose" = Meta accepts the message (it is sent,
+# its statuses are reported) and the HTTP answer never arrives; "drop" = the request never reaches Meta and no answer
+# arrives either. Both hold the connection until the client's read timeout.
+LOSE, DROP = "lose", "drop"
+
+
 class GraphFake(GraphStandIn):
     def __init__(self, version: str = "v25.0") -> None:
         super().__init__(version, TOKEN, PHONE_NUMBER_ID, app_secret="test-app-secret-0123456789abcdef")
         self.faults = FaultPlan()
         self.server = LoopbackServer(Starlette(routes=self.routes()))
         self.url = self.base_url = self.server.url
+        # Like Meta: post each accepted message's statuses (sent, then delivered, or failed), signed, to this
+        # webhook URL, echoing the send's biz_opaque_callback_data. None: no statuses.
+        self.status_sink: str | None = None
+        self.failed_statuses: deque[int] = deque()  # error codes: the next accepted messages are reported failed
+        self.answers: deque[str] = deque()  # LOSE / DROP, one per next outbound message
+        self.hold_seconds = 8.0  # how long a lost answer holds its connection (above the workers' Graph timeout)
+        self.posted_statuses: list[dict[str, Any]] = []
+
+    async def _messages(self, request: Request) -> Response:
+        body = await request.json()  # cached by Starlette: the stand-in reads it again
+        plan = self.answers.popleft() if self.answers and "type" in body else None
+        if plan == DROP:
+            self._record(Recorded("POST", request.url.path, request.headers.get("authorization"), {"dropped": body}))
+            await asyncio.sleep(self.hold_seconds)
+            return JSONResponse({"error": "gone"}, status_code=504)
+        response = await super()._messages(request)
+        if plan == LOSE:
+            await asyncio.sleep(self.hold_seconds)
+        return response
+
+    def report_statuses(self, body: dict[str, Any], wamid: str) -> None:
+        """`on_send` while `status_sink` is set: the statuses Meta would post for this message, in a thread."""
+        sink = self.status_sink
+        if sink is None:
+            return
+        code = self.failed_statuses.popleft() if self.failed_statuses else None
+        to = body.get("to") or ""
+        user = User(wa_id=to) if to.isdigit() else User(user_id=body.get("recipient") or to)
+        data = body.get("biz_opaque_callback_data")
+
+        def post() -> None:
+            for status in ("sent", "failed") if code is not None else ("sent", "delivered"):
+                payload = status_webhook(self.phone_number_id, user, wamid, status, data)
+                if status == "failed":
+                    item = payload["entry"][0]["changes"][0]["value"]["statuses"][0]
+                    item["errors"] = [{"code": code, "title": "Re-engagement message"}]
+                raw = encode(payload)
+                answer = httpx.post(sink, content=raw, headers=signed_headers(raw, self.app_secret), timeout=10)
+                with self._lock:
+                    self.posted_statuses.append({"status": status, "data": data, "answer": answer.status_code})
+
+        threading.Thread(target=post, daemon=True).start()
 
     def fault(self, route: str) -> Response | None:
         fault = self.faults.take(route)
@@ -44,6 +98,11 @@ class GraphFake(GraphStandIn):
         self.media_origin = None
         self.upload_delay = 0.0
         self.faults.clear()
+        self.status_sink = None
+        self.failed_statuses.clear()
+        self.answers.clear()
+        self.posted_statuses = []
+        self.on_send = self.report_statuses
         self.init_account()
 
     def sent_messages(self) -> list[dict[str, Any]]:

@@ -16,7 +16,14 @@ from tests.processes import RedisServer
 
 
 def test_every_script_file_is_named_and_every_name_has_a_file() -> None:
-    files = {path.stem for path in SCRIPTS_DIR.glob("*.lua")} - {"dispatch", "user_window"}  # includes
+    includes = {
+        line.split(":", 1)[1].strip()
+        for path in SCRIPTS_DIR.glob("*.lua")
+        for line in path.read_text().splitlines()
+        if line.startswith("-- include:")
+    }
+    assert includes == {"dispatch", "user_window", "record_status"}
+    files = {path.stem for path in SCRIPTS_DIR.glob("*.lua")} - includes
     assert files == {name.value for name in ScriptName}
 
 

@@ -171,8 +171,10 @@ class MessageLedger:
             self.fields[f"send:{part}"] = "done"
             return SendResult.ALREADY_SENT
         if claim is ScriptResult.IN_FLIGHT:
-            # Another copy sending, or a send waiting for Meta's confirmation: look again soon either way.
-            raise SendInFlightError(min(max(1.0, int(detail) / 1000), CONFIRM_POLL_SECONDS))
+            wait = max(1.0, int(detail) / 1000)
+            if f"send:{part}:unconfirmed" in self.fields:
+                wait = min(wait, CONFIRM_POLL_SECONDS)  # a status may confirm it any moment: look again soon
+            raise SendInFlightError(wait)
         if claim is ScriptResult.CLAIM_LOST:
             raise SendInFlightError()
         if claim is ScriptResult.BLOCKED:
