@@ -29,7 +29,8 @@ local function record_statuses(base)
           'send:' .. part .. ':at', at, 'send:' .. part .. ':confirmed_by', status)
       end
       if status == 'delivered' and new and redis.call('HSETNX', ledger, 'delivered_ms', at) == 1 then
-        latencies[i] = tonumber(at) - tonumber(redis.call('HGET', ledger, 'received_ms') or at)
+        -- Meta's timestamps are whole seconds: a reply delivered within the second of its question reads early.
+        latencies[i] = math.max(0, tonumber(at) - tonumber(redis.call('HGET', ledger, 'received_ms') or at))
       end
       if status == 'failed' and new then
         redis.call('HSET', ledger, field .. ':error', code)

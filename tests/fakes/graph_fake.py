@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import deque
 from typing import Any
 
@@ -48,6 +49,7 @@ class GraphFake(GraphStandIn):
         self.answers: deque[str] = deque()  # LOSE / DROP, one per next outbound message
         self.hold_seconds = 8.0  # how long a lost answer holds its connection (above the workers' Graph timeout)
         self.posted_statuses: list[dict[str, Any]] = []
+        self.status_delay = 0.0  # seconds before the first status is posted (Meta's are not instant)
 
     async def _messages(self, request: Request) -> Response:
         body = await request.json()  # cached by Starlette: the stand-in reads it again
@@ -71,7 +73,10 @@ class GraphFake(GraphStandIn):
         user = User(wa_id=to) if to.isdigit() else User(user_id=body.get("recipient") or to)
         data = body.get("biz_opaque_callback_data")
 
+        delay = self.status_delay
+
         def post() -> None:
+            time.sleep(delay)
             for status in ("sent", "failed") if code is not None else ("sent", "delivered"):
                 payload = status_webhook(self.phone_number_id, user, wamid, status, data)
                 if status == "failed":
@@ -102,6 +107,7 @@ class GraphFake(GraphStandIn):
         self.failed_statuses.clear()
         self.answers.clear()
         self.posted_statuses = []
+        self.status_delay = 0.0
         self.on_send = self.report_statuses
         self.init_account()
 

@@ -29,7 +29,7 @@ from tests.webhooks import APP_SECRET, conversation_of, encode, message_body, si
 pytestmark = pytest.mark.integration
 
 KEY = hashing_key("", APP_SECRET)
-CONFIRM_WAIT = 3.0
+CONFIRM_WAIT = 8.0
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +111,9 @@ def test_a_send_whose_answer_was_lost_is_confirmed_by_its_status_and_not_sent_ag
 ) -> None:
     user = "15550180002"
     graph_fake.answers.append(LOSE)  # Meta takes the reply, posts its statuses; the HTTP answer never comes
+    # The statuses come after the worker's Graph timeout (2 s) and its first retry's backoff (1-2 s): only the
+    # wait for a status keeps it from sending the reply again.
+    graph_fake.status_delay = 5.0
     message_id = post(api, user, "what time is it")
     wait_for(lambda: "memory" in ledger(rds, message_id) and idle(rds, user), timeout=40, what="the job finished")
     assert graph_fake.texts_to(user) == ["You said: what time is it"]  # once, not twice
@@ -137,6 +140,7 @@ def test_a_send_that_never_reached_meta_is_sent_once_after_the_wait(
     assert waited >= CONFIRM_WAIT  # it waited for a status before sending again
     fields = ledger(rds, message_id)
     assert fields["send:text:0"] == "done" and "send:text:0:confirmed_by" not in fields
+    assert "send:text:0:unconfirmed" in fields  # it did wait for a status
 
 
 def test_a_reply_meta_could_not_deliver_is_kept_and_delivered_before_the_next_answer(
