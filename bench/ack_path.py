@@ -16,12 +16,13 @@ import argparse
 import statistics
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from bench import ack_variants, common
-from bench.payloads import status_bodies, text_bodies, write_pool
+from bench.payloads import seed_reply_ledgers, status_bodies, text_bodies, write_pool
 from tests.fakes.graph_fake import PHONE_NUMBER_ID
 from tests.webhooks import APP_SECRET, VERIFY_TOKEN
 
@@ -34,19 +35,25 @@ class Payload:
     name: str
     per_body: int  # messages per webhook (0: status-only, nothing is enqueued)
     rate_guess: int  # webhooks/s the pool is sized for, with headroom; a wrapped pool is reported
+    ours: bool = False  # status-only: it carries our callback data, so the API records it in the reply's ledger
 
 
 PAYLOADS = (
     Payload("single text message", 1, 25_000),
     Payload(f"{BATCH}-message batch", BATCH, 1_200),
     Payload("status-only (delivered)", 0, 0),
+    # The same webhook naming one of our reply parts: one script call recording it in the part's ledger.
+    Payload("status-only, our callback data", 0, 0, ours=True),
 )
+STATUS_POOL = 2000
 
 
 def make_pool(workdir: Path, payload: Payload, count: int, start: int) -> tuple[Path, int]:
     path = workdir / f"pool-{payload.per_body}-{start}.txt"
     bodies = (
-        status_bodies(count, start) if payload.per_body == 0 else text_bodies(count, start, per_body=payload.per_body)
+        status_bodies(count, start, payload.ours)
+        if payload.per_body == 0
+        else text_bodies(count, start, per_body=payload.per_body)
     )
     return path, write_pool(path, bodies)
 
@@ -87,14 +94,23 @@ class _Runner:
         return common.wrk(url, pool, self.seconds, self.connections)
 
     def api(
-        self, url: str, payload: Payload, pool: Path, size: int, warm_pool: Path, pid: int | None = None
+        self,
+        url: str,
+        payload: Payload,
+        pool: Path,
+        size: int,
+        warm_pool: Path,
+        pid: int | None = None,
+        seed: Callable[[], None] | None = None,
     ) -> tuple[common.WrkResult, bool, str]:
-        """One measured run on an empty Redis, then the jobs counted: (result, durable, note). With `pid`, the
-        result carries that server's CPU time during the measured run."""
+        """One measured run on an empty Redis (then `seed`ed), then the jobs counted: (result, durable, note). With
+        `pid`, the result carries that server's CPU time during the measured run."""
         if self.warm:
             common.wrk(url, warm_pool, self.warm, self.connections)
         common.settle(self.pause)  # wrk stops with requests in flight: let the server finish them, then forget them
         self.redis.client.flushdb()
+        if seed is not None:
+            seed()
         cpu_before = common.cpu_seconds_of(pid) if pid else 0.0
         ours = common.wrk(url, pool, self.seconds, self.connections)
         common.settle(self.pause)
@@ -216,7 +232,7 @@ def run(
             start = 0
             floors: list[float] = []
             for payload in PAYLOADS if not variants_only else ():
-                count = max(200, int(payload.rate_guess * seconds * 1.3)) if payload.per_body else 2000
+                count = max(200, int(payload.rate_guess * seconds * 1.3)) if payload.per_body else STATUS_POOL
                 warm_pool, _ = make_pool(workdir, payload, 2000 if payload.per_body <= 1 else 100, 10**9 + start)
                 bases, ours_runs, old_runs, notes, old_notes = [], [], [], [], []
                 durable = True
@@ -224,20 +240,24 @@ def run(
                 # them alike; the table shows the median round.
                 for _ in range(repeat):
                     pool, size = make_pool(workdir, payload, count, start)
+                    seed = partial(seed_reply_ledgers, redis_server.client, count, start) if payload.ours else None
                     start += count * max(payload.per_body, 1)
                     bases.append(runner.floor(floor.url, pool, warm_pool))
-                    ours, ok, note = runner.api(api.url, payload, pool, size, warm_pool)
+                    ours, ok, note = runner.api(api.url, payload, pool, size, warm_pool, seed=seed)
                     ours_runs.append(ours)
                     durable = durable and ok
                     notes.append(note)
                     if reference is not None:
-                        old, _, old_note = runner.api(reference.url, payload, pool, size, warm_pool)
+                        old, _, old_note = runner.api(reference.url, payload, pool, size, warm_pool, seed=seed)
                         old_runs.append(old)
                         old_notes.append(old_note)
                 base, ours = median_run(bases), median_run(ours_runs)
                 floors.append(base.rps)
                 ratio = statistics.median(o.rps / b.rps for o, b in zip(ours_runs, bases, strict=True))
                 note = notes[-1]
+                if payload.ours:
+                    recorded = sum(1 for _ in redis_server.client.scan_iter("lp:msg:*", count=5000))
+                    note = f"{recorded} reply ledgers seeded and updated"
                 if payload.per_body and repeat > 1:
                     note = f"{'all' if durable else 'NOT all'} {repeat} rounds durable; last: {note}"
                 rows.append(_row(payload, FLOOR, base, 1.0, ""))

@@ -69,19 +69,41 @@ def text_bodies(
         yield orjson.dumps(_value(messages, contacts, None))
 
 
-def status_bodies(count: int, start: int = 0) -> Iterator[bytes]:
-    """A `delivered` callback: ~3 of these arrive for every reply we send."""
+STATUS_CYCLE = ("sent", "delivered", "read")
+
+
+def our_ref(n: int) -> str:
+    """The ledger ref of a benchmark's n-th reply (any 32 hex digits is a ref's shape)."""
+    return f"{n:032x}"
+
+
+def status_bodies(count: int, start: int = 0, ours: bool = False) -> Iterator[bytes]:
+    """A status callback: ~3 of these arrive for every reply we send. `ours`: it carries the callback data of one of
+    our reply parts (shared/callback_data.py), cycling sent / delivered / read, so the API records it in Redis;
+    else a `delivered` for a message that is not ours (counted only)."""
     now = str(int(time.time()))
     for n in range(start, start + count):
         status = {
             "id": f"wamid.HBgLMTU1NTAwMDAwMDEVAgARGBI{n:016d}",
-            "status": "delivered",
+            "status": STATUS_CYCLE[n % 3] if ours else "delivered",
             "timestamp": now,
             "recipient_id": f"1555{n % 10_000:07d}",
             "conversation": {"id": "7270432eae37498234f4444b35ffc5", "origin": {"type": "service"}},
             "pricing": {"billable": True, "pricing_model": "PMP", "category": "service", "type": "regular"},
         }
+        if ours:
+            status["biz_opaque_callback_data"] = f"lp1:{our_ref(n // 3)}:text:0"
         yield orjson.dumps(_value(None, [], [status]))
+
+
+def seed_reply_ledgers(client: Any, count: int, start: int = 0) -> None:
+    """The ledgers of the replies `status_bodies(count, start, ours=True)` report on: each sent, awaiting statuses."""
+    pipe = client.pipeline(transaction=False)
+    now = str(int(time.time() * 1000))
+    for n in range(start // 3, (start + count) // 3 + 1):
+        fields = {"conv": f"u:{n}", "task": f"t{n}", "received_ms": now, "job": "{}", "send:text:0": "done"}
+        pipe.hset(f"lp:msg:{our_ref(n)}", mapping=fields)
+    pipe.execute()
 
 
 def write_pool(path: Path, bodies: Iterator[bytes], secret: str = APP_SECRET) -> int:

@@ -93,6 +93,10 @@ def test_an_answer_outside_the_window_is_kept_for_the_next_message_and_a_templat
     assert post(message_body([text_message("Thanks!", sender=user)], sender=user)) == 200
     wait_for(lambda: len(graph_fake.texts_to(user)) == 2, what="the kept answer, then the new one")
     first, second = [m for m in graph_fake.sent_messages() if m.get("to") == user and m["type"] == "text"]
-    assert first["text"]["body"] == "You said: What is the capital of Peru?" and "context" not in first
+    assert first["text"]["body"] == (
+        "Earlier you asked “What is the capital of Peru?”. Here is the answer I could not deliver then:\n\n"
+        "You said: What is the capital of Peru?"
+    )
+    assert "context" not in first
     assert second["text"]["body"] == "You said: Thanks!" and "context" in second
     assert not client.exists(kept) and dead_letters(client) == []
