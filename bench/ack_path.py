@@ -7,7 +7,7 @@ job in Redis. After each run the jobs are counted in Redis.
 The same run then measures the API against Redis in each durability mode (no replica, `appendfsync always`, a
 replica and WAIT) and with other Redis clients running the ingest script (bench/ack_variants.py).
 
-    python -m bench.ack_path [--seconds 10] [--connections 50] [--repeat 3] [--no-variants]
+    python -m bench.ack_path [--seconds 10] [--connections 50] [--repeat 3] [--no-variants] [--only status]
 """
 
 from __future__ import annotations
@@ -202,6 +202,7 @@ def run(
     repeat: int = 1,
     variants: bool = True,
     variants_only: bool = False,
+    only: str = "",
 ) -> list[dict[str, object]]:
     facts = common.machine()
     rows: list[list[object]] = []
@@ -231,7 +232,7 @@ def run(
         try:
             start = 0
             floors: list[float] = []
-            for payload in PAYLOADS if not variants_only else ():
+            for payload in [p for p in PAYLOADS if only in p.name] if not variants_only else ():
                 count = max(200, int(payload.rate_guess * seconds * 1.3)) if payload.per_body else STATUS_POOL
                 warm_pool, _ = make_pool(workdir, payload, 2000 if payload.per_body <= 1 else 100, 10**9 + start)
                 bases, ours_runs, old_runs, notes, old_notes = [], [], [], [], []
@@ -326,10 +327,12 @@ def main() -> None:
         "--no-variants", action="store_true", help="skip the durability modes and ingest clients (bench/ack_variants)"
     )
     parser.add_argument("--variants-only", action="store_true", help="only the durability modes and ingest clients")
+    parser.add_argument("--only", default="", help="only the payloads whose name contains this (e.g. status)")
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.repeat = 1.0, 1
-    run(args.seconds, args.connections, args.quick, args.compare, args.repeat, not args.no_variants, args.variants_only)
+    variants = not args.no_variants
+    run(args.seconds, args.connections, args.quick, args.compare, args.repeat, variants, args.variants_only, args.only)
 
 
 if __name__ == "__main__":

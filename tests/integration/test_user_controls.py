@@ -59,6 +59,15 @@ def conversation_idle(client: redis.Redis, phone: str) -> bool:
     return not client.exists(inbox) and not client.zscore("lp:leases", inbox)
 
 
+def keep_an_answer(client: redis.Redis, phone: str) -> str:
+    """An answer kept for the user's next message (the window had closed, or Meta could not deliver it)."""
+    conversation = conversation_in(client, phone)
+    key = f"lp:undelivered:{conversation}"
+    client.rpush(key, json.dumps({"text": "An old answer.", "asked": "an old question", "at": 0, "ref": ""}))
+    client.hset(f"lp:conv:{conversation}", "kept_answers", "1")
+    return key
+
+
 def test_delete_erases_every_trace_of_the_user_and_keeps_others(
     webhooks,
     worker_service: ServiceProcess,
@@ -142,22 +151,28 @@ def test_stop_silences_everything_until_start(
     redis_client: redis.Redis,
 ) -> None:
     phone, bsuid, name = "15557770004", "US.7770004000000000004", "Test User"
+    say(webhooks, "hi", phone, bsuid, name)
+    wait_for(lambda: len(graph_fake.texts_to(phone)) == 1, what="first reply")
+    wait_for(lambda: conversation_idle(redis_client, phone), what="the first job done")
+    kept = keep_an_answer(redis_client, phone)
+    receipts = len(graph_fake.read_receipts())
     say(webhooks, "STOP", phone, bsuid, name)
-    wait_for(lambda: graph_fake.texts_to(phone) == [phrase("command_stop", "en")], what="the stop confirmation")
+    wait_for(lambda: graph_fake.texts_to(phone)[1:] == [phrase("command_stop", "en")], what="the stop confirmation")
     wait_for(lambda: conversation_idle(redis_client, phone), what="the stop job done")
+    assert not redis_client.exists(kept)  # a user who said stop never gets an old answer later
     say(webhooks, "Are you there?", phone, bsuid, name)
     say(webhooks, "Hello??", phone, bsuid, name)
     wait_for(lambda: conversation_idle(redis_client, phone), what="both messages handled")
-    assert graph_fake.texts_to(phone) == [phrase("command_stop", "en")]
-    assert groq_fake.calls_to("chat/completions") == []
-    assert redis_client.llen(f"lp:mem:{conversation_in(redis_client, phone)}") == 0
-    assert graph_fake.read_receipts() == []
+    assert graph_fake.texts_to(phone) == ["You said: hi", phrase("command_stop", "en")]
+    assert len(groq_fake.calls_to("chat/completions")) == 1  # only the first message reached the model
+    assert redis_client.llen(f"lp:mem:{conversation_in(redis_client, phone)}") == 2  # only the first turn
+    assert len(graph_fake.read_receipts()) == receipts
 
     say(webhooks, "/start", phone, bsuid, name)
-    wait_for(lambda: len(graph_fake.texts_to(phone)) == 2, what="the start confirmation")
+    wait_for(lambda: len(graph_fake.texts_to(phone)) == 3, what="the start confirmation")
     say(webhooks, "Now?", phone, bsuid, name)
-    wait_for(lambda: len(graph_fake.texts_to(phone)) == 3, what="an answer again")
-    assert graph_fake.texts_to(phone)[1:] == [phrase("command_start", "en"), "You said: Now?"]
+    wait_for(lambda: len(graph_fake.texts_to(phone)) == 4, what="an answer again")
+    assert graph_fake.texts_to(phone)[2:] == [phrase("command_start", "en"), "You said: Now?"]
 
 
 def test_reset_forgets_the_conversation(
@@ -170,9 +185,11 @@ def test_reset_forgets_the_conversation(
     phone, bsuid, name = "15557770005", "US.7770005000000000005", "Test User"
     say(webhooks, "My name is Ada.", phone, bsuid, name)
     wait_for(lambda: len(graph_fake.texts_to(phone)) == 1, what="first reply")
+    kept = keep_an_answer(redis_client, phone)  # as if an earlier answer had not reached them
     say(webhooks, "Olvidar", phone, bsuid, name)
     wait_for(lambda: len(graph_fake.texts_to(phone)) == 2, what="the reset confirmation")
     assert graph_fake.texts_to(phone)[1] == phrase("command_reset", "es")
+    assert not redis_client.exists(kept)  # forgotten too: never delivered after the reset
     say(webhooks, "What is my name?", phone, bsuid, name)
     wait_for(lambda: len(graph_fake.texts_to(phone)) == 3, what="the answer after the reset")
     last = groq_fake.calls_to("chat/completions")[-1].body["messages"]
