@@ -197,6 +197,42 @@ def test_a_voice_note_inside_a_burst_joins_it_by_its_transcript(
     ]
 
 
+def test_a_photo_inside_a_burst_joins_it_by_its_caption_and_a_description(
+    api: str, rds: redis.Redis, workers: WorkerFactory, graph_fake: GraphFake, groq_fake: GroqFake
+) -> None:
+    workers()
+    user = "15550200009"
+    media_id = f"media-{uuid.uuid4().hex[:8]}"
+    graph_fake.add_media(media_id, (MEDIA_FIXTURES / "photo.jpg").read_bytes(), "image/jpeg")
+    first = text_message("look at this", sender=user)
+    photo = {
+        "from": user,
+        "id": f"wamid.{uuid.uuid4().hex}",
+        "timestamp": str(int(time.time())),
+        "type": "image",
+        "image": {"mime_type": "image/jpeg", "sha256": "abc", "id": media_id, "caption": "my bike"},
+    }
+    last = text_message("is it broken?", sender=user)
+    for index, message in enumerate((first, photo, last)):
+        if index:
+            time.sleep(GAP)
+        post(api, message, user)
+    wait_for(lambda: sends_to(graph_fake, user), timeout=40, what="the burst's reply")
+    wait_for(lambda: drained(rds), timeout=30, what="the mailbox to drain")
+
+    [(described, _parts)] = groq_fake.image_requests()  # the photo, described once by the vision model
+    description = groq_fake.chat_reply(described.body)
+    calls = chat_contents(groq_fake)
+    assert len(calls) == 2 and calls[-1] == (
+        f"look at this\n(photo) my bike (what the photo shows: {description})\nis it broken?"
+    )
+    [reply] = sends_to(graph_fake, user)
+    assert reply["context"]["message_id"] == last["id"]
+    turns = [turn for turn in memory(rds, user) if turn["role"] == "user"]
+    assert [turn["kind"] for turn in turns] == ["text", "image", "text"]
+    assert "my bike" in turns[1]["content"] and description in turns[1]["content"]
+
+
 def test_two_conversations_bursting_at_once_never_mix(
     api: str, rds: redis.Redis, workers: WorkerFactory, graph_fake: GraphFake, groq_fake: GroqFake
 ) -> None:

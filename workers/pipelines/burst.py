@@ -31,7 +31,7 @@ from workers.clients.graph_errors import GraphError
 from workers.context import WorkerContext
 from workers.delivery.burst import Arrival, Closed, arrivals, burst_of
 from workers.delivery.ledger_book import Claimed
-from workers.delivery.memory import MemoryEntry, TurnKind, entry
+from workers.delivery.memory import TurnKind, entry
 from workers.errors import UserInputError
 from workers.pipelines.audio import Heard, listen
 from workers.pipelines.chat_turn import context_notes
@@ -174,13 +174,14 @@ def _heard(ctx: WorkerContext, job: InboundJob, member: InboundJob, index: int) 
     return Said(f"(voice note) {heard.text}", heard.text, "voice", heard.text, heard.language)
 
 
-def _seen(ctx: WorkerContext, job: InboundJob, member: InboundJob, index: int, history: list[MemoryEntry]) -> Said:
+def _seen(ctx: WorkerContext, job: InboundJob, member: InboundJob, index: int) -> Said:
     caption, notes = media_caption(member.message), context_notes(member.message)
     ask = DESCRIBE_PHOTO + (f" Its caption: {caption}" if caption else "")
 
     def describe() -> str:
         try:
-            return describe_image(ctx, member, _media_id(member), ask, history)
+            # A description for the chat model, which has the conversation: no history needed here.
+            return describe_image(ctx, member, _media_id(member), ask, [])
         except UserInputError as exc:
             log.info("burst.photo_unreadable", correlation_id=correlation_id(member.message_id), reason=exc.reason)
         except GraphError as exc:
@@ -195,11 +196,11 @@ def _seen(ctx: WorkerContext, job: InboundJob, member: InboundJob, index: int, h
     return Said(said, said, "image", caption)
 
 
-def said_by(ctx: WorkerContext, job: InboundJob, member: InboundJob, index: int, history: list[MemoryEntry]) -> Said:
+def said_by(ctx: WorkerContext, job: InboundJob, member: InboundJob, index: int) -> Said:
     if member.message_type == "audio":
         return _heard(ctx, job, member, index)
     if member.message_type == "image":
-        return _seen(ctx, job, member, index, history)
+        return _seen(ctx, job, member, index)
     words = user_text(member.message) or ""
     said = context_notes(member.message) + words
     return Said(said, said, "text", words)
@@ -209,7 +210,7 @@ def answer_burst(ctx: WorkerContext, job: InboundJob) -> None:
     """One answer to the whole burst, quoting its last message (this job's); every message remembered in order."""
     acknowledge(ctx, job)  # the read receipt of the last message marks the earlier ones read too
     history = history_of(ctx, job)
-    said = [said_by(ctx, job, member, index, history) for index, member in enumerate(members_of(ctx, job))]
+    said = [said_by(ctx, job, member, index) for index, member in enumerate(members_of(ctx, job))]
     cid = correlation_id(job.message_id)
     call = chat_call(ctx.settings)
     content = "\n".join(item.prompt for item in said)
