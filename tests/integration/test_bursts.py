@@ -21,7 +21,7 @@ import redis
 
 from shared.config import Settings
 from shared.ledger import ledger_key, message_ref
-from tests.fakes.graph_fake import GraphFake
+from tests.fakes.graph_fake import GraphFake, graph_error
 from tests.fakes.groq_fake import GroqFake
 from tests.fakes.server import wait_for
 from tests.integration.conftest import Webhooks
@@ -279,6 +279,23 @@ def test_with_the_window_at_zero_every_message_is_answered_on_its_own(
     wait_for(lambda: len(graph_fake.texts_to(user)) == 3, timeout=30, what="three replies")
     assert graph_fake.texts_to(user) == ["You said: one", "You said: two", "You said: three"]
     assert len(groq_fake.calls_to("chat/completions")) == 3
+
+
+def test_a_burst_whose_reply_fails_once_is_retried_with_the_same_answer_and_sent_once(
+    api: str, rds: redis.Redis, workers: WorkerFactory, graph_fake: GraphFake, groq_fake: GroqFake
+) -> None:
+    workers()
+    graph_fake.faults.add("send", graph_error(131000, "Something went wrong", status=500))
+    user = "15550200010"
+    words = ("hello", "can I change my address")
+    messages = send_burst(api, user, *words)
+    wait_for(lambda: sends_to(graph_fake, user), timeout=30, what="the reply after the 500")
+    wait_for(lambda: drained(rds), what="the mailbox to drain")
+    assert len(graph_fake.failed_sends()) == 1
+    [reply] = sends_to(graph_fake, user)
+    assert reply["context"]["message_id"] == messages[-1]["id"]
+    assert chat_contents(groq_fake) == ["\n".join(words)]  # the retry reused the answer kept in the ledger
+    assert user_turns(rds, user) == list(words)
 
 
 def test_a_worker_sigkilled_during_the_bursts_model_call_still_gives_exactly_one_reply(
