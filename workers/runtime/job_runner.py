@@ -140,7 +140,9 @@ def _held_for_burst(
     assert claim.job is not None
     match hold_for_burst(ctx, claim, token):
         case Wait(seconds=seconds):
-            return _apply(task, ctx, claim.job, record, token, Defer(seconds, "burst_window"))
+            # Never longer than a retry may wait unacknowledged (a long COALESCE_MAX_WAIT_SECONDS): it looks again.
+            countdown = min(seconds, retry_budget(ctx).max_countdown)
+            return _apply(task, ctx, claim.job, record, token, Defer(countdown, "burst_window"))
         case Merged():
             _finish(ctx, claim.job, "merged")
             return "merged"
