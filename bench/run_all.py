@@ -11,6 +11,7 @@ import time
 
 from bench import (
     ack_path,
+    bursts,
     end_to_end,
     fairness,
     flower_view,
@@ -31,6 +32,7 @@ BENCHMARKS = (
     "redis_roundtrips",
     "slow_clients",
     "fairness",
+    "bursts",
 )
 
 
@@ -54,6 +56,8 @@ def run(quick: bool = False, only: tuple[str, ...] = BENCHMARKS, compare: str | 
             results[name] = slow_clients.run(50 if quick else 1000, quick)
         elif name == "fairness":
             results[name] = fairness.run(quick)
+        elif name == "bursts":
+            results[name] = bursts.run(quick)
         elif name == "flower_view":
             results[name] = flower_view.run(1.0 if quick else 8.0, 1 if quick else 3, quick)
         else:

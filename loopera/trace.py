@@ -92,7 +92,9 @@ def render(ref: str, fields: dict[str, str], key: bytes, show_content: bool = Fa
     if runs != "1" and "claimed_ms" in fields:
         lines.append(f"  last claim   {_when(_ms(fields, 'claimed_ms'), received)}")
     lines.append(f"  attempts     {fields.get('attempts', '0')} failed")
-    for name in sorted(f.removeprefix("stage:") for f in fields if f.startswith("stage:") and f.count(":") == 1):
+    lines += _burst_lines(fields, received)
+    stages = (f.removeprefix("stage:") for f in fields if f.startswith("stage:") and not f.endswith(":error"))
+    for name in sorted(stages):
         record = orjson.loads(fields[f"stage:{name}"])
         value = _stage_value(name, record.get("v"), show_content)
         lines.append(
@@ -125,6 +127,23 @@ def _status_history(part: str, fields: dict[str, str], received: int | None) -> 
         code = fields.get(f"status:{part}:error") if status == "failed" else None
         seen.append(f"{status}{f' ({code})' if code else ''} {_when(at, received)}")
     return ", ".join(seen)
+
+
+def _burst_lines(fields: dict[str, str], received: int | None) -> list[str]:
+    """Burst merging (workers/pipelines/burst.py): which message answered this one, or which messages this one
+    answers (their refs, in arrival order; trace each by its ref)."""
+    lines = []
+    into = fields.get("flag:merged")
+    if into:
+        lines.append(f"  merged       into {into[:12]} at {_when(_ms(fields, 'merged_ms'), received)}: answered there")
+    if "burst" in fields:
+        try:
+            refs = [str(ref)[:12] for ref in orjson.loads(fields["burst"])]
+        except orjson.JSONDecodeError:
+            refs = []
+        closed = _when(_ms(fields, "burst_closed_ms"), received)
+        lines.append(f"  burst        answers {len(refs)} messages ({', '.join(refs)}), closed {closed}")
+    return lines
 
 
 def _send_line(part: str, fields: dict[str, str], key: bytes, received: int | None, show_content: bool) -> str:

@@ -206,6 +206,10 @@ class Settings(BaseSettings):
     # Messages older than this (Meta's outage backlog) get no AI answer: one short "sorry for the delay" notice per
     # conversation per backlog, and nothing for messages that would not get a reply anyway (see message-types.md).
     stale_message_seconds: int = 3600
+    # Burst merging (docs/guarantees.md#bursts): messages of a conversation that arrive within this many seconds of
+    # each other get one answer, to the last of them; the first waits at most COALESCE_MAX_WAIT_SECONDS. 0 = off.
+    coalesce_window_seconds: float = Field(default=2.5, ge=0)
+    coalesce_max_wait_seconds: float = Field(default=8.0, ge=0)
 
     # --- human handoff (docs/handoff.md) --------------------------------------------------------------------
     # How long the bot stays silent in a conversation a person took over (renewed by each of their messages).

@@ -22,7 +22,11 @@ Layout (`lp:msg:<ref>`, one key, one TTL: MESSAGE_LEDGER_TTL_SECONDS):
                          (with `:gate`); one per reply part (`text:0`, `text:1`, `apology:0`, `voice`, ...)
     memory               epoch ms when the turn was written to the conversation's memory (written once)
     flag:cancelled, flag:superseded, flag:merged
-                         set from outside (a revoke, an edit, a burst merge): the send gates then refuse every part
+                         set from outside (a revoke, an edit, a burst merge): the send gates then refuse every part;
+                         `flag:merged` holds the ref of the burst's last message, which answers this one (with
+                         `merged_ms`; shared/scripts/burst_close.lua)
+    burst, burst_closed_ms
+                         the last message of a burst: the members' refs in arrival order (JSON), itself included
     outcome              how the last run ended when it did not simply finish (failed, retrying, deferred, ...)
 
 The conversation's state (`lp:conv:<conversation>`, a small hash) holds what the send gates read besides the

@@ -8,7 +8,7 @@ says `return R.CLAIMED` and the loader writes in the enum's value, so the Lua an
 The typed wrappers that name each script's keys and arguments live with their callers: `workers/delivery/lease.py`
 (mailbox), `api/ingest.py` and `workers/delivery/requeue.py` (ingest), `api/identity_links.py` and `api/ingest.py`
 (resolve_identity, record_preferences), `workers/clients/rate_limit.py`, `workers/delivery/memory.py`,
-`workers/clients/user_rate_limit.py`.
+`workers/clients/user_rate_limit.py`, `workers/delivery/burst.py`.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class ScriptName(StrEnum):
     LEDGER_WRITE = "ledger_write"
     USER_MESSAGE_WINDOW = "user_message_window"
     USER_WINDOW_RELEASE = "user_window_release"
+    BURST_CLOSE = "burst_close"
 
 
 @unique  # a value given twice would silently alias two results
@@ -83,6 +84,8 @@ class ScriptResult(IntEnum):
     USER_ANSWER = 50
     USER_SLOW_DOWN = 51  # over the limit; this message carries the window's "please slow down"
     USER_QUIET = 52  # over the limit; the window's notice went out already
+    # burst_close (workers/delivery/burst.py); it also answers NOT_HEAD and HELD_ELSEWHERE
+    MERGED = 70  # the burst is closed: its earlier members merged into its last, which is handed to its queue
 
 
 _RESULT_NAME = re.compile(r"\bR\.([A-Z_]+)\b")

@@ -105,6 +105,9 @@ def fake_backed_env(redis_url: str, graph_url: str, graph_version: str, groq_url
         "GROQ_TIMEOUT_SECONDS": "10",
         "GRAPH_TIMEOUT_SECONDS": "5",
         "TASK_DEADLINE_SECONDS": "60",
+        # Burst merging off: most tests send messages in quick succession and expect one answer each;
+        # tests/integration/test_bursts.py turns it on in its own environment.
+        "COALESCE_WINDOW_SECONDS": "0",
         "LOG_LEVEL": "DEBUG",
         "PYTHONUNBUFFERED": "1",
     }

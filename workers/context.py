@@ -18,6 +18,7 @@ from workers.clients.openai_speech import OpenAISpeechClient
 from workers.clients.piper import PiperEngine
 from workers.clients.rate_limit import RateLimiter
 from workers.delivery.attempts import JobAttempts
+from workers.delivery.burst import BURST_PEEK, BurstCloser
 from workers.delivery.dead_letters import DeadLetters
 from workers.delivery.lease import ConversationLeases
 from workers.delivery.ledger_book import LedgerBook
@@ -39,6 +40,8 @@ class WorkerContext:
     limiter: RateLimiter | None = None
     # The ledgers of the jobs running in this process (workers/delivery/ledger.py).
     ledgers: LedgerBook = field(init=False)
+    # Closes bursts of messages (workers/delivery/burst.py).
+    bursts: BurstCloser = field(init=False)
     # Text-to-speech besides Groq: an OpenAI-compatible endpoint (None unless OPENAI_TTS_BASE_URL is set) and
     # local Piper voices (a subprocess per request; nothing runs until a Piper route speaks).
     openai_speech: OpenAISpeechClient | None = None
@@ -88,8 +91,10 @@ class WorkerContext:
             settings.memory_ttl_seconds,
             settings.user_messages_per_window,
             settings.user_rate_window_seconds,
-            settings.send_confirm_wait_seconds,
+            confirm_wait_seconds=settings.send_confirm_wait_seconds,
+            burst_peek=BURST_PEEK if settings.coalesce_window_seconds > 0 else 0,
         )
+        self.bursts = BurstCloser(self.redis, settings.conversation_lease_seconds)
 
     def close(self) -> None:
         self.graph.close()

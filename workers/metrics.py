@@ -24,7 +24,7 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 JOBS = Counter(
     "loopera_jobs_total",
     "Worker jobs by queue and outcome",
-    ["queue", "outcome"],  # done, retrying, failed, skipped_copy, invalid_payload
+    ["queue", "outcome"],  # done, retrying, failed, skipped_copy, invalid_payload, merged
 )
 JOB_SECONDS = Histogram(
     "loopera_job_seconds",

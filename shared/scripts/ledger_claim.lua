@@ -5,12 +5,15 @@
 -- KEYS: the message's ledger, the mailbox leases sorted set.
 -- ARGV: now_ms, lease_ms, token, inbox prefix, run prefix, memory prefix, memory max, memory ttl_s, then the per-user
 -- message window (workers/clients/user_rate_limit.py): messages per window (0 = off), window (us), key prefix, then
--- the conversation state prefix (shared/ledger.py: its opt-out and pause, read by workers/pipelines/controls.py).
+-- the conversation state prefix (shared/ledger.py: its opt-out and pause, read by workers/pipelines/controls.py),
+-- then how many inbox entries queued behind this job to return (0 = none: burst merging off).
 -- With the window on, the message is counted in its user's window here (its decision becomes the ledger's
 -- `stage:user_limit`, `user_window=counted`): a message that turns out not to go to a model is taken back
 -- (user_window_release.lua). The mailbox runs one message of a user at a time, so nothing else sees the count.
 -- Returns {R.CLAIMED (or R.CLAIMED_AFTER_WORKER_LOST / R.CLAIMED_AFTER_TIME_LIMIT: see release_lost.lua), ledger
--- fields as a flat list, memory entries, {opted_out, paused_until} of the conversation's state}, or {R.NOT_HEAD} (no longer the mailbox's head: a stale redelivery),
+-- fields as a flat list, memory entries, {opted_out, paused_until} of the conversation's state, the inbox entries
+-- queued behind it (workers/delivery/burst.py reads them; none once the ledger names its closed `burst`)}, or
+-- {R.NOT_HEAD} (no longer the mailbox's head: a stale redelivery),
 -- {R.HELD_ELSEWHERE} (another live copy holds it), {R.NO_LEDGER} (expired, or never written).
 local conv = redis.call('HGET', KEYS[1], 'conv')
 local task = redis.call('HGET', KEYS[1], 'task')
@@ -48,4 +51,9 @@ local history = redis.call('LRANGE', memory, -tonumber(ARGV[7]), -1)
 -- Reading is use: refresh the conversation's memory window, as ConversationMemory.load does.
 redis.call('EXPIRE', memory, ARGV[8])
 local state = redis.call('HMGET', (ARGV[12] or 'lp:conv:') .. conv, 'opted_out', 'paused_until', 'kept_answers')
-return {result, redis.call('HGETALL', KEYS[1]), history, state}
+local behind = {}
+local peek = tonumber(ARGV[13] or '0')
+if peek > 0 and redis.call('HEXISTS', KEYS[1], 'burst') == 0 then
+  behind = redis.call('LRANGE', inbox, 1, peek)
+end
+return {result, redis.call('HGETALL', KEYS[1]), history, state, behind}

@@ -75,6 +75,7 @@ def ctx(server: RedisServer) -> Iterator[WorkerContext]:
         task_time_limit=25,
         celery_visibility_timeout=30,
         conversation_lease_seconds=5,
+        coalesce_window_seconds=0,  # one message at a time here; bursts: tests/unit/workers/test_bursts.py
     )
     context = WorkerContext(
         settings=settings,

@@ -37,6 +37,9 @@ class Claimed:
     lost: LossKind | None = None
     errors: int = 0
     detail: str = ""
+    # The mailbox entries queued behind this job, as the claim read them (burst merging: workers/delivery/burst.py);
+    # empty when merging is off or the ledger names its closed burst.
+    behind: tuple[bytes, ...] = ()
 
 
 class LedgerBook:
@@ -52,6 +55,7 @@ class LedgerBook:
         user_messages_per_window: int = 0,
         user_window_seconds: float = 60.0,
         confirm_wait_seconds: float = 20.0,
+        burst_peek: int = 0,
     ) -> None:
         self._redis = client
         self._open: dict[str, MessageLedger] = {}
@@ -62,6 +66,8 @@ class LedgerBook:
         # The per-user message window, counted by the claim (shared/scripts/ledger_claim.lua); 0 = off.
         self._user_window = (user_messages_per_window, int(user_window_seconds * 1_000_000))
         self._confirm_wait = confirm_wait_seconds
+        # How many entries queued behind a claimed job the claim returns (0 = burst merging off).
+        self._burst_peek = burst_peek
 
     @contextmanager
     def running(self, ledger: MessageLedger) -> Iterator[MessageLedger]:
@@ -101,6 +107,7 @@ class LedgerBook:
                 *self._user_window,
                 USER_LIMIT_PREFIX,
                 CONVERSATION_STATE_PREFIX,
+                self._burst_peek,
             ],
         )
         result = ScriptResult(int(reply[0]))
@@ -123,7 +130,8 @@ class LedgerBook:
         opted_out, paused_until, kept = (as_text(value) if value is not None else None for value in reply[3])
         ledger.conversation_flags = (opted_out, paused_until)
         ledger.kept_answers = kept is not None
-        return Claimed(ref, job.conversation, job.job_id, ledger, job, lost)
+        behind = tuple(reply[4]) if len(reply) > 4 else ()
+        return Claimed(ref, job.conversation, job.job_id, ledger, job, lost, behind=behind)
 
 
 def adopt(client: redis.Redis, job: InboundJob, ttl_seconds: int) -> str:

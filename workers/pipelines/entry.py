@@ -2,7 +2,7 @@
 see `controls`; a late command is still a command: a `delete` that arrived after Meta's outage must still delete),
 then the sandbox's missing-key answer, then the group policy (see `groups`: a group message not addressed to the
 bot gets nothing, not even a late-message notice), the late-message check (see `staleness`) and the flood check
-(see `flood`)."""
+(see `flood`); the last message of a burst then answers the whole burst (see `burst`)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from shared.config import is_placeholder
 from shared.jobs import InboundJob
 from workers.context import WorkerContext
 from workers.pipelines.audio import handle_audio_queue
+from workers.pipelines.burst import answer_burst, is_burst_answer
 from workers.pipelines.controls import with_user_controls
 from workers.pipelines.flood import handled_as_flood, release_user_count
 from workers.pipelines.groups import handled_by_group_policy
@@ -57,7 +58,8 @@ def unless_stale(pipeline: Pipeline) -> Pipeline:
             release_user_count(ctx, job)  # not answered here: no model call, no place in the user's window
         elif not handled_as_flood(ctx, job):
             deliver_kept_answers(ctx, job)  # answers held back while the customer service window was closed
-            pipeline(ctx, job)
+            # The last message of a burst answers all of it (workers/pipelines/burst.py), whatever its own type.
+            (answer_burst if is_burst_answer(ctx, job) else pipeline)(ctx, job)
 
     run.__name__ = getattr(pipeline, "__name__", "pipeline")
     return run

@@ -57,7 +57,7 @@ def vision_request(
     return chat_messages(system_prompt, history, vision_parts(prompt, data_url))
 
 
-def _describe(ctx: WorkerContext, job: InboundJob, media_id: str, prompt: str, history: list[MemoryEntry]) -> str:
+def describe_image(ctx: WorkerContext, job: InboundJob, media_id: str, prompt: str, history: list[MemoryEntry]) -> str:
     settings = ctx.settings
     data, mime_type = ctx.graph.download_media(media_id, settings.image_max_download_bytes)
     # The image takes at most half the request budget, so the prompt and some history always fit beside it.
@@ -106,7 +106,7 @@ def handle_image(ctx: WorkerContext, job: InboundJob) -> None:
         if not isinstance(media_id, str) or not media_id:
             raise UserInputError("image_unreadable", "image without a media id")
         prompt = image_prompt(caption, notes, language)
-        reply = generate_once(ctx, job, "vision", lambda: _describe(ctx, job, media_id, prompt, history))
+        reply = generate_once(ctx, job, "vision", lambda: describe_image(ctx, job, media_id, prompt, history))
     except UserInputError as exc:
         _cannot_open(ctx, job, exc.reason, language)
         return

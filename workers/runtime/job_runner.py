@@ -4,6 +4,8 @@ and applies it. Every exit the worker can see goes through `_apply`, which relea
 | exit                                   | decision      | the conversation                                  |
 |----------------------------------------|---------------|---------------------------------------------------|
 | pipeline finished                      | Done          | completed: its next message is dispatched         |
+| burst still open (pipelines/burst.py)  | Defer         | claim dropped, leased until the window closes     |
+| merged into its burst's last message   | (merged)      | the burst's last message is dispatched            |
 | wait (shared budget, send in flight)   | Defer         | claim dropped, leased until the retry is due      |
 | transient failure within the budget    | RetryLater    | claim dropped, leased until the retry is due      |
 | permanent / budget or deadline spent / | GiveUp        | apology (unless the channel itself failed), dead  |
@@ -36,6 +38,7 @@ from workers.context import WorkerContext
 from workers.delivery.lease import Heartbeat
 from workers.delivery.ledger_book import Claimed, adopt
 from workers.errors import LooperaError, PermanentError, SendingChannelError, TransientError
+from workers.pipelines.burst import Lost, Merged, Wait, hold_for_burst
 from workers.pipelines.conversation_language import language_for_reply
 from workers.pipelines.payloads import user_text
 from workers.pipelines.replies import send_text_reply
@@ -123,7 +126,29 @@ def _run_job(
         early_end = before_run(error, attempt, _deadline(ctx, job), time.time(), retry_budget(ctx))
         if early_end is not None:
             return _apply(task, ctx, job, record, token, early_end)
+        held = _held_for_burst(task, ctx, claim, record, token)
+        if held is not None:
+            return held
         return _apply(task, ctx, job, record, token, _execute(task, ctx, job, pipeline, queue, token))
+
+
+def _held_for_burst(
+    task: RetryableTask, ctx: WorkerContext, claim: Claimed, record: dict[str, Any], token: str
+) -> str | None:
+    """Burst merging (workers/pipelines/burst.py): the outcome when the job waits for its burst to close (a
+    deferral, no slot held) or was merged into the burst's last message; None to run its pipeline."""
+    assert claim.job is not None
+    match hold_for_burst(ctx, claim, token):
+        case Wait(seconds=seconds):
+            # Never longer than a retry may wait unacknowledged (a long COALESCE_MAX_WAIT_SECONDS): it looks again.
+            countdown = min(seconds, retry_budget(ctx).max_countdown)
+            return _apply(task, ctx, claim.job, record, token, Defer(countdown, "burst_window"))
+        case Merged():
+            _finish(ctx, claim.job, "merged")
+            return "merged"
+        case Lost():
+            return "skipped_copy"
+    return None
 
 
 def _deadline(ctx: WorkerContext, job: InboundJob) -> float:

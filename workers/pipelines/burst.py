@@ -1,0 +1,225 @@
+"""Bursts: people type in bursts ("hi" / "I have a question" / "about my order"); such a burst gets one answer.
+
+Two halves:
+- `hold_for_burst`, run by the job runner right after a conversation's head job is claimed: wait (a deferral, no
+  worker slot held) while the burst may still grow, then merge its earlier messages into its last one
+  (workers/delivery/burst.py, atomically). The earlier messages' jobs end there (outcome `merged`).
+- `answer_burst`, the pipeline of the burst's last message: one model call over all the messages (a voice note by
+  its transcript, a photo by its caption and a description of it), one reply quoting the last message, and every
+  message stored in the conversation's memory, in order. Every step is a stage of the last message's ledger, so a
+  retried or redelivered job reuses the same transcripts, descriptions and answer.
+
+Only messages a person waits an answer to in words join: typed text (not a command), voice notes and photos, in a
+one-to-one chat. Anything else (a command, a sticker, a location, a group message...) ends the burst before it and
+is handled on its own, after it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+
+import orjson
+from pydantic import ValidationError
+
+from shared.jobs import InboundJob
+from shared.ledger import ledger_key
+from shared.logging import correlation_id, get_logger
+from shared.redis_scripts import ScriptResult
+from workers.clients.graph_errors import GraphError
+from workers.context import WorkerContext
+from workers.delivery.burst import Arrival, Closed, arrivals, burst_of
+from workers.delivery.ledger_book import Claimed
+from workers.delivery.memory import TurnKind, entry
+from workers.errors import UserInputError
+from workers.pipelines.audio import Heard, listen
+from workers.pipelines.chat_turn import context_notes
+from workers.pipelines.controls import command_of
+from workers.pipelines.conversation_language import language_after
+from workers.pipelines.flood import release_user_count
+from workers.pipelines.payloads import media_caption, user_text
+from workers.pipelines.prompting import ask_model, chat_call
+from workers.pipelines.replies import acknowledge, generate_once, history_of, remember, send_text_reply
+from workers.pipelines.staleness import message_age
+from workers.pipelines.vision import describe_image
+
+log = get_logger("workers.pipelines.burst")
+
+BURST_FIELD = "burst"  # the last member's ledger: the members' refs in order (shared/scripts/burst_close.lua)
+DESCRIBE_PHOTO = "Describe this photo in two or three plain sentences for someone who cannot see it."
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Run the job's own pipeline: merging is off, the message is alone, or it answers a closed burst."""
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    seconds: float  # until the burst may have closed
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    into: str  # the ref of the burst's last message, which answers it
+
+
+@dataclass(frozen=True, slots=True)
+class Lost:
+    """This copy no longer holds the head job (the close script changed nothing): another copy carries on."""
+
+
+Gate = Run | Wait | Merged | Lost
+
+
+def _media_id(job: InboundJob) -> str:
+    media = job.message.get(job.message_type)
+    media_id = media.get("id") if isinstance(media, dict) else None
+    return media_id if isinstance(media_id, str) else ""
+
+
+def joins_burst(job: InboundJob, stale_seconds: float, now: float) -> bool:
+    """Whether this message may be part of a burst: typed text that is not a command, a voice note or a photo, in a
+    one-to-one chat, and not Meta's late backlog (workers/pipelines/staleness.py answers that on its own)."""
+    if job.group_id is not None:
+        return False
+    age = message_age(job.message, now)
+    if age is not None and age > stale_seconds:
+        return False
+    if job.message_type == "text":
+        return user_text(job.message) is not None and command_of(job) is None
+    return job.message_type in ("audio", "image") and bool(_media_id(job))
+
+
+def hold_for_burst(ctx: WorkerContext, claim: Claimed, token: str) -> Gate:
+    """For a freshly claimed head job: run it, wait for its burst to close, or merge it into its burst's last
+    message. One extra round trip only when messages are queued behind it (their ledgers), one more to merge."""
+    settings = ctx.settings
+    ledger, job = claim.ledger, claim.job
+    if job is None or settings.coalesce_window_seconds <= 0 or BURST_FIELD in ledger.fields:
+        return Run()
+    opted_out, paused_until = ledger.conversation_flags or (None, None)
+    now = time.time()
+    if opted_out is not None or int(paused_until or 0) > now * 1000:
+        return Run()  # the controls handle each message on its own (workers/pipelines/controls.py)
+    head = Arrival(claim.ref, claim.task_id, int(ledger.fields.get("received_ms") or 0), job)
+    stale = settings.stale_message_seconds
+    verdict = burst_of(
+        head,
+        arrivals(ctx.redis, claim.behind),
+        int(settings.coalesce_window_seconds * 1000),
+        int(settings.coalesce_max_wait_seconds * 1000),
+        int(now * 1000),
+        lambda candidate: joins_burst(candidate, stale, now),
+    )
+    if not isinstance(verdict, Closed):
+        return Wait(verdict.wait_ms / 1000)
+    if len(verdict.members) == 1:
+        return Run()
+    last = verdict.members[-1]
+    result = ctx.bursts.close(job.conversation, token, verdict.members)
+    if result is not ScriptResult.MERGED:
+        log.info("burst.close_refused", correlation_id=correlation_id(job.message_id), result=result.name)
+        return Lost()
+    # The head's claim counted it in the user's message window; the burst's one answer is counted by its last.
+    release_user_count(ctx, job)
+    log.info(
+        "burst.merged", correlation_id=correlation_id(job.message_id), into=last.ref[:12], members=len(verdict.members)
+    )
+    return Merged(last.ref)
+
+
+def is_burst_answer(ctx: WorkerContext, job: InboundJob) -> bool:
+    """Whether this job answers a closed burst (its ledger names the burst's members)."""
+    return BURST_FIELD in ctx.ledgers.of(job).fields
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """One member of a burst as the model reads it (`prompt`) and as memory keeps it (`memory`, `kind`); `words`
+    and `spoken` (Whisper's language) decide the conversation's language stored with it."""
+
+    prompt: str
+    memory: str
+    kind: TurnKind
+    words: str = ""
+    spoken: str = ""
+
+
+def members_of(ctx: WorkerContext, job: InboundJob) -> list[InboundJob]:
+    """The burst's messages in arrival order, this job's (the last) included: the earlier ones from their ledgers
+    (one round trip). A ledger gone meanwhile (its TTL is days) drops only that message."""
+    refs: list[str] = orjson.loads(ctx.ledgers.of(job).fields[BURST_FIELD])
+    pipe = ctx.redis.pipeline(transaction=False)
+    for ref in refs[:-1]:
+        pipe.hget(ledger_key(ref), "job")
+    members: list[InboundJob] = []
+    for raw in pipe.execute() if refs[:-1] else []:
+        try:
+            members.append(InboundJob.model_validate_json(raw or b""))
+        except ValidationError:
+            log.warning("burst.member_unreadable", correlation_id=correlation_id(job.message_id))
+    return [*members, job]
+
+
+def _heard(ctx: WorkerContext, job: InboundJob, member: InboundJob, index: int) -> Said:
+    stored = generate_once(
+        ctx, job, f"burst:transcript:{index}", lambda: json.dumps(asdict(listen(ctx, member, _media_id(member))))
+    )
+    heard = Heard(**json.loads(stored))
+    if heard.notice or not heard.text:
+        said = "(a voice note that could not be understood)"
+        return Said(said, said, "voice")
+    return Said(f"(voice note) {heard.text}", heard.text, "voice", heard.text, heard.language)
+
+
+def _seen(ctx: WorkerContext, job: InboundJob, member: InboundJob, index: int) -> Said:
+    caption, notes = media_caption(member.message), context_notes(member.message)
+    ask = DESCRIBE_PHOTO + (f" Its caption: {caption}" if caption else "")
+
+    def describe() -> str:
+        try:
+            # A description for the chat model, which has the conversation: no history needed here.
+            return describe_image(ctx, member, _media_id(member), ask, [])
+        except UserInputError as exc:
+            log.info("burst.photo_unreadable", correlation_id=correlation_id(member.message_id), reason=exc.reason)
+        except GraphError as exc:
+            if exc.ops_alert:
+                raise
+            log.info("burst.photo_unreadable", correlation_id=correlation_id(member.message_id), reason=exc.reason)
+        return ""
+
+    description = generate_once(ctx, job, f"burst:photo:{index}", describe)
+    shown = f"(what the photo shows: {description})" if description else "(a photo that could not be opened)"
+    said = f"{notes}(photo) {caption} {shown}".replace("  ", " ")
+    return Said(said, said, "image", caption)
+
+
+def said_by(ctx: WorkerContext, job: InboundJob, member: InboundJob, index: int) -> Said:
+    if member.message_type == "audio":
+        return _heard(ctx, job, member, index)
+    if member.message_type == "image":
+        return _seen(ctx, job, member, index)
+    words = user_text(member.message) or ""
+    said = context_notes(member.message) + words
+    return Said(said, said, "text", words)
+
+
+def answer_burst(ctx: WorkerContext, job: InboundJob) -> None:
+    """One answer to the whole burst, quoting its last message (this job's); every message remembered in order."""
+    acknowledge(ctx, job)  # the read receipt of the last message marks the earlier ones read too
+    history = history_of(ctx, job)
+    said = [said_by(ctx, job, member, index) for index, member in enumerate(members_of(ctx, job))]
+    cid = correlation_id(job.message_id)
+    call = chat_call(ctx.settings)
+    content = "\n".join(item.prompt for item in said)
+    reply = generate_once(
+        ctx,
+        job,
+        "chat",
+        lambda: ask_model(ctx, call, [ctx.system_prompt], history, content, cid=cid, conversation=job.conversation),
+    )
+    send_text_reply(ctx, job, reply)
+    turns = [entry("user", item.memory, item.kind, language_after(history, item.words, item.spoken)) for item in said]
+    remember(ctx, job, *turns, entry("assistant", reply))
