@@ -15,7 +15,7 @@ from api.webhook_payload import PreferenceUpdate, PreparedJob
 from shared import mailbox
 from shared.handoff import PAUSED_FIELD
 from shared.identity import LINK_TTL_SECONDS, PREFERENCES_PREFIX
-from shared.ledger import conversation_state_key, ledger_key
+from shared.ledger import LEDGER_PREFIX, conversation_state_key, ledger_key
 from shared.redis_scripts import ScriptName, ScriptResult, lua_source
 
 # The ingest script's results per message (shared/scripts/ingest.lua).
@@ -52,6 +52,7 @@ class Ingestor:
         self._announcer = TaskSentAnnouncer(client) if announce_to_flower else None
         self._identities = IdentityLinks(client)
         self._record_preferences = client.register_script(lua_source(ScriptName.RECORD_PREFERENCES))
+        self._amend = client.register_script(lua_source(ScriptName.LEDGER_AMEND))
         self._ttl = str(dedupe_ttl_seconds).encode()
         self._lease_ms = str(lease_seconds * 1000).encode()
         self._ledger_ttl = str(ledger_ttl_seconds).encode()
@@ -64,6 +65,9 @@ class Ingestor:
             return []
         # Who is talking first: a person's phone number and user id lead to one mailbox (shared/identity.py).
         await self._identities.resolve(jobs)
+        amendments = [job for job in jobs if job.amends]
+        if amendments:
+            await self.amend(amendments)
         keys: list[bytes] = [_LEASES]
         args: list[bytes] = [b"%d" % int(time.time() * 1000), self._lease_ms, self._ttl, self._ledger_ttl]
         for job in jobs:
@@ -78,6 +82,18 @@ class Ingestor:
         if self._announcer is not None:
             self._announcer.announce(jobs, result)
         return result
+
+    async def amend(self, amendments: Sequence[PreparedJob]) -> list[ScriptResult]:
+        """Decide edits and revokes against their original's send gate (shared/scripts/ledger_amend.lua), before
+        they are queued: an original whose answer has not gone out is flagged (superseded or cancelled) so it never
+        does. A round trip of its own, only for batches that hold an edit or a revoke. Safe to repeat (a redelivery
+        keeps its first decision). Raises redis errors (the caller answers 503)."""
+        keys: list[str] = []
+        args: list[str | int] = [LEDGER_PREFIX, int(self._ledger_ttl)]
+        for job in amendments:
+            keys += (ledger_key(job.amends), ledger_key(job.ref))
+            args += (str(job.fields.get("message_type", "")), job.ref, job.amends)
+        return [ScriptResult(int(code)) for code in await self._amend(keys=keys, args=args)]
 
     async def pause(self, echoes: Sequence[PreparedJob], minutes: int) -> None:
         """Pause the conversations a person wrote in (shared/handoff.py), before their echoes are queued: the send

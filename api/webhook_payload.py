@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from shared.amendments import amended_message_id
 from shared.celery_protocol import build_task_message, new_task_id
 from shared.handoff import ECHO_MESSAGE_TYPE, ECHOES_FIELD
 from shared.identity import Sender
@@ -44,6 +45,8 @@ class PreparedJob:
     message_id: str = ""  # in memory only: never part of a key, an argument or a log line
     sender: Sender | None = None
     fields: dict[str, Any] = field(default_factory=dict)  # `job` before encoding
+    # An edit or revoke: the ref of the message it changes (decided before INGEST: api/ingest.py).
+    amends: str = ""
 
     def move_to(self, conversation: str) -> None:
         """The sender's conversation as resolved by the ingestor (api/identity_links.py), when it is not the
@@ -258,9 +261,12 @@ def _prepared(
     envelope = build_task_message(
         TASK_FOR_QUEUE[queue].value, task_id, queue.value, [ref], f"<{message_type[:64]} {cid}>"
     )
-    return PreparedJob(
+    prepared = PreparedJob(
         ref, conversation, task_id, queue.value, envelope, cid, ledger_job, message_id, address.sender, job
     )
+    if (original := amended_message_id(message)) is not None:
+        prepared.amends = message_ref(original, message_key)
+    return prepared
 
 
 def _status(status: Any, out: WebhookContents) -> None:

@@ -202,6 +202,9 @@ class Settings(BaseSettings):
     # Messages older than this (Meta's outage backlog) get no AI answer: one short "sorry for the delay" notice per
     # conversation per backlog, and nothing for messages that would not get a reply anyway (see message-types.md).
     stale_message_seconds: int = 3600
+    # While a job that will be answered runs longer than this, the user's message gets a 👀 reaction, taken back
+    # when the answer goes out (docs/message-types.md#while-the-bot-works); 0 = off. Not in groups.
+    ack_reaction_after_seconds: float = Field(default=4.0, ge=0)
 
     # --- human handoff (docs/handoff.md) --------------------------------------------------------------------
     # How long the bot stays silent in a conversation a person took over (renewed by each of their messages).

@@ -22,6 +22,7 @@ from workers.delivery.dead_letters import DeadLetters
 from workers.delivery.lease import ConversationLeases
 from workers.delivery.ledger_book import LedgerBook
 from workers.delivery.memory import ConversationMemory
+from workers.delivery.outgoing import OutgoingMessages
 
 
 @dataclass
@@ -88,6 +89,7 @@ class WorkerContext:
             settings.memory_ttl_seconds,
             settings.user_messages_per_window,
             settings.user_rate_window_seconds,
+            OutgoingMessages(self.redis, settings.message_hashing_key(), settings.message_ledger_ttl_seconds),
         )
 
     def close(self) -> None:

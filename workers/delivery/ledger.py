@@ -29,10 +29,15 @@ from shared.ledger import CUSTOMER_SERVICE_WINDOW_SECONDS, conversation_state_ke
 from shared.logging import get_logger
 from shared.redis_scripts import ScriptName, ScriptResult, lua_source
 from workers.delivery.memory import ConversationMemory, MemoryEntry
+from workers.delivery.outgoing import OutgoingMessages
 from workers.delivery.service_window import user_sent_at
 from workers.errors import WaitError
 
 log = get_logger("workers.ledger")
+
+# Reply parts that are not answers: the acknowledgement reaction (workers/pipelines/ack_reaction.py). An edit or a
+# revoke arriving after one of them still replaces or cancels the answer (shared/scripts/ledger_amend.lua).
+ASIDE_PART_PREFIX = "ack:"
 
 T = TypeVar("T")
 
@@ -78,6 +83,7 @@ class MessageLedger:
         fields: dict[str, str] | None = None,
         history: list[MemoryEntry] | None = None,
         in_flight_seconds: int = 60,
+        outgoing: OutgoingMessages | None = None,
     ) -> None:
         self._redis = client
         self.ref = ref
@@ -96,6 +102,7 @@ class MessageLedger:
         # Whether the conversation has answers kept from a closed window (None: not read by a claim).
         self.kept_answers: bool | None = None
         self._in_flight_ms = in_flight_seconds * 1000
+        self._outgoing = outgoing
         self._pending: dict[str, str] = {}
         self._lock = threading.Lock()  # a voice reply's chunks are synthesised on threads
         self._send = client.register_script(lua_source(ScriptName.LEDGER_SEND))
@@ -134,10 +141,21 @@ class MessageLedger:
         An approved `template` passes the customer-service-window gate (the one kind of message Meta accepts
         outside the window); the other gates still apply. Raises SendInFlightError when another copy is sending it
         or this copy lost the job's claim."""
-        pending = self._take_pending()
+        window = _now_ms() + 1 if template else window_until_ms(self.job)
+        return self._send_part(part, send, window, gates=True, pending=self._take_pending(), carry=True)
+
+    def send_aside(self, part: str, send: Callable[[], str], gates: bool = True) -> SendResult:
+        """`send_once` for a part that is not the answer (ASIDE_PART_PREFIX: the acknowledgement reaction), safe
+        from another thread while the pipeline runs: it carries none of the pipeline's pending writes (a stage's
+        result must reach Redis with the part that sends it) and a closed gate does not count as the answer's
+        (`blocked_by`). `gates=False` skips the gates (taking the reaction back is always allowed)."""
+        return self._send_part(part, send, window_until_ms(self.job), gates=gates, pending={}, carry=False)
+
+    def _send_part(
+        self, part: str, send: Callable[[], str], window: int, *, gates: bool, pending: dict[str, str], carry: bool
+    ) -> SendResult:
         now = _now_ms()
-        window = now + 1 if template else window_until_ms(self.job)
-        args: list[str | int] = [self.token, part, now, self._in_flight_ms, window]
+        args: list[str | int] = [self.token, part, now, self._in_flight_ms, window, "1" if gates else "0"]
         args += [len(pending), *(item for pair in pending.items() for item in pair)]
         try:
             code, detail = self._send(keys=[self.key, conversation_state_key(self.job.conversation)], args=args)
@@ -154,30 +172,50 @@ class MessageLedger:
         if claim is ScriptResult.CLAIM_LOST:
             raise SendInFlightError()
         if claim is ScriptResult.BLOCKED:
-            self.blocked_by = detail.decode() if isinstance(detail, bytes) else str(detail)
-            log.info("reply.blocked", ref=self.ref[:12], part=part, gate=self.blocked_by)
+            gate = detail.decode() if isinstance(detail, bytes) else str(detail)
+            if carry:
+                self.blocked_by = gate
+            log.info("reply.blocked", ref=self.ref[:12], part=part, gate=gate)
             return SendResult.BLOCKED
         try:
             meta_id = send()
         except BaseException:
             # Graph did not accept it (or we cannot know): take the part back so a retry sends it.
-            self._write(keys=[self.key], args=[self.token, part, *self._pending_args()])
-            self._pending.clear()
+            self._write(keys=[self.key], args=[self.token, part, *(self._pending_args() if carry else [0])])
             raise
         self.fields[f"send:{part}"] = "done"
         self._queue(f"send:{part}", "done")
         self._queue(f"send:{part}:meta", meta_id or "")
         self._queue(f"send:{part}:at", str(_now_ms()))
+        if not part.startswith(ASIDE_PART_PREFIX):
+            self._record_outgoing(meta_id, part)
         return SendResult.SENT
+
+    def _record_outgoing(self, meta_id: str, part: str) -> None:
+        """So a reaction to this message finds this answer. Best effort: the message is sent; losing the map costs
+        one piece of feedback, while raising here would make a retry send the part again."""
+        if self._outgoing is None or not meta_id:
+            return
+        try:
+            self._outgoing.record(meta_id, self.ref, part)
+        except redis.RedisError as exc:
+            log.warning("reply.outgoing_not_recorded", ref=self.ref[:12], part=part, error=type(exc).__name__)
 
     # --- memory, attempts, notes -------------------------------------------------------------------------------
     def remember(self, memory: ConversationMemory, *entries: MemoryEntry) -> bool:
         """Append this message's turn to the conversation's memory once (the ledger's `memory` flag), with the
         pending writes in the same script. False when the turn was already stored."""
         pending = self._take_pending()
+        # Each turn names its message (and, for an edit, the message it edited), so an edit or a revoke that
+        # comes later finds it (workers/pipelines/amendments.py).
+        amended = self.fields.get("amend_of")
+        stamped = [cast(MemoryEntry, {**turn, "ref": self.ref}) for turn in entries]
+        if amended:
+            for turn in stamped:
+                turn["of"] = amended
         try:
             written = memory.append(
-                self.job.conversation, *entries, ledger=self.key, token=self.token, ledger_writes=pending
+                self.job.conversation, *stamped, ledger=self.key, token=self.token, ledger_writes=pending
             )
         except BaseException:
             self._restore(pending)

@@ -21,6 +21,7 @@ from workers.clients.user_rate_limit import USER_LIMIT_PREFIX
 from workers.delivery.lease import RUNNABLE_CLAIMS, LossKind
 from workers.delivery.ledger import MessageLedger
 from workers.delivery.memory import MEMORY_PREFIX, MemoryEntry
+from workers.delivery.outgoing import OutgoingMessages
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,7 @@ class LedgerBook:
         memory_ttl_seconds: int,
         user_messages_per_window: int = 0,
         user_window_seconds: float = 60.0,
+        outgoing: OutgoingMessages | None = None,
     ) -> None:
         self._redis = client
         self._open: dict[str, MessageLedger] = {}
@@ -60,6 +62,8 @@ class LedgerBook:
         self._memory = (memory_max, memory_ttl_seconds)
         # The per-user message window, counted by the claim (shared/scripts/ledger_claim.lua); 0 = off.
         self._user_window = (user_messages_per_window, int(user_window_seconds * 1_000_000))
+        # The bot's sent messages by Meta's id (workers/delivery/outgoing.py), recorded by each ledger's sends.
+        self.outgoing = outgoing
 
     @contextmanager
     def running(self, ledger: MessageLedger) -> Iterator[MessageLedger]:
@@ -77,7 +81,8 @@ class LedgerBook:
         with self._lock:
             ledger = self._open.get(job.job_id)
             if ledger is None:
-                ledger = self._open[job.job_id] = MessageLedger(self._redis, job.job_id, job)
+                ledger = MessageLedger(self._redis, job.job_id, job, outgoing=self.outgoing)
+                self._open[job.job_id] = ledger
             return ledger
 
     def claim(self, ref: str, token: str) -> Claimed | ScriptResult:
@@ -115,7 +120,7 @@ class LedgerBook:
             errors, detail = exc.error_count(), str(exc)[:500]
             return Claimed(ref, fields["conv"], fields["task"], ledger, None, lost, errors, detail)
         assert job is not None
-        ledger = MessageLedger(self._redis, ref, job, token, fields, history)
+        ledger = MessageLedger(self._redis, ref, job, token, fields, history, outgoing=self.outgoing)
         # The conversation's opt-out and pause as the claim read them (workers/pipelines/controls.py), and whether
         # answers are kept for it (workers/pipelines/window.py): no round trip of their own on the common path.
         opted_out, paused_until, kept = (as_text(value) if value is not None else None for value in reply[3])

@@ -36,6 +36,7 @@ from workers.context import WorkerContext
 from workers.delivery.lease import Heartbeat
 from workers.delivery.ledger_book import Claimed, adopt
 from workers.errors import LooperaError, PermanentError, SendingChannelError, TransientError
+from workers.pipelines.ack_reaction import AckReaction, withdraw_ack_reaction
 from workers.pipelines.conversation_language import language_for_reply
 from workers.pipelines.payloads import user_text
 from workers.pipelines.replies import send_text_reply
@@ -183,6 +184,7 @@ def _execute(
                 lambda: ctx.leases.renew(job.conversation, job.job_id, token),
                 max_seconds=ctx.settings.task_time_limit,
             ),
+            AckReaction(ctx, job),
             metrics.stage(queue, "pipeline"),
         ):
             pipeline(ctx, job)
@@ -205,6 +207,7 @@ def _apply(
     cid = correlation_id(job.message_id)
     match decision:
         case Done():
+            withdraw_ack_reaction(ctx, job)
             _finish(ctx, job, "done")
             ctx.leases.complete(job.conversation, job.job_id, token)
             ledger = ctx.ledgers.of(job)
@@ -214,6 +217,7 @@ def _apply(
             return "done"
         case GiveUp():
             give_up(ctx, task.name, job, payload, decision.error)
+            withdraw_ack_reaction(ctx, job)
             _finish(ctx, job, "failed")
             ctx.leases.complete(job.conversation, job.job_id, token)
             return "failed"
