@@ -105,6 +105,9 @@ def fake_backed_env(redis_url: str, graph_url: str, graph_version: str, groq_url
         "GROQ_TIMEOUT_SECONDS": "10",
         "GRAPH_TIMEOUT_SECONDS": "5",
         "TASK_DEADLINE_SECONDS": "60",
+        # Feature tests count what is sent; the acknowledgement reaction of slow jobs has its own tests
+        # (tests/integration/test_edits_and_reactions.py).
+        "ACK_REACTION_AFTER_SECONDS": "0",
         "LOG_LEVEL": "DEBUG",
         "PYTHONUNBUFFERED": "1",
     }
