@@ -1,3 +1,4 @@
+-- include: pending_writes
 -- Claim one reply part for sending, behind the send gates, in one atomic step (see shared/ledger.py).
 -- KEYS[1] the message's ledger, KEYS[2] the conversation's state hash.
 -- ARGV: token ('' = a ledger opened without a claim), part, now_ms, in_flight_ms, window_until_ms, gates ('1'; '0'
@@ -8,10 +9,7 @@
 -- is sending it), R.CLAIM_LOST (this copy no longer holds the job), R.BLOCKED (detail: the gate's name).
 local ledger, token, part, now = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3])
 local owner = token == '' or redis.call('HGET', ledger, 'claim') == token
-local n = tonumber(ARGV[7])
-for i = 8, 7 + 2 * n, 2 do
-  if owner or string.sub(ARGV[i], 1, 5) == 'send:' then redis.call('HSET', ledger, ARGV[i], ARGV[i + 1]) end
-end
+apply_pending(ledger, owner, 8, tonumber(ARGV[7]))
 local field = 'send:' .. part
 local state = redis.call('HGET', ledger, field)
 if state == 'done' then return {R.ALREADY_SENT, ''} end

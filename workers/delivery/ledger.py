@@ -29,7 +29,7 @@ from shared.ledger import CUSTOMER_SERVICE_WINDOW_SECONDS, conversation_state_ke
 from shared.logging import get_logger
 from shared.redis_scripts import ScriptName, ScriptResult, lua_source
 from workers.delivery.memory import ConversationMemory, MemoryEntry
-from workers.delivery.outgoing import OutgoingMessages
+from workers.delivery.outgoing import OUTGOING_WRITE, OutgoingMessages
 from workers.delivery.service_window import user_sent_at
 from workers.errors import WaitError
 
@@ -192,14 +192,10 @@ class MessageLedger:
         return SendResult.SENT
 
     def _record_outgoing(self, meta_id: str, part: str) -> None:
-        """So a reaction to this message finds this answer. Best effort: the message is sent; losing the map costs
-        one piece of feedback, while raising here would make a retry send the part again."""
-        if self._outgoing is None or not meta_id:
-            return
-        try:
-            self._outgoing.record(meta_id, self.ref, part)
-        except redis.RedisError as exc:
-            log.warning("reply.outgoing_not_recorded", ref=self.ref[:12], part=part, error=type(exc).__name__)
+        """So a reaction to this message finds this answer: a pending write like the part's `done`, travelling
+        with the ledger's next script (shared/scripts/pending_writes.lua), not a round trip of its own."""
+        if self._outgoing is not None and meta_id:
+            self._queue(*self._outgoing.pending_write(meta_id, self.ref, part))
 
     # --- memory, attempts, notes -------------------------------------------------------------------------------
     def remember(self, memory: ConversationMemory, *entries: MemoryEntry) -> bool:
@@ -227,8 +223,13 @@ class MessageLedger:
         """Failed attempts of this job so far, this one included (written at once, with what is pending)."""
         pipe = self._redis.pipeline(transaction=True)
         pending = self._take_pending()
-        if pending:
-            pipe.hset(self.key, mapping=dict(pending.items()))
+        fields = {field: value for field, value in pending.items() if not field.startswith(OUTGOING_WRITE)}
+        if fields:
+            pipe.hset(self.key, mapping=dict(fields.items()))
+        for field, value in pending.items():
+            if field.startswith(OUTGOING_WRITE):  # see OutgoingMessages.pending_write
+                ttl, mapped = value.split(" ", 1)
+                pipe.set(field.removeprefix(OUTGOING_WRITE), mapped, ex=int(ttl))
         pipe.hincrby(self.key, "attempts", 1)
         replies = pipe.execute()
         return int(replies[-1])

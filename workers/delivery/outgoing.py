@@ -13,6 +13,9 @@ import redis
 from shared.ledger import as_text, message_ref
 
 OUTGOING_PREFIX = "lp:out:"
+# A ledger pending-write field that starts with this is one of these keys, not a ledger field
+# (shared/scripts/pending_writes.lua).
+OUTGOING_WRITE = ">"
 
 
 class OutgoingMessages:
@@ -24,10 +27,10 @@ class OutgoingMessages:
     def key(self, wamid: str) -> str:
         return OUTGOING_PREFIX + message_ref(wamid, self._key)
 
-    def record(self, wamid: str, ref: str, part: str) -> None:
-        """Remember that `wamid` (Meta's id of a message we sent) is reply part `part` of ledger `ref`."""
-        if wamid:
-            self._redis.set(self.key(wamid), f"{ref} {part}", ex=self._ttl)
+    def pending_write(self, wamid: str, ref: str, part: str) -> tuple[str, str]:
+        """The ledger pending write (field, value) that records `wamid` (Meta's id of a message we sent) as reply
+        part `part` of ledger `ref`, written by the ledger's next script."""
+        return OUTGOING_WRITE + self.key(wamid), f"{self._ttl} {ref} {part}"
 
     def find(self, wamid: str) -> tuple[str, str] | None:
         """(ledger ref, part) of a message the bot sent, or None (not ours, or older than the ledgers)."""
