@@ -23,6 +23,10 @@ Layout (`lp:msg:<ref>`, one key, one TTL: MESSAGE_LEDGER_TTL_SECONDS):
     memory               epoch ms when the turn was written to the conversation's memory (written once)
     flag:cancelled, flag:superseded, flag:merged
                          set from outside (a revoke, an edit, a burst merge): the send gates then refuse every part
+    amend, amend_of      an edit's or revoke's decision (`instead`, `cancelled`, `after`: shared/amendments.py) and
+                         the ref of the message it changes; `superseded_by` on that message: the edit answering
+                         in its place (shared/scripts/ledger_amend.lua)
+    feedback:<part>      the user's reaction to that reply part (with `:at`), workers/pipelines/feedback.py
     outcome              how the last run ended when it did not simply finish (failed, retrying, deferred, ...)
 
 The conversation's state (`lp:conv:<conversation>`, a small hash) holds what the send gates read besides the

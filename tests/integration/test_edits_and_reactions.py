@@ -18,7 +18,7 @@ import redis
 
 from shared.ledger import hashing_key, ledger_key, message_ref
 from tests.fakes.graph_fake import GraphFake, graph_error
-from tests.fakes.groq_fake import GroqFake
+from tests.fakes.groq_fake import GroqFake, groq_error
 from tests.fakes.server import free_port, wait_for
 from tests.processes import REPO, RedisServer, ServiceProcess, fake_backed_env, start_worker
 from tests.webhooks import APP_SECRET, conversation_of, encode, message_body, signed_headers, text_message
@@ -281,3 +281,19 @@ def test_a_failing_eyes_reaction_does_not_fail_the_job(
     wait_for(lambda: idle(rds, user), what="the job done")
     assert [m["text"]["body"] for m in texts(graph_fake, user)] == ["You said: Still answered?"]
     assert reactions(graph_fake, user) == [] and rds.llen("lp:dlq") == 0
+
+
+def test_the_eyes_reaction_is_sent_once_across_a_retry(
+    api: str, worker: ServiceProcess, rds: redis.Redis, graph_fake: GraphFake, groq_fake: GroqFake
+) -> None:
+    """The first run reacts, then the model fails; the retry runs long again but does not react a second time."""
+    user = new_user()
+    groq_fake.chat_delay = ACK_AFTER + 1.0
+    groq_fake.faults.add("chat", groq_error(503, "service_unavailable", "down", "internal_server_error"))
+    message = text_message("Worth the wait?", sender=user)
+    post(api, user, message)
+    wait_for(lambda: texts(graph_fake, user), timeout=40, what="the answer after the retry")
+    wait_for(lambda: idle(rds, user), what="the job done")
+    assert len(groq_fake.calls_to("chat/completions")) == 2  # it did run twice
+    assert int(ledger(rds, message["id"])["runs"]) == 2
+    assert reactions(graph_fake, user) == [(message["id"], "👀"), (message["id"], "")]
