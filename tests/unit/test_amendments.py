@@ -117,3 +117,15 @@ def test_a_revoke_before_the_answer_cancels_it_even_when_an_edit_holds_it(client
     client.hset(ledger_key("e1"), "conv", "c")
     assert amend(client, ("revoke", "r", "orig")) == [ScriptResult.AMEND_CANCELLED]
     assert fields(client, "e1")["flag:cancelled"] == "r"
+
+
+def test_trace_shows_feedback_and_what_an_amendment_decided() -> None:
+    from loopera.trace import render
+
+    base = {"received_ms": "1000", "queued": "2", "runs": "1"}
+    answered = render("a" * 32, base | {"feedback:text:0": "👍", "feedback:text:0:at": "3000"}, b"k")
+    assert any(line.startswith("  feedback     text:0: 👍") for line in answered)
+    edited = render("b" * 32, base | {"superseded_by": "c" * 32, "flag:superseded": "c" * 32}, b"k")
+    assert "  edited       answered as edit cccccccccccc" in edited
+    edit = render("c" * 32, base | {"amend": "instead", "amend_of": "b" * 32}, b"k")
+    assert any(line.startswith("  amends       message bbbbbbbbbbbb: edited before") for line in edit)
