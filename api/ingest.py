@@ -72,6 +72,7 @@ class Ingestor:
         self._announcer = TaskSentAnnouncer(client) if announce_to_flower else None
         self._identities = IdentityLinks(client)
         self._record_preferences = client.register_script(lua_source(ScriptName.RECORD_PREFERENCES))
+        self._amend = client.register_script(lua_source(ScriptName.LEDGER_AMEND))
         self._ttl = str(dedupe_ttl_seconds).encode()
         self._lease_ms = str(lease_seconds * 1000).encode()
         self._ledger_ttl = str(ledger_ttl_seconds).encode()
@@ -95,6 +96,9 @@ class Ingestor:
         # Who is talking first: a person's phone number and user id lead to one mailbox (shared/identity.py).
         if jobs:
             await self._identities.resolve(jobs)
+            amendments = [job for job in jobs if job.amends]
+            if amendments:
+                await self.amend(amendments)
         keys: list[bytes] = [_LEASES]
         args: list[bytes] = [b"%d" % int(time.time() * 1000), self._lease_ms, self._ttl, self._ledger_ttl]
         for job in jobs:
@@ -116,6 +120,7 @@ class Ingestor:
                     b"%d" % status.at_ms,
                     status.wamid.encode(),
                     status.code.encode(),
+                    status.outgoing.encode(),
                 )
         reply: list[Any] = await self._channel.run(keys, args)
         results = [int(value) for value in reply[: len(jobs)]]
@@ -123,6 +128,18 @@ class Ingestor:
             self._announcer.announce(jobs, results)
         latencies = [int(value) for value in reply[len(jobs)]] if statuses else []
         return results, latencies
+
+    async def amend(self, amendments: Sequence[PreparedJob]) -> list[ScriptResult]:
+        """Decide edits and revokes against their original's send gate (shared/scripts/ledger_amend.lua), before
+        they are queued: an original whose answer has not gone out is flagged (superseded or cancelled) so it never
+        does. A round trip of its own, only for batches that hold an edit or a revoke. Safe to repeat (a redelivery
+        keeps its first decision). Raises redis errors (the caller answers 503)."""
+        keys: list[str] = []
+        args: list[str | int] = [LEDGER_PREFIX, int(self._ledger_ttl)]
+        for job in amendments:
+            keys += (ledger_key(job.amends), ledger_key(job.ref))
+            args += (str(job.fields.get("message_type", "")), job.ref, job.amends)
+        return [ScriptResult(int(code)) for code in await self._amend(keys=keys, args=args)]
 
     async def pause(self, echoes: Sequence[PreparedJob], minutes: int) -> None:
         """Pause the conversations a person wrote in (shared/handoff.py), before their echoes are queued: the send

@@ -16,11 +16,12 @@ import orjson
 from pydantic import ValidationError
 
 from shared import callback_data
+from shared.amendments import amended_message_id
 from shared.celery_protocol import build_task_message, new_task_id
 from shared.handoff import ECHO_MESSAGE_TYPE, ECHOES_FIELD
 from shared.identity import Sender
 from shared.jobs import TASK_FOR_QUEUE, InboundJob, queue_for_message_type
-from shared.ledger import DEVELOPMENT_MESSAGE_KEY, message_ref
+from shared.ledger import DEVELOPMENT_MESSAGE_KEY, message_ref, outgoing_key
 from shared.logging import correlation_id
 
 # Meta's deepest message objects (interactive replies, contacts cards) nest about 6 levels. The bound keeps the
@@ -45,6 +46,8 @@ class PreparedJob:
     message_id: str = ""  # in memory only: never part of a key, an argument or a log line
     sender: Sender | None = None
     fields: dict[str, Any] = field(default_factory=dict)  # `job` before encoding
+    # An edit or revoke: the ref of the message it changes (decided before INGEST: api/ingest.py).
+    amends: str = ""
 
     def move_to(self, conversation: str) -> None:
         """The sender's conversation as resolved by the ingestor (api/identity_links.py), when it is not the
@@ -79,6 +82,7 @@ class TrackedStatus:
     at_ms: int
     wamid: str
     code: str
+    outgoing: str = ""  # where the message is recorded by its wamid (shared.ledger.outgoing_key), "" without one
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,12 +285,15 @@ def _prepared(
     envelope = build_task_message(
         TASK_FOR_QUEUE[queue].value, task_id, queue.value, [ref], f"<{message_type[:64]} {cid}>"
     )
-    return PreparedJob(
+    prepared = PreparedJob(
         ref, conversation, task_id, queue.value, envelope, cid, ledger_job, message_id, address.sender, job
     )
+    if (original := amended_message_id(message)) is not None:
+        prepared.amends = message_ref(original, message_key)
+    return prepared
 
 
-def _status(status: Any, out: WebhookContents, now: float) -> None:
+def _status(status: Any, out: WebhookContents, now: float, message_key: bytes) -> None:
     if not isinstance(status, dict):
         raise Malformed("not_an_object")
     out.statuses += 1
@@ -307,7 +314,8 @@ def _status(status: Any, out: WebhookContents, now: float) -> None:
     at_ms = int(timestamp) * 1000 if isinstance(timestamp, str) and timestamp.isdigit() else int(now * 1000)
     wamid = status.get("id")
     wamid = wamid if isinstance(wamid, str) and len(wamid) <= 256 else ""
-    out.tracked.append(TrackedStatus(ours[0], ours[1], name, at_ms, wamid, code))
+    outgoing = outgoing_key(wamid, message_key) if wamid else ""
+    out.tracked.append(TrackedStatus(ours[0], ours[1], name, at_ms, wamid, code, outgoing))
 
 
 def _items(value: dict[str, Any], key: str, e: int, c: int, out: WebhookContents) -> list[Any]:
@@ -382,7 +390,7 @@ def _change(
             out.jobs.append(_prepare(message, contacts, number, now, message_key))
     for index, status in enumerate(_items(value, "statuses", e, c, out)):
         with _Item(out, e, c, "statuses", index):
-            _status(status, out, now)
+            _status(status, out, now, message_key)
 
 
 def _preference(item: Any, key: bytes) -> PreferenceUpdate:

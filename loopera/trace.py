@@ -23,6 +23,11 @@ _VERDICT_STAGES = frozenset({"staleness", "answer_mode", "user_limit"})
 _SEND_FACTS = (":until", ":meta", ":at", ":gate", ":confirmed_by", ":unconfirmed")
 # Meta's statuses of a reply part (shared/scripts/record_status.lua), in the order they normally arrive.
 _STATUS_ORDER = ("sent", "delivered", "read", "played", "failed")
+_AMENDS = {
+    "instead": "edited before its answer went out; answered instead of it",
+    "cancelled": "deleted before its answer went out; nothing answered",
+    "after": "came after its answer (a correction, or its turn left memory)",
+}
 _QUEUED = {"2": "handed to its queue at once", "1": "behind an earlier message of its conversation"}
 
 
@@ -108,6 +113,7 @@ def render(ref: str, fields: dict[str, str], key: bytes, show_content: bool = Fa
         lines.append("  " + _send_line(part, fields, key, received, show_content))
         if history := _status_history(part, fields, received):
             lines.append(f"  status       {part}: {history}")
+    lines += _amendment_lines(fields, received)
     lines.append(f"  memory       {'written ' + _when(_ms(fields, 'memory'), received) if 'memory' in fields else '-'}")
     flags = [name.removeprefix("flag:") for name in fields if name.startswith("flag:")]
     if flags:
@@ -143,6 +149,22 @@ def _burst_lines(fields: dict[str, str], received: int | None) -> list[str]:
             refs = []
         closed = _when(_ms(fields, "burst_closed_ms"), received)
         lines.append(f"  burst        answers {len(refs)} messages ({', '.join(refs)}), closed {closed}")
+    return lines
+
+
+def _amendment_lines(fields: dict[str, str], received: int | None) -> list[str]:
+    """What happened around this message after it was sent: reactions to its answer, edits and deletions."""
+    lines = []
+    for part in sorted(
+        f.removeprefix("feedback:") for f in fields if f.startswith("feedback:") and not f.endswith(":at")
+    ):
+        at = _when(_ms(fields, f"feedback:{part}:at"), received)
+        lines.append(f"  feedback     {part}: {fields[f'feedback:{part}']} (the user's reaction, {at})")
+    if "amend" in fields:
+        what = _AMENDS.get(fields["amend"], fields["amend"])
+        lines.append(f"  amends       message {fields.get('amend_of', '?')[:12]}: {what}")
+    if "superseded_by" in fields:
+        lines.append(f"  edited       answered as edit {fields['superseded_by'][:12]}")
     return lines
 
 

@@ -87,6 +87,8 @@ class Sandbox:
         return bubble
 
     def _bot_sent(self, body: dict[str, Any], wamid: str) -> None:
+        if body.get("type") == "reaction" and self.chat.reacted(body):
+            return  # shown on the message it reacts to
         message = outbound_message(body, wamid)
         self.chat.add(message)
         user = self.chat.users.get(message.user) or (

@@ -36,6 +36,8 @@ class ChatMessage:
     reply_to: str | None = None
     status: str = "sent"
     error: str | None = None
+    # The bot's reaction to this (inbound) message, e.g. 👀 while it works; "" once taken back.
+    reaction: str | None = None
     time: float = field(default_factory=time.time)
 
     def to_json(self) -> dict[str, Any]:
@@ -90,6 +92,17 @@ class ChatStore:
             setattr(message, name, value)
         self.publish({"event": "message", "message": message.to_json()})
         return message
+
+    def reacted(self, body: dict[str, Any]) -> bool:
+        """A Graph `reaction` send shown on the message it reacts to, as WhatsApp does, instead of as a bubble
+        (https://developers.facebook.com/docs/whatsapp/cloud-api/messages/reaction-messages). False when that
+        message is not on the page."""
+        reaction = body.get("reaction")
+        if not isinstance(reaction, dict):
+            return False
+        emoji = reaction.get("emoji")
+        target = self.update(str(reaction.get("message_id", "")), reaction=emoji if isinstance(emoji, str) else "")
+        return target is not None
 
     def marked_read(self, body: dict[str, Any]) -> None:
         """The worker's "mark read" (blue ticks), with its typing indicator when it asked for one."""

@@ -115,7 +115,8 @@ class GraphStandIn(GraphAccount):
         if (fault := self._message_fault(body)) is not None:
             self._record(Recorded("POST", request.url.path, auth, {"failed": body}))
             return fault
-        self._record(Recorded("POST", request.url.path, auth, body))
+        recorded = Recorded("POST", request.url.path, auth, body)
+        self._record(recorded)
         if body.get("status") == "read":
             if self.on_read is not None:
                 self.on_read(body)
@@ -125,7 +126,7 @@ class GraphStandIn(GraphAccount):
         if body.get("type") == "text" and len(body["text"]["body"]) > MAX_TEXT_CHARS:
             return graph_error_response(100, f"Param text['body'] must be at most {MAX_TEXT_CHARS} characters long")
         to = body.get("to") or body.get("recipient")
-        wamid = f"wamid.out.{self.next_id()}"
+        wamid = recorded.meta_id = f"wamid.out.{self.next_id()}"
         if self.on_send is not None:
             self.on_send(body, wamid)
         return JSONResponse(

@@ -18,3 +18,5 @@ class Recorded:
     file: bytes | None = None
     file_name: str | None = None
     file_type: str | None = None
+    # For a message Graph accepted: the id it answered with (`messages[0].id`).
+    meta_id: str | None = None

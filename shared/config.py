@@ -210,6 +210,9 @@ class Settings(BaseSettings):
     # each other get one answer, to the last of them; the first waits at most COALESCE_MAX_WAIT_SECONDS. 0 = off.
     coalesce_window_seconds: float = Field(default=2.5, ge=0)
     coalesce_max_wait_seconds: float = Field(default=8.0, ge=0)
+    # While a job that will be answered runs longer than this, the user's message gets a 👀 reaction, taken back
+    # when the answer goes out (docs/message-types.md#while-the-bot-works); 0 = off. Not in groups.
+    ack_reaction_after_seconds: float = Field(default=4.0, ge=0)
 
     # --- human handoff (docs/handoff.md) --------------------------------------------------------------------
     # How long the bot stays silent in a conversation a person took over (renewed by each of their messages).

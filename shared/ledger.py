@@ -27,6 +27,10 @@ Layout (`lp:msg:<ref>`, one key, one TTL: MESSAGE_LEDGER_TTL_SECONDS):
                          `merged_ms`; shared/scripts/burst_close.lua)
     burst, burst_closed_ms
                          the last message of a burst: the members' refs in arrival order (JSON), itself included
+    amend, amend_of      an edit's or revoke's decision (`instead`, `cancelled`, `after`: shared/amendments.py) and
+                         the ref of the message it changes; `superseded_by` on that message: the edit answering
+                         in its place (shared/scripts/ledger_amend.lua)
+    feedback:<part>      the user's reaction to that reply part (with `:at`), workers/pipelines/feedback.py
     outcome              how the last run ended when it did not simply finish (failed, retrying, deferred, ...)
 
 The conversation's state (`lp:conv:<conversation>`, a small hash) holds what the send gates read besides the
@@ -42,6 +46,9 @@ import hashlib
 import hmac
 
 LEDGER_PREFIX = "lp:msg:"
+# The bot's sent messages by Meta's id (keyed hash of the wamid) -> "<ledger ref> <part>": workers/delivery/outgoing.py
+# writes them with each send, the API's status script for a send whose answer was lost (record_status.lua).
+OUTGOING_PREFIX = "lp:out:"
 CONVERSATION_STATE_PREFIX = "lp:conv:"
 # Meta accepts free-form replies for 24 hours after the user's last message.
 CUSTOMER_SERVICE_WINDOW_SECONDS = 24 * 3600
@@ -66,6 +73,11 @@ def message_ref(message_id: str, key: bytes) -> str:
     """A message's ref: HMAC-SHA256 of its id (a wamid encodes the sender's phone number), 32 hex characters.
     Used in Redis keys, as the task argument and in logs instead of the id."""
     return hmac.new(key, message_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def outgoing_key(wamid: str, key: bytes) -> str:
+    """Where the bot's message `wamid` is recorded as a reply part (see OUTGOING_PREFIX)."""
+    return OUTGOING_PREFIX + message_ref(wamid, key)
 
 
 def ledger_key(ref: str) -> str:

@@ -38,6 +38,8 @@ class ScriptName(StrEnum):
     LEDGER_CLAIM = "ledger_claim"
     LEDGER_SEND = "ledger_send"
     LEDGER_WRITE = "ledger_write"
+    LEDGER_AMEND = "ledger_amend"
+    FEEDBACK = "feedback"
     USER_MESSAGE_WINDOW = "user_message_window"
     USER_WINDOW_RELEASE = "user_window_release"
     BURST_CLOSE = "burst_close"
@@ -80,12 +82,16 @@ class ScriptResult(IntEnum):
     IN_FLIGHT = 63  # ledger_send: another copy is sending the part
     BLOCKED = 64  # ledger_send: a send gate is closed
     WRITTEN = 65
+    # ledger_amend (an edit or a revoke of an earlier message: shared/amendments.py)
+    AMEND_INSTEAD = 70  # an edit replaces the original, whose answer had not gone out
+    AMEND_CANCELLED = 71  # a revoke stopped the original's answer before it went out
+    AMEND_AFTER = 72  # the original was answered already (or is unknown)
     # user_message_window (the per-user message limit)
     USER_ANSWER = 50
     USER_SLOW_DOWN = 51  # over the limit; this message carries the window's "please slow down"
     USER_QUIET = 52  # over the limit; the window's notice went out already
     # burst_close (workers/delivery/burst.py); it also answers NOT_HEAD and HELD_ELSEWHERE
-    MERGED = 70  # the burst is closed: its earlier members merged into its last, which is handed to its queue
+    MERGED = 73  # the burst is closed: its earlier members merged into its last, which is handed to its queue
 
 
 _RESULT_NAME = re.compile(r"\bR\.([A-Z_]+)\b")

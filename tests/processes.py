@@ -108,6 +108,9 @@ def fake_backed_env(redis_url: str, graph_url: str, graph_version: str, groq_url
         # Burst merging off: most tests send messages in quick succession and expect one answer each;
         # tests/integration/test_bursts.py turns it on in its own environment.
         "COALESCE_WINDOW_SECONDS": "0",
+        # Feature tests count what is sent; the acknowledgement reaction of slow jobs has its own tests
+        # (tests/integration/test_edits_and_reactions.py).
+        "ACK_REACTION_AFTER_SECONDS": "0",
         "LOG_LEVEL": "DEBUG",
         "PYTHONUNBUFFERED": "1",
     }

@@ -23,6 +23,7 @@ from workers.delivery.dead_letters import DeadLetters
 from workers.delivery.lease import ConversationLeases
 from workers.delivery.ledger_book import LedgerBook
 from workers.delivery.memory import ConversationMemory
+from workers.delivery.outgoing import OutgoingMessages
 
 
 @dataclass
@@ -93,6 +94,7 @@ class WorkerContext:
             settings.user_rate_window_seconds,
             confirm_wait_seconds=settings.send_confirm_wait_seconds,
             burst_peek=BURST_PEEK if settings.coalesce_window_seconds > 0 else 0,
+            outgoing=OutgoingMessages(self.redis, settings.message_hashing_key(), settings.message_ledger_ttl_seconds),
         )
         self.bursts = BurstCloser(self.redis, settings.conversation_lease_seconds)
 

@@ -39,6 +39,18 @@ STAGE_SECONDS = Histogram(
     buckets=(0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120),
 )
 
+FEEDBACK = Counter(
+    "loopera_feedback_reactions_total",
+    "Users' reactions to the bot's messages, by reaction (a few common emoji, else `other`; `removed` for a "
+    "reaction taken back)",
+    ["reaction"],
+)
+ACK_REACTIONS = Counter(
+    "loopera_ack_reactions_total",
+    "Acknowledgement reactions on users' messages while a job works, by what happened (added, removed, failed)",
+    ["event"],
+)
+
 
 @contextmanager
 def stage(queue: str, name: str) -> Iterator[None]:

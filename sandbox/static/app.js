@@ -78,12 +78,13 @@ function render(message) {
     node = document.createElement("div");
     node.dataset.id = message.id;
   }
-  node.className = `bubble ${message.direction} type-${message.type}`;
+  node.className = `bubble ${message.direction} type-${message.type}${message.reaction ? " reacted" : ""}`;
   node.dataset.status = message.status;
   const quoted = message.reply_to ? state.messages.get(message.reply_to) : null;
   const quote = quoted ? `<div class="quoted"><span>${quoted.direction === "in" ? "You" : "Loopera"}</span>${escapeHtml(label(quoted))}</div>` : "";
   const time = new Date(message.time * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  node.innerHTML = `${quote}${body(message)}<div class="meta">${time} ${ticks(message)}</div>`;
+  const reaction = message.reaction ? `<span class="reaction">${escapeHtml(message.reaction)}</span>` : "";
+  node.innerHTML = `${quote}${body(message)}<div class="meta">${time} ${ticks(message)}</div>${reaction}`;
   wireAudio(node);
   if (fresh) {
     $("messages").appendChild(node);

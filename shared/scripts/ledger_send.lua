@@ -1,16 +1,15 @@
+-- include: pending_writes
 -- Claim one reply part for sending, behind the send gates, in one atomic step (see shared/ledger.py).
 -- KEYS[1] the message's ledger, KEYS[2] the conversation's state hash.
--- ARGV: token ('' = a ledger opened without a claim), part, now_ms, in_flight_ms, window_until_ms, then the
--- pending field writes as count, field, value, ... (applied first; a copy that lost its claim only gets its facts
--- about sends written, never its stage results).
+-- ARGV: token ('' = a ledger opened without a claim), part, now_ms, in_flight_ms, window_until_ms, gates ('1'; '0'
+-- skips the gates: taking back the acknowledgement reaction, workers/pipelines/ack_reaction.py), then the pending
+-- field writes as count, field, value, ... (applied first; a copy that lost its claim only gets its facts about
+-- sends written, never its stage results).
 -- Returns {result, detail}: R.PART_CLAIMED (send now), R.ALREADY_SENT, R.IN_FLIGHT (detail: ms left, another copy
 -- is sending it), R.CLAIM_LOST (this copy no longer holds the job), R.BLOCKED (detail: the gate's name).
 local ledger, token, part, now = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3])
 local owner = token == '' or redis.call('HGET', ledger, 'claim') == token
-local n = tonumber(ARGV[6])
-for i = 7, 6 + 2 * n, 2 do
-  if owner or string.sub(ARGV[i], 1, 5) == 'send:' then redis.call('HSET', ledger, ARGV[i], ARGV[i + 1]) end
-end
+apply_pending(ledger, owner, 8, tonumber(ARGV[7]))
 local field = 'send:' .. part
 local state = redis.call('HGET', ledger, field)
 if state == 'done' then return {R.ALREADY_SENT, ''} end
@@ -22,6 +21,10 @@ if not owner then return {R.CLAIM_LOST, ''} end
 local function block(gate)
   redis.call('HSET', ledger, field, 'blocked', field .. ':gate', gate, field .. ':at', ARGV[3])
   return {R.BLOCKED, gate}
+end
+if ARGV[6] == '0' then
+  redis.call('HSET', ledger, field, 'sending', field .. ':until', now + tonumber(ARGV[4]))
+  return {R.PART_CLAIMED, ''}
 end
 for _, flag in ipairs({'cancelled', 'superseded', 'merged'}) do
   if redis.call('HGET', ledger, 'flag:' .. flag) then return block(flag) end

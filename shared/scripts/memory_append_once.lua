@@ -1,3 +1,4 @@
+-- include: pending_writes
 -- Appends a message's turns to a conversation's memory once: the message's ledger (shared/ledger.py) gets its
 -- `memory` flag in the same step, with the ledger's pending field writes (a copy that lost its claim only gets its
 -- facts about sends written). A job redelivered after it stored its turn does not store it twice.
@@ -8,9 +9,7 @@
 local n = tonumber(ARGV[5])
 if KEYS[2] ~= '' then
   local owner = ARGV[4] == '' or redis.call('HGET', KEYS[2], 'claim') == ARGV[4]
-  for i = 6, 5 + 2 * n, 2 do
-    if owner or string.sub(ARGV[i], 1, 5) == 'send:' then redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
-  end
+  apply_pending(KEYS[2], owner, 6, n)
   if redis.call('HSETNX', KEYS[2], 'memory', ARGV[3]) == 0 then return R.ALREADY_APPENDED end
 end
 for i = 6 + 2 * n, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end

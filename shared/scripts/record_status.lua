@@ -2,11 +2,12 @@
 -- the ingest script's one round trip. Included by ingest.lua; `record_statuses(base)` reads ARGV from `base`:
 -- ledger prefix, conversation state prefix, undelivered prefix, undelivered ttl_s, kept max, keep codes
 -- (",131047,...,"), kept kinds (",text,voice,...,"), dead-letter key, dead-letter max, dead-letter task, then a
--- count and per status: ref, part, status, timestamp_ms, Meta's message id, error code ('' = none).
+-- count and per status: ref, part, status, timestamp_ms, Meta's message id, error code ('' = none), the key that
+-- records the message by its id ('' = none; workers/delivery/outgoing.py, kept ARGV[4] seconds like the ledgers).
 -- Per part it keeps the first time of each status (`status:<part>:<status>`; they arrive out of order and more
 -- than once, so history, not a state machine) and the failure's code. Any status proves Meta accepted the message:
 -- a part whose HTTP answer was lost (`sending`, waiting for confirmation) becomes `done` with Meta's id, so no
--- copy sends it again. A `failed` part with a keep code is kept (its answer and question, once per answer) for
+-- copy sends it again, and is recorded by that id (a reaction to it then finds it). A `failed` part with a keep code is kept (its answer and question, once per answer) for
 -- the user's next message; another code becomes a dead letter. A ledger that does not exist (expired) is left
 -- alone. Returns one number per status: ms from the user's message's receipt to this `delivered` when it is the
 -- message's first, else -1.
@@ -17,8 +18,9 @@ local function record_statuses(base)
   local dlq, dlq_max, dlq_task = ARGV[base + 7], tonumber(ARGV[base + 8]), ARGV[base + 9]
   local latencies = {}
   for i = 1, tonumber(ARGV[base + 10]) do
-    local a = base + 10 + (i - 1) * 6
+    local a = base + 10 + (i - 1) * 7
     local ref, part, status, at, wamid, code = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6]
+    local outgoing = ARGV[a + 7]
     local ledger = ledger_prefix .. ref
     latencies[i] = -1
     if redis.call('EXISTS', ledger) == 1 then
@@ -27,6 +29,7 @@ local function record_statuses(base)
       if redis.call('HGET', ledger, 'send:' .. part) ~= 'done' then
         redis.call('HSET', ledger, 'send:' .. part, 'done', 'send:' .. part .. ':meta', wamid,
           'send:' .. part .. ':at', at, 'send:' .. part .. ':confirmed_by', status)
+        if outgoing ~= '' then redis.call('SET', outgoing, ref .. ' ' .. part, 'EX', ARGV[4]) end
       end
       if status == 'delivered' and new and redis.call('HSETNX', ledger, 'delivered_ms', at) == 1 then
         -- Meta's timestamps are whole seconds: a reply delivered within the second of its question reads early.

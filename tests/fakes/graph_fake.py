@@ -116,6 +116,11 @@ class GraphFake(GraphStandIn):
         with self._lock:
             return [r.json for r in self.requests if r.path.endswith("/messages") and "type" in (r.json or {})]
 
+    def meta_id_of(self, sent: dict[str, Any]) -> str:
+        """The id Graph answered for `sent` (a message from `sent_messages()`)."""
+        with self._lock:
+            return next(str(r.meta_id) for r in self.requests if r.json is sent and r.meta_id)
+
     def texts_to(self, to: str) -> list[str]:
         return [m["text"]["body"] for m in self.sent_messages() if m.get("to") == to and m["type"] == "text"]
 

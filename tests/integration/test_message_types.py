@@ -152,10 +152,12 @@ def test_fixture_message_gets_the_promised_reply(
     body, message = prepare(body, sender, graph_fake)
     ping = send_then_ping(webhooks, graph_fake, body, sender)
 
-    replies = replies_quoting(graph_fake, message["id"])
+    # An edit's answer quotes the message the user sees: the original, now with the new words.
+    quoted = message["edit"]["original_message_id"] if message["type"] == "edit" else message["id"]
+    replies = replies_quoting(graph_fake, quoted)
     calls = groq_fake.calls_to("chat/completions")
     model_calls = [c for c in calls if request_text(c) != "ping"]
-    receipts = [r for r in graph_fake.read_receipts() if r["message_id"] == message["id"]]
+    receipts = [r for r in graph_fake.read_receipts() if r["message_id"] == quoted]
     assert replies_quoting(graph_fake, ping["id"])[0]["text"]["body"] == "You said: ping"
     ping_call = next(c for c in calls if request_text(c) == "ping")
     remembered = [m["content"] for m in ping_call.body["messages"] if m["role"] == "user"]

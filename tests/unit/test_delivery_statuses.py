@@ -22,7 +22,7 @@ from api.webhook_payload import PreparedJob, TrackedStatus, parse_webhook
 from shared import callback_data
 from shared.config import Settings
 from shared.jobs import InboundJob
-from shared.ledger import ledger_key
+from shared.ledger import DEVELOPMENT_MESSAGE_KEY, ledger_key, outgoing_key
 from shared.redis_scripts import ScriptName, lua_source
 from tests.webhooks import APP_SECRET, encode, message_body, signed_headers, text_message
 from workers.clients.graph import GraphClient, tagged
@@ -97,7 +97,10 @@ def test_the_parser_tracks_statuses_of_our_parts_and_only_counts_the_others() ->
     )
     assert contents.statuses == 4
     assert contents.status_labels == [("failed", "131047"), ("delivered", ""), ("read", ""), ("other", "")]
-    assert contents.tracked == [TrackedStatus(REF, "text:1", "failed", 1_700_000_000_000, "wamid.OUT1", "131047")]
+    outgoing = outgoing_key("wamid.OUT1", DEVELOPMENT_MESSAGE_KEY)  # a keyed hash: the wamid holds a phone number
+    assert contents.tracked == [
+        TrackedStatus(REF, "text:1", "failed", 1_700_000_000_000, "wamid.OUT1", "131047", outgoing)
+    ]
 
 
 def test_a_status_without_a_timestamp_is_recorded_at_its_receipt() -> None:
@@ -162,11 +165,12 @@ def test_statuses_of_other_messages_cost_no_redis_round_trip_and_ours_share_the_
 
 
 # --- the status section of the ingest script -----------------------------------------------------------------------
-def record(client: redis.Redis, *statuses: tuple[str, str, str, int, str, str], ttl: int = 600) -> list[int]:
+def record(client: redis.Redis, *statuses: tuple[Any, ...], ttl: int = 600) -> list[int]:
+    """Run the ingest script with only statuses: (ref, part, status, at_ms, wamid, code[, outgoing key])."""
     script = client.register_script(lua_source(ScriptName.INGEST))
     args: list[Any] = [int(time.time() * 1000), 60_000, 3600, 3600, *_status_constants(ttl), len(statuses)]
     for status in statuses:
-        args += status
+        args += (*status, "") if len(status) == 6 else status
     reply = script(keys=["lp:leases"], args=args)
     return [int(v) for v in reply[0]]
 
@@ -298,10 +302,12 @@ def test_a_status_arriving_during_the_wait_means_sent(client: redis.Redis) -> No
 
     with pytest.raises(SendUnconfirmedError):
         MessageLedger(client, REF, a_job(), "tok", confirm_wait_seconds=5).send_once("text:0", lost)
-    record(client, (REF, "text:0", "sent", int(time.time() * 1000), "wamid.FIRST", ""))
+    record(client, (REF, "text:0", "sent", int(time.time() * 1000), "wamid.FIRST", "", "lp:out:abc"))
     result = MessageLedger(client, REF, a_job(), "tok", confirm_wait_seconds=5).send_once("text:0", lambda: "x")
     assert result is SendResult.ALREADY_SENT
     assert client.hget(ledger_key(REF), "send:text:0:meta") == b"wamid.FIRST"
+    # Recorded by Meta's id, as a send that got its answer is: a reaction to it finds the answer.
+    assert client.get("lp:out:abc") == f"{REF} text:0".encode() and 0 < client.ttl("lp:out:abc") <= 3600
 
 
 def test_a_send_that_failed_before_meta_is_taken_back_at_once(client: redis.Redis) -> None:

@@ -64,7 +64,7 @@ def test_every_fixture_message_has_a_route(name: str, message: dict[str, Any]) -
         ("flow_completion", "completion", Reply.FIXED),
         ("call_permission_update", "reject", Reply.NONE),
         ("system", "phone_number_change", Reply.NONE),
-        ("edited_message", "image", Reply.NONE),
+        ("edited_message", "image", Reply.AI),
         ("deleted_message", "revoke", Reply.NONE),
         ("more_message_types", "first_open", Reply.WELCOME),
         ("more_message_types", "unknown_type", Reply.FIXED),

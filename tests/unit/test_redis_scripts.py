@@ -22,7 +22,7 @@ def test_every_script_file_is_named_and_every_name_has_a_file() -> None:
         for line in path.read_text().splitlines()
         if line.startswith("-- include:")
     }
-    assert includes == {"dispatch", "user_window", "record_status"}
+    assert includes == {"dispatch", "user_window", "record_status", "pending_writes"}
     files = {path.stem for path in SCRIPTS_DIR.glob("*.lua")} - includes
     assert files == {name.value for name in ScriptName}
 

@@ -158,6 +158,16 @@ class GraphClient:
             body["context"] = {"message_id": reply_to}
         return self._sent_id(self._post_message(body))
 
+    def send_reaction(
+        self, to: str | None, recipient: str | None, message_id: str, emoji: str, group: bool = False
+    ) -> str:
+        """React to message `message_id` with `emoji`; "" takes our reaction back
+        (https://developers.facebook.com/docs/whatsapp/cloud-api/messages/reaction-messages). Returns Meta's id of
+        the reaction message. Raises GraphError."""
+        body = self._addressed(to, recipient, group)
+        body |= {"type": "reaction", "reaction": {"message_id": message_id, "emoji": emoji}}
+        return self._sent_id(self._post_message(body))
+
     def send_template(self, to: str | None, recipient: str | None, name: str, language: str) -> str:
         """An approved message template without parameters: the one kind of message Meta accepts outside the
         customer service window (https://developers.facebook.com/docs/whatsapp/cloud-api/guides/send-message-templates)."""

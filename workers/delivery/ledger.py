@@ -35,10 +35,15 @@ from shared.redis_scripts import ScriptName, ScriptResult, lua_source
 from workers.clients.graph import tagged
 from workers.clients.graph_errors import GraphTransientError
 from workers.delivery.memory import ConversationMemory, MemoryEntry
+from workers.delivery.outgoing import OUTGOING_WRITE, OutgoingMessages
 from workers.delivery.service_window import user_sent_at
 from workers.errors import WaitError
 
 log = get_logger("workers.ledger")
+
+# Reply parts that are not answers: the acknowledgement reaction (workers/pipelines/ack_reaction.py). An edit or a
+# revoke arriving after one of them still replaces or cancels the answer (shared/scripts/ledger_amend.lua).
+ASIDE_PART_PREFIX = "ack:"
 
 T = TypeVar("T")
 
@@ -98,6 +103,7 @@ class MessageLedger:
         history: list[MemoryEntry] | None = None,
         in_flight_seconds: int = 60,
         confirm_wait_seconds: float = 20.0,
+        outgoing: OutgoingMessages | None = None,
     ) -> None:
         self._redis = client
         self.ref = ref
@@ -117,6 +123,7 @@ class MessageLedger:
         self.kept_answers: bool | None = None
         self._in_flight_ms = in_flight_seconds * 1000
         self._confirm_wait_ms = int(confirm_wait_seconds * 1000)
+        self._outgoing = outgoing
         self._pending: dict[str, str] = {}
         self._lock = threading.Lock()  # a voice reply's chunks are synthesised on threads
         self._send = client.register_script(lua_source(ScriptName.LEDGER_SEND))
@@ -155,10 +162,21 @@ class MessageLedger:
         An approved `template` passes the customer-service-window gate (the one kind of message Meta accepts
         outside the window); the other gates still apply. Raises SendInFlightError when another copy is sending it
         or this copy lost the job's claim."""
-        pending = self._take_pending()
+        window = _now_ms() + 1 if template else window_until_ms(self.job)
+        return self._send_part(part, send, window, gates=True, pending=self._take_pending(), carry=True)
+
+    def send_aside(self, part: str, send: Callable[[], str], gates: bool = True) -> SendResult:
+        """`send_once` for a part that is not the answer (ASIDE_PART_PREFIX: the acknowledgement reaction), safe
+        from another thread while the pipeline runs: it carries none of the pipeline's pending writes (a stage's
+        result must reach Redis with the part that sends it) and a closed gate does not count as the answer's
+        (`blocked_by`). `gates=False` skips the gates (taking the reaction back is always allowed)."""
+        return self._send_part(part, send, window_until_ms(self.job), gates=gates, pending={}, carry=False)
+
+    def _send_part(
+        self, part: str, send: Callable[[], str], window: int, *, gates: bool, pending: dict[str, str], carry: bool
+    ) -> SendResult:
         now = _now_ms()
-        window = now + 1 if template else window_until_ms(self.job)
-        args: list[str | int] = [self.token, part, now, self._in_flight_ms, window]
+        args: list[str | int] = [self.token, part, now, self._in_flight_ms, window, "1" if gates else "0"]
         args += [len(pending), *(item for pair in pending.items() for item in pair)]
         try:
             code, detail = self._send(keys=[self.key, conversation_state_key(self.job.conversation)], args=args)
@@ -178,34 +196,43 @@ class MessageLedger:
         if claim is ScriptResult.CLAIM_LOST:
             raise SendInFlightError()
         if claim is ScriptResult.BLOCKED:
-            self.blocked_by = detail.decode() if isinstance(detail, bytes) else str(detail)
-            log.info("reply.blocked", ref=self.ref[:12], part=part, gate=self.blocked_by)
+            gate = detail.decode() if isinstance(detail, bytes) else str(detail)
+            if carry:
+                self.blocked_by = gate
+            log.info("reply.blocked", ref=self.ref[:12], part=part, gate=gate)
             return SendResult.BLOCKED
-        data = callback_data.encode(self.ref, part)
-        try:
-            if data is None:
-                meta_id = send()
-            else:
-                with tagged(data):
-                    meta_id = send()
-        except GraphTransientError as exc:
-            if exc.maybe_delivered and self._confirm_wait_ms > 0 and data is not None:
-                self._await_confirmation(part)
-                raise SendUnconfirmedError(min(self._confirm_wait_ms / 1000, CONFIRM_POLL_SECONDS)) from exc
-            self._release(part)
-            raise
-        except BaseException:
-            # Graph did not accept it: take the part back so a retry sends it.
-            self._release(part)
-            raise
+        meta_id = self._deliver(part, send, carry)
         self.fields[f"send:{part}"] = "done"
         self._queue(f"send:{part}", "done")
         self._queue(f"send:{part}:meta", meta_id or "")
         self._queue(f"send:{part}:at", str(_now_ms()))
+        if not part.startswith(ASIDE_PART_PREFIX):
+            self._record_outgoing(meta_id, part)
         return SendResult.SENT
 
-    def _release(self, part: str) -> None:
-        self._write(keys=[self.key], args=[self.token, part, *self._pending_args()])
+    def _deliver(self, part: str, send: Callable[[], str], carry: bool) -> str:
+        """Run the claimed part's `send`, tagged with its callback data (shared/callback_data.py). A send that may
+        have reached Meta waits for its status (SendUnconfirmedError); any other failure takes the part back."""
+        data = callback_data.encode(self.ref, part)
+        try:
+            if data is None:
+                return send()
+            with tagged(data):
+                return send()
+        except GraphTransientError as exc:
+            if exc.maybe_delivered and self._confirm_wait_ms > 0 and data is not None and carry:
+                self._await_confirmation(part)
+                raise SendUnconfirmedError(min(self._confirm_wait_ms / 1000, CONFIRM_POLL_SECONDS)) from exc
+            self._release(part, carry)
+            raise
+        except BaseException:
+            # Graph did not accept it: take the part back so a retry sends it.
+            self._release(part, carry)
+            raise
+
+    def _release(self, part: str, carry: bool = True) -> None:
+        """Take an unsent part back; with `carry`, the pending writes travel along."""
+        self._write(keys=[self.key], args=[self.token, part, *(self._pending_args() if carry else [0])])
 
     def _await_confirmation(self, part: str) -> None:
         """Keep the part `sending` until the confirmation wait ends: a status webhook for it (recorded by the API)
@@ -215,14 +242,27 @@ class MessageLedger:
         self._queue(f"send:{part}:unconfirmed", str(now))
         self.flush()
 
+    def _record_outgoing(self, meta_id: str, part: str) -> None:
+        """So a reaction to this message finds this answer: a pending write like the part's `done`, travelling
+        with the ledger's next script (shared/scripts/pending_writes.lua), not a round trip of its own."""
+        if self._outgoing is not None and meta_id:
+            self._queue(*self._outgoing.pending_write(meta_id, self.ref, part))
+
     # --- memory, attempts, notes -------------------------------------------------------------------------------
     def remember(self, memory: ConversationMemory, *entries: MemoryEntry) -> bool:
         """Append this message's turn to the conversation's memory once (the ledger's `memory` flag), with the
         pending writes in the same script. False when the turn was already stored."""
         pending = self._take_pending()
+        # Each turn names its message (and, for an edit, the message it edited), so an edit or a revoke that
+        # comes later finds it (workers/pipelines/amendments.py).
+        amended = self.fields.get("amend_of")
+        stamped = [cast(MemoryEntry, {**turn, "ref": self.ref}) for turn in entries]
+        if amended:
+            for turn in stamped:
+                turn["of"] = amended
         try:
             written = memory.append(
-                self.job.conversation, *entries, ledger=self.key, token=self.token, ledger_writes=pending
+                self.job.conversation, *stamped, ledger=self.key, token=self.token, ledger_writes=pending
             )
         except BaseException:
             self._restore(pending)
@@ -234,8 +274,13 @@ class MessageLedger:
         """Failed attempts of this job so far, this one included (written at once, with what is pending)."""
         pipe = self._redis.pipeline(transaction=True)
         pending = self._take_pending()
-        if pending:
-            pipe.hset(self.key, mapping=dict(pending.items()))
+        fields = {field: value for field, value in pending.items() if not field.startswith(OUTGOING_WRITE)}
+        if fields:
+            pipe.hset(self.key, mapping=dict(fields.items()))
+        for field, value in pending.items():
+            if field.startswith(OUTGOING_WRITE):  # see OutgoingMessages.pending_write
+                ttl, mapped = value.split(" ", 1)
+                pipe.set(field.removeprefix(OUTGOING_WRITE), mapped, ex=int(ttl))
         pipe.hincrby(self.key, "attempts", 1)
         replies = pipe.execute()
         return int(replies[-1])

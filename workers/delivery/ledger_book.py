@@ -21,6 +21,7 @@ from workers.clients.user_rate_limit import USER_LIMIT_PREFIX
 from workers.delivery.lease import RUNNABLE_CLAIMS, LossKind
 from workers.delivery.ledger import MessageLedger
 from workers.delivery.memory import MEMORY_PREFIX, MemoryEntry
+from workers.delivery.outgoing import OutgoingMessages
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,7 @@ class LedgerBook:
         user_window_seconds: float = 60.0,
         confirm_wait_seconds: float = 20.0,
         burst_peek: int = 0,
+        outgoing: OutgoingMessages | None = None,
     ) -> None:
         self._redis = client
         self._open: dict[str, MessageLedger] = {}
@@ -68,6 +70,8 @@ class LedgerBook:
         self._confirm_wait = confirm_wait_seconds
         # How many entries queued behind a claimed job the claim returns (0 = burst merging off).
         self._burst_peek = burst_peek
+        # The bot's sent messages by Meta's id (workers/delivery/outgoing.py), recorded by each ledger's sends.
+        self.outgoing = outgoing
 
     @contextmanager
     def running(self, ledger: MessageLedger) -> Iterator[MessageLedger]:
@@ -85,7 +89,8 @@ class LedgerBook:
         with self._lock:
             ledger = self._open.get(job.job_id)
             if ledger is None:
-                ledger = self._open[job.job_id] = MessageLedger(self._redis, job.job_id, job)
+                ledger = MessageLedger(self._redis, job.job_id, job, outgoing=self.outgoing)
+                self._open[job.job_id] = ledger
             return ledger
 
     def claim(self, ref: str, token: str) -> Claimed | ScriptResult:
@@ -124,7 +129,16 @@ class LedgerBook:
             errors, detail = exc.error_count(), str(exc)[:500]
             return Claimed(ref, fields["conv"], fields["task"], ledger, None, lost, errors, detail)
         assert job is not None
-        ledger = MessageLedger(self._redis, ref, job, token, fields, history, confirm_wait_seconds=self._confirm_wait)
+        ledger = MessageLedger(
+            self._redis,
+            ref,
+            job,
+            token,
+            fields,
+            history,
+            confirm_wait_seconds=self._confirm_wait,
+            outgoing=self.outgoing,
+        )
         # The conversation's opt-out and pause as the claim read them (workers/pipelines/controls.py), and whether
         # answers are kept for it (workers/pipelines/window.py): no round trip of their own on the common path.
         opted_out, paused_until, kept = (as_text(value) if value is not None else None for value in reply[3])

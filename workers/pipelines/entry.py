@@ -1,5 +1,6 @@
-"""The pipeline each queue runs: every one starts with the user's controls (commands, opt-out, a person's pause:
-see `controls`; a late command is still a command: a `delete` that arrived after Meta's outage must still delete),
+"""The pipeline each queue runs: a message the user edited or deleted before its run started is dropped first (see
+`unless_withdrawn`); every other one starts with the user's controls (commands, opt-out, a person's pause: see
+`controls`; a late command is still a command: a `delete` that arrived after Meta's outage must still delete),
 then the sandbox's missing-key answer, then the group policy (see `groups`: a group message not addressed to the
 bot gets nothing, not even a late-message notice), the late-message check (see `staleness`) and the flood check
 (see `flood`); the last message of a burst then answers the whole burst (see `burst`)."""
@@ -10,6 +11,7 @@ from collections.abc import Callable
 
 from shared.config import is_placeholder
 from shared.jobs import InboundJob
+from shared.logging import correlation_id, get_logger
 from workers.context import WorkerContext
 from workers.pipelines.audio import handle_audio_queue
 from workers.pipelines.burst import answer_burst, is_burst_answer
@@ -23,6 +25,11 @@ from workers.pipelines.vision import handle_image
 from workers.pipelines.window import deliver_kept_answers
 
 Pipeline = Callable[[WorkerContext, InboundJob], None]
+
+log = get_logger("workers.pipelines.entry")
+
+# Set by an edit (superseded) or a revoke (cancelled) that arrived before the answer (shared/ledger.py).
+WITHDRAWN_FLAGS = ("superseded", "cancelled")
 
 
 # The one answer a sandbox without GROQ_API_KEY gives (docs/sandbox.md): said once per message, never retried.
@@ -65,7 +72,26 @@ def unless_stale(pipeline: Pipeline) -> Pipeline:
     return run
 
 
+def unless_withdrawn(pipeline: Pipeline) -> Pipeline:
+    """A message the user edited or deleted before its run started (the API flagged it: shared/scripts/
+    ledger_amend.lua) is not worked on at all: its edit is answered instead, or nothing is. One flagged while it
+    runs is stopped by the send gate."""
+
+    def run(ctx: WorkerContext, job: InboundJob) -> None:
+        fields = ctx.ledgers.of(job).fields
+        withdrawn = next((flag for flag in WITHDRAWN_FLAGS if f"flag:{flag}" in fields), None)
+        if withdrawn is None:
+            pipeline(ctx, job)
+            return
+        release_user_count(ctx, job)
+        log.info("message.withdrawn", correlation_id=correlation_id(job.message_id), flag=withdrawn)
+
+    run.__name__ = getattr(pipeline, "__name__", "pipeline")
+    return run
+
+
 # Controls first (a command needs no model, so it works in a sandbox without a Groq key too), then the key check.
-TEXT_PIPELINE = with_user_controls(unless_groq_key_missing(unless_stale(handle_text_queue)))
-AUDIO_PIPELINE = with_user_controls(unless_groq_key_missing(unless_stale(handle_audio_queue)))
-VISION_PIPELINE = with_user_controls(unless_groq_key_missing(unless_stale(handle_image)))
+# A withdrawn message before everything: the user took it back, commands included.
+TEXT_PIPELINE = unless_withdrawn(with_user_controls(unless_groq_key_missing(unless_stale(handle_text_queue))))
+AUDIO_PIPELINE = unless_withdrawn(with_user_controls(unless_groq_key_missing(unless_stale(handle_audio_queue))))
+VISION_PIPELINE = unless_withdrawn(with_user_controls(unless_groq_key_missing(unless_stale(handle_image))))

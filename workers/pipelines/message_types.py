@@ -2,7 +2,8 @@
 
 The table is the code behind the README's "Message types" table; every row is covered by a test over Meta's sample
 payloads. The rule for replies: answer where a person would (a question, a place, a shared contact, a file we
-cannot open), stay silent where a person would (a reaction, a sticker, an edit, a system notice).
+cannot open, an edited question), stay silent where a person would (a reaction, a sticker, a deleted message, a
+system notice).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from shared.jobs import InboundJob
 from shared.logging import correlation_id, get_logger
 from workers.context import WorkerContext
 from workers.delivery.memory import entry
+from workers.pipelines.amendments import answer_edit, forget_revoked
 from workers.pipelines.chat_turn import answer_text, context_notes
 from workers.pipelines.conversation_language import language_for_reply
+from workers.pipelines.feedback import record_feedback
 from workers.pipelines.groups import member_says
 from workers.pipelines.payloads import (
     as_dict,
@@ -168,9 +171,9 @@ ROUTES: dict[str, Route] = {
     "request_welcome": Route(Reply.WELCOME, send_welcome),
     "audio": Route(Reply.FIXED, answer_not_yet),
     "sticker": SILENT,  # usually "ok"/"thanks": answering every sticker would be noise
-    "reaction": SILENT,  # reactions and their removal (empty emoji)
-    "edit": SILENT,  # the original was answered already; a second answer would confuse
-    "revoke": SILENT,  # the user deleted a message: nothing to say
+    "reaction": Route(Reply.NONE, record_feedback),  # feedback on our answer (or its removal: empty emoji)
+    "edit": Route(Reply.AI, answer_edit),  # answered instead of the original, or briefly as a correction
+    "revoke": Route(Reply.NONE, forget_revoked),  # deleted for everyone: not answered, and out of memory
     "system": SILENT,  # number or identity changed: a notice, not a message to us
 }
 

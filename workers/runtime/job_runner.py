@@ -38,6 +38,7 @@ from workers.context import WorkerContext
 from workers.delivery.lease import Heartbeat
 from workers.delivery.ledger_book import Claimed, adopt
 from workers.errors import LooperaError, PermanentError, SendingChannelError, TransientError
+from workers.pipelines.ack_reaction import AckReaction, withdraw_ack_reaction
 from workers.pipelines.burst import Lost, Merged, Wait, hold_for_burst
 from workers.pipelines.conversation_language import language_for_reply
 from workers.pipelines.payloads import user_text
@@ -208,6 +209,7 @@ def _execute(
                 lambda: ctx.leases.renew(job.conversation, job.job_id, token),
                 max_seconds=ctx.settings.task_time_limit,
             ),
+            AckReaction(ctx, job),
             metrics.stage(queue, "pipeline"),
         ):
             pipeline(ctx, job)
@@ -230,6 +232,7 @@ def _apply(
     cid = correlation_id(job.message_id)
     match decision:
         case Done():
+            withdraw_ack_reaction(ctx, job)
             _finish(ctx, job, "done")
             ctx.leases.complete(job.conversation, job.job_id, token)
             ledger = ctx.ledgers.of(job)
@@ -239,6 +242,7 @@ def _apply(
             return "done"
         case GiveUp():
             give_up(ctx, task.name, job, payload, decision.error)
+            withdraw_ack_reaction(ctx, job)
             _finish(ctx, job, "failed")
             ctx.leases.complete(job.conversation, job.job_id, token)
             return "failed"

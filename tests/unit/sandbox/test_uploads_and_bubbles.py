@@ -65,3 +65,15 @@ def test_read_receipt_turns_ticks_blue_and_shows_typing() -> None:
     events = asyncio.run(run())
     assert store.by_id["wamid.in.1"].status == "read"
     assert events[-1] == {"event": "typing", "user": "155", "on": True, "seconds": 25}
+
+
+def test_the_bots_reaction_shows_on_the_message_it_reacts_to_not_as_a_bubble() -> None:
+    store = ChatStore()
+    store.add(ChatMessage("wamid.in.1", "155", "in", "text", text="hello"))
+    eyes = {"to": "155", "type": "reaction", "reaction": {"message_id": "wamid.in.1", "emoji": "👀"}}
+    assert store.reacted(eyes)
+    assert store.by_id["wamid.in.1"].reaction == "👀"
+    assert store.reacted({**eyes, "reaction": {"message_id": "wamid.in.1", "emoji": ""}})
+    assert store.by_id["wamid.in.1"].to_json()["reaction"] == ""
+    assert not store.reacted({**eyes, "reaction": {"message_id": "wamid.unknown", "emoji": "👀"}})
+    assert [m.id for m in store.conversations["155"]] == ["wamid.in.1"]

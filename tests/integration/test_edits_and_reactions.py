@@ -1,0 +1,299 @@
+"""Edits, deletions and reactions on real processes: the API decides an edit or revoke against the original's send
+gate, the worker answers (or not) and keeps memory true; a reaction to the bot's message is feedback; a slow job
+gets a 👀 that goes away with the answer. Real redis-server, uvicorn API and Celery worker; Groq and Graph are the
+loopback fakes (the Groq fake's delay makes the original's answer slow enough to edit or delete it meanwhile)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import redis
+
+from shared.ledger import hashing_key, ledger_key, message_ref
+from tests.fakes.graph_fake import GraphFake, graph_error
+from tests.fakes.groq_fake import GroqFake, groq_error
+from tests.fakes.server import free_port, wait_for
+from tests.processes import REPO, RedisServer, ServiceProcess, fake_backed_env, start_worker
+from tests.webhooks import APP_SECRET, conversation_of, encode, message_body, signed_headers, text_message
+
+pytestmark = pytest.mark.integration
+
+KEY = hashing_key("", APP_SECRET)
+SLOW = 2.5  # seconds the Groq fake takes per answer when a test needs time to act during one
+ACK_AFTER = 1.0  # ACK_REACTION_AFTER_SECONDS of this module's worker
+
+
+@pytest.fixture(scope="module")
+def env(own_redis: RedisServer, graph_fake: GraphFake, groq_fake: GroqFake) -> dict[str, str]:
+    return fake_backed_env(own_redis.url, graph_fake.url, graph_fake.version, groq_fake.url) | {
+        "RATE_LIMITS_ENABLED": "false",
+        "ACK_REACTION_AFTER_SECONDS": str(ACK_AFTER),
+        "WORKER_METRICS_PORT": str(free_port()),
+    }
+
+
+@pytest.fixture(scope="module")
+def worker(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    log = tmp_path_factory.mktemp("amend-worker") / "worker.log"
+    process = start_worker(env, log, "--pool", "all", "--concurrency", "2")
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def rds(own_redis: RedisServer, graph_fake: GraphFake, groq_fake: GroqFake) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(own_redis.url)
+    client.flushdb()
+    graph_fake.reset()
+    groq_fake.reset()
+    yield client
+    client.close()
+
+
+def new_user() -> str:
+    return f"1555{uuid.uuid4().int % 10**8:08d}"
+
+
+def post(api: str, user: str, *messages: dict[str, Any]) -> None:
+    raw = encode(message_body(list(messages), sender=user), ascii_only=False)
+    assert httpx.post(f"{api}/webhook", content=raw, headers=signed_headers(raw), timeout=10).status_code == 200
+
+
+def edit(user: str, original: str, words: str) -> dict[str, Any]:
+    return {
+        "from": user,
+        "id": f"wamid.{uuid.uuid4().hex}",
+        "timestamp": text_message("")["timestamp"],
+        "type": "edit",
+        "edit": {"original_message_id": original, "message": {"type": "text", "text": {"body": words}}},
+    }
+
+
+def revoke(user: str, original: str) -> dict[str, Any]:
+    message = edit(user, original, "")
+    del message["edit"]
+    return message | {"type": "revoke", "revoke": {"original_message_id": original}}
+
+
+def reaction(user: str, target: str, emoji: str) -> dict[str, Any]:
+    message = revoke(user, target)
+    del message["revoke"]
+    return message | {"type": "reaction", "reaction": {"message_id": target, "emoji": emoji}}
+
+
+def memory(client: redis.Redis, user: str) -> list[tuple[str, str]]:
+    turns = client.lrange(f"lp:mem:{conversation_of(user)}", 0, -1)
+    return [(t["role"], t["content"]) for t in map(orjson.loads, turns)]
+
+
+def idle(client: redis.Redis, user: str) -> bool:
+    inbox = f"lp:inbox:{conversation_of(user)}"
+    return not client.exists(inbox) and client.zscore("lp:leases", inbox) is None
+
+
+def chat_requests(groq_fake: GroqFake) -> list[str]:
+    return [str(call.body["messages"][-1]["content"]) for call in groq_fake.calls_to("chat/completions")]
+
+
+def texts(graph_fake: GraphFake, user: str) -> list[dict[str, Any]]:
+    return [m for m in graph_fake.sent_messages() if m.get("to") == user and m["type"] == "text"]
+
+
+def reactions(graph_fake: GraphFake, user: str) -> list[tuple[str, str]]:
+    return [
+        (m["reaction"]["message_id"], m["reaction"]["emoji"])
+        for m in graph_fake.sent_messages()
+        if m.get("to") == user and m["type"] == "reaction"
+    ]
+
+
+def ledger(client: redis.Redis, message_id: str) -> dict[str, str]:
+    raw = client.hgetall(ledger_key(message_ref(message_id, KEY)))
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def wait_for_model_call(groq_fake: GroqFake, words: str) -> None:
+    wait_for(lambda: any(words in request for request in chat_requests(groq_fake)), what=f"the model call for {words}")
+
+
+def test_an_edit_before_the_answer_is_answered_instead_of_the_original(
+    api: str, worker: ServiceProcess, rds: redis.Redis, graph_fake: GraphFake, groq_fake: GroqFake
+) -> None:
+    user = new_user()
+    groq_fake.chat_delay = SLOW
+    original = text_message("Book a table for 4", sender=user)
+    post(api, user, original)
+    wait_for_model_call(groq_fake, "Book a table for 4")  # the original's answer is being written now
+    post(api, user, edit(user, original["id"], "Book a table for 6"))
+    wait_for(lambda: idle(rds, user), timeout=30, what="both jobs done")
+
+    sent = texts(graph_fake, user)
+    assert [m["text"]["body"] for m in sent] == ["You said: Book a table for 6"]  # one answer, to the edited text
+    assert sent[0]["context"] == {"message_id": original["id"]}  # quoting the message the user sees
+    assert ledger(rds, original["id"])["send:text:0"] == "blocked"
+    assert ledger(rds, original["id"])["send:text:0:gate"] == "superseded"
+    assert memory(rds, user) == [("user", "Book a table for 6"), ("assistant", "You said: Book a table for 6")]
+
+
+def test_an_edit_after_the_answer_gets_a_correction_and_memory_holds_the_edited_text(
+    api: str, worker: ServiceProcess, rds: redis.Redis, graph_fake: GraphFake, groq_fake: GroqFake
+) -> None:
+    user = new_user()
+    original = text_message("What is the capital of Austria?", sender=user)
+    post(api, user, original)
+    wait_for(lambda: texts(graph_fake, user), what="the original's answer")
+    post(api, user, edit(user, original["id"], "What is the capital of Australia?"))
+    wait_for(lambda: len(texts(graph_fake, user)) == 2, what="the correction")
+    wait_for(lambda: idle(rds, user), what="the edit's job done")
+
+    correction = texts(graph_fake, user)[1]
+    assert correction["context"] == {"message_id": original["id"]}
+    request = chat_requests(groq_fake)[-1]
+    assert "corrected my earlier message" in request and "capital of Australia?" in request
+    assert memory(rds, user) == [
+        ("user", "What is the capital of Australia?"),  # the edited words replace the original's
+        ("assistant", "You said: What is the capital of Austria?"),
+        ("user", "(corrected an earlier message)"),
+        ("assistant", correction["text"]["body"]),
+    ]
+    # The model saw the edited words in the history, not the original ones.
+    history = groq_fake.calls_to("chat/completions")[-1].body["messages"]
+    assert not any("Austria?" in str(m["content"]) for m in history if m["role"] == "user")
+
+
+def test_a_revoke_before_the_answer_means_no_answer(
+    api: str, worker: ServiceProcess, rds: redis.Redis, graph_fake: GraphFake, groq_fake: GroqFake
+) -> None:
+    user = new_user()
+    groq_fake.chat_delay = SLOW
+    original = text_message("Send me the secret plan", sender=user)
+    post(api, user, original)
+    wait_for_model_call(groq_fake, "Send me the secret plan")
+    post(api, user, revoke(user, original["id"]))
+    wait_for(lambda: idle(rds, user), timeout=30, what="both jobs done")
+    groq_fake.chat_delay = 0.0
+    post(api, user, text_message("ping", sender=user))  # the conversation goes on, without the deleted turn
+    wait_for(lambda: texts(graph_fake, user), what="the ping's answer")
+
+    assert [m["text"]["body"] for m in texts(graph_fake, user)] == ["You said: ping"]
+    assert ledger(rds, original["id"])["send:text:0:gate"] == "cancelled"
+    wait_for(lambda: idle(rds, user), what="the ping done")
+    assert memory(rds, user) == [("user", "ping"), ("assistant", "You said: ping")]
+
+
+def test_a_revoke_after_the_answer_removes_the_turn_from_memory(
+    api: str, worker: ServiceProcess, rds: redis.Redis, graph_fake: GraphFake
+) -> None:
+    user = new_user()
+    first = text_message("My locker code is 4711", sender=user)
+    second = text_message("Thanks", sender=user)
+    post(api, user, first)
+    wait_for(lambda: len(texts(graph_fake, user)) == 1, what="the first answer")
+    post(api, user, second)
+    wait_for(lambda: len(texts(graph_fake, user)) == 2, what="the second answer")
+    wait_for(lambda: len(memory(rds, user)) == 4, what="both turns in memory")
+    post(api, user, revoke(user, first["id"]))
+    wait_for(lambda: len(memory(rds, user)) == 2, what="the revoked turn forgotten")
+    wait_for(lambda: idle(rds, user), what="the revoke's job done")
+
+    assert memory(rds, user) == [("user", "Thanks"), ("assistant", "You said: Thanks")]
+    assert len(texts(graph_fake, user)) == 2  # a deletion is never answered
+    assert reactions(graph_fake, user) == []
+
+
+def trace(env: dict[str, str], message_id: str) -> str:
+    command = [sys.executable, "-m", "loopera.cli", "trace", message_id]
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout
+
+
+def feedback_count(env: dict[str, str], reaction_label: str) -> float:
+    text = httpx.get(f"http://127.0.0.1:{env['WORKER_METRICS_PORT']}/metrics", timeout=5).text
+    line = f'loopera_feedback_reactions_total{{reaction="{reaction_label}"}} '
+    found = [row for row in text.splitlines() if row.startswith(line)]
+    return float(found[0].removeprefix(line)) if found else 0.0
+
+
+def test_a_reaction_to_the_bots_message_is_kept_counted_and_traced_never_answered(
+    api: str, env: dict[str, str], worker: ServiceProcess, rds: redis.Redis, graph_fake: GraphFake
+) -> None:
+    user = new_user()
+    question = text_message("Recommend a book", sender=user)
+    post(api, user, question)
+    answer = wait_for(lambda: texts(graph_fake, user), what="the answer")[0]
+    answer_id = graph_fake.meta_id_of(answer)
+    before = feedback_count(env, "👍")
+
+    post(api, user, reaction(user, answer_id, "👍🏽"))
+    wait_for(lambda: "feedback:text:0" in ledger(rds, question["id"]), what="the feedback stored")
+    assert ledger(rds, question["id"])["feedback:text:0"] == "👍🏽"
+    wait_for(lambda: feedback_count(env, "👍") == before + 1, what="the reaction counted")
+    assert "feedback     text:0: 👍🏽" in trace(env, question["id"])
+
+    post(api, user, reaction(user, answer_id, ""))  # taken back
+    wait_for(lambda: "feedback:text:0" not in ledger(rds, question["id"]), what="the feedback removed")
+    post(api, user, reaction(user, question["id"], "❤️"))  # to the user's own message: not feedback on us
+    wait_for(lambda: idle(rds, user), what="the reactions handled")
+    assert "feedback" not in trace(env, question["id"])
+    assert len(texts(graph_fake, user)) == 1 and reactions(graph_fake, user) == []  # never answered
+
+
+def test_a_slow_job_gets_an_eyes_reaction_removed_after_the_answer_a_fast_one_none(
+    api: str, worker: ServiceProcess, rds: redis.Redis, graph_fake: GraphFake, groq_fake: GroqFake
+) -> None:
+    user = new_user()
+    groq_fake.chat_delay = ACK_AFTER + 1.5
+    slow = text_message("Think hard about this", sender=user)
+    post(api, user, slow)
+    wait_for(lambda: reactions(graph_fake, user), what="the 👀 while the model works")
+    assert reactions(graph_fake, user) == [(slow["id"], "👀")]
+    assert texts(graph_fake, user) == []  # it came before the answer
+    wait_for(lambda: len(reactions(graph_fake, user)) == 2, what="the 👀 taken back")
+    sent = [m for m in graph_fake.sent_messages() if m.get("to") == user]
+    assert [m["type"] for m in sent] == ["reaction", "text", "reaction"]  # taken back after the answer
+    assert reactions(graph_fake, user)[1] == (slow["id"], "")
+    assert ledger(rds, slow["id"])["send:ack:eyes_removed"] == "done"
+
+    groq_fake.chat_delay = 0.0
+    fast = text_message("Quick one", sender=user)
+    post(api, user, fast)
+    wait_for(lambda: len(texts(graph_fake, user)) == 2, what="the fast answer")
+    wait_for(lambda: idle(rds, user), what="the fast job done")
+    assert [target for target, _ in reactions(graph_fake, user)] == [slow["id"], slow["id"]]  # none for it
+
+
+def test_a_failing_eyes_reaction_does_not_fail_the_job(
+    api: str, worker: ServiceProcess, rds: redis.Redis, graph_fake: GraphFake, groq_fake: GroqFake
+) -> None:
+    user = new_user()
+    groq_fake.chat_delay = ACK_AFTER + 1.0
+    graph_fake.faults.add("messages:reaction", graph_error(131000, "Something went wrong", 500))
+    message = text_message("Still answered?", sender=user)
+    post(api, user, message)
+    wait_for(lambda: texts(graph_fake, user), timeout=30, what="the answer")
+    wait_for(lambda: idle(rds, user), what="the job done")
+    assert [m["text"]["body"] for m in texts(graph_fake, user)] == ["You said: Still answered?"]
+    assert reactions(graph_fake, user) == [] and rds.llen("lp:dlq") == 0
+
+
+def test_the_eyes_reaction_is_sent_once_across_a_retry(
+    api: str, worker: ServiceProcess, rds: redis.Redis, graph_fake: GraphFake, groq_fake: GroqFake
+) -> None:
+    """The first run reacts, then the model fails; the retry runs long again but does not react a second time."""
+    user = new_user()
+    groq_fake.chat_delay = ACK_AFTER + 1.0
+    groq_fake.faults.add("chat", groq_error(503, "service_unavailable", "down", "internal_server_error"))
+    message = text_message("Worth the wait?", sender=user)
+    post(api, user, message)
+    wait_for(lambda: texts(graph_fake, user), timeout=40, what="the answer after the retry")
+    wait_for(lambda: idle(rds, user), what="the job done")
+    assert len(groq_fake.calls_to("chat/completions")) == 2  # it did run twice
+    assert int(ledger(rds, message["id"])["runs"]) == 2
+    assert reactions(graph_fake, user) == [(message["id"], "👀"), (message["id"], "")]
