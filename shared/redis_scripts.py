@@ -92,6 +92,7 @@ class ScriptResult(IntEnum):
     USER_QUIET = 52  # over the limit; the window's notice went out already
     # burst_close (workers/delivery/burst.py); it also answers NOT_HEAD and HELD_ELSEWHERE
     MERGED = 73  # the burst is closed: its earlier members merged into its last, which is handed to its queue
+    BURST_CHANGED = 74  # a member of the burst was edited or deleted meanwhile: decide it again
 
 
 _RESULT_NAME = re.compile(r"\bR\.([A-Z_]+)\b")

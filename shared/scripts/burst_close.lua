@@ -8,13 +8,19 @@
 -- the next turn, it never joins a burst already closed.
 -- KEYS: inbox, leases, the head's run key, then the members' ledgers in arrival order (at least two).
 -- ARGV: token, now_ms, lease_ms, the last member's ref, the burst (JSON), then the members' task ids in order.
--- Returns R.MERGED, R.HELD_ELSEWHERE (this copy no longer holds the head's claim) or R.NOT_HEAD (the inbox does
--- not start with these members); nothing changes in the last two cases.
+-- Returns R.MERGED, R.HELD_ELSEWHERE (this copy no longer holds the head's claim), R.NOT_HEAD (the inbox does
+-- not start with these members) or R.BURST_CHANGED (the last member was edited or deleted since the burst was
+-- decided: ledger_amend.lua flagged it, and its flag would stop the burst's answer); nothing changes in the last
+-- three cases. An earlier member flagged so stays a member: the burst's answer leaves it out.
 local members = #KEYS - 3
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return R.HELD_ELSEWHERE end
 for i = 1, members do
   local entry = redis.call('LINDEX', KEYS[1], i - 1)
   if not entry or head_id(entry) ~= ARGV[5 + i] then return R.NOT_HEAD end
+end
+local last = KEYS[3 + members]
+if redis.call('HEXISTS', last, 'flag:superseded') == 1 or redis.call('HEXISTS', last, 'flag:cancelled') == 1 then
+  return R.BURST_CHANGED
 end
 for i = 1, members - 1 do
   redis.call('HSET', KEYS[3 + i], 'flag:merged', ARGV[4], 'merged_ms', ARGV[2])

@@ -6,7 +6,8 @@
 -- ARGV: ledger prefix, ledger_ttl_s, then per amendment (kind: 'edit' or 'revoke', the amendment's ref, the original's
 -- ref).
 -- The answer of an original that an earlier edit replaced lives in that edit's ledger (the original's
--- `superseded_by`): a second edit supersedes it there, a revoke cancels it there.
+-- `superseded_by`): a second edit supersedes it there, a revoke cancels it there. An original that is part of a
+-- closed burst (burst_close.lua) is answered with the burst: its amendment always comes after.
 -- Writes into the amendment's ledger `amend` (its decision) and `amend_of` (the original's ref); a redelivered
 -- amendment keeps the decision it got first.
 -- Returns per amendment: R.AMEND_INSTEAD (an edit replaces the unanswered original: answer the edit),
@@ -36,7 +37,10 @@ for i = 1, #KEYS / 2 do
     if redis.call('EXISTS', original) == 1 then
       local holder = redis.call('HGET', original, 'superseded_by')
       local target = holder and (ARGV[1] .. holder) or original
-      if redis.call('EXISTS', target) == 1 and not answered(target) then
+      -- A burst's answer (the original merged into it, or holding it) answers other messages too: it goes out,
+      -- and the amendment comes after it (a correction; the deleted message's turn leaves memory).
+      local in_burst = redis.call('HEXISTS', target, 'flag:merged') == 1 or redis.call('HEXISTS', target, 'burst') == 1
+      if redis.call('EXISTS', target) == 1 and not in_burst and not answered(target) then
         if kind == 'edit' then
           redis.call('HSET', target, 'flag:superseded', ref)
           redis.call('HSET', original, 'superseded_by', ref)

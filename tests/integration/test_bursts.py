@@ -347,3 +347,47 @@ def test_a_worker_sigkilled_while_the_burst_is_open_still_gives_exactly_one_repl
     assert reply["context"]["message_id"] == messages[-1]["id"]
     assert chat_contents(groq_fake) == ["\n".join(words)]
     assert user_turns(rds, user) == list(words)
+
+
+def amendment(user: str, kind: str, original: dict[str, Any], words: str = "") -> dict[str, Any]:
+    """Meta's `edit` (with the new words) or `revoke` of an earlier message."""
+    message = {"from": user, "id": f"wamid.{uuid.uuid4().hex}", "timestamp": str(int(time.time())), "type": kind}
+    if kind == "edit":
+        message["edit"] = {"original_message_id": original["id"], "message": {"type": "text", "text": {"body": words}}}
+    else:
+        message["revoke"] = {"original_message_id": original["id"]}
+    return message
+
+
+def test_a_message_edited_inside_a_burst_is_answered_once_in_its_edited_words(
+    api: str, rds: redis.Redis, workers: WorkerFactory, graph_fake: GraphFake, groq_fake: GroqFake
+) -> None:
+    workers()
+    user = "15550200011"
+    messages = send_burst(api, user, "hi", "I have a questoin", "about my order")
+    post(api, amendment(user, "edit", messages[1], "I have a question"), user)  # within the window
+    wait_for(lambda: len(sends_to(graph_fake, user)) == 2, timeout=30, what="the burst's reply and the edit's")
+    wait_for(lambda: drained(rds), what="the mailbox to drain")
+    time.sleep(0.5)
+    assert len(sends_to(graph_fake, user)) == 2  # the burst (without the typo) and the edited message
+    asked = chat_contents(groq_fake)
+    assert asked[0] == "hi\nabout my order" and "I have a question" in asked[1]
+    assert not any("questoin" in text for text in asked)
+    assert "questoin" not in " ".join(user_turns(rds, user))
+    assert sorted(user_turns(rds, user)) == sorted(["hi", "about my order", "I have a question"])
+
+
+def test_a_message_deleted_inside_a_burst_is_left_out_of_its_answer(
+    api: str, rds: redis.Redis, workers: WorkerFactory, graph_fake: GraphFake, groq_fake: GroqFake
+) -> None:
+    workers()
+    user = "15550200012"
+    messages = send_burst(api, user, "hi", "my card number is 4111 1111", "what are your hours?")
+    post(api, amendment(user, "revoke", messages[1]), user)
+    wait_for(lambda: sends_to(graph_fake, user), timeout=30, what="the burst's reply")
+    wait_for(lambda: drained(rds), what="the mailbox to drain")
+    time.sleep(0.5)
+    [reply] = sends_to(graph_fake, user)  # the revoke itself is never answered
+    assert reply["context"]["message_id"] == messages[2]["id"]
+    assert chat_contents(groq_fake) == ["hi\nwhat are your hours?"]
+    assert user_turns(rds, user) == ["hi", "what are your hours?"]

@@ -111,6 +111,16 @@ def test_a_part_sent_or_being_sent_makes_the_amendment_come_after(client: redis.
     assert not client.exists(ledger_key("never-received"))
 
 
+def test_a_message_answered_with_its_burst_is_amended_after_the_burst_answer(client: redis.Redis) -> None:
+    """The burst's answer answers other messages too: an edit or revoke of one member never stops it."""
+    client.hset(ledger_key("member"), mapping={"conv": "c", "flag:merged": "last"})
+    client.hset(ledger_key("last"), mapping={"conv": "c", "burst": '["member", "last"]'})
+    results = amend(client, ("edit", "e", "member"), ("revoke", "r", "last"))
+    assert results == [ScriptResult.AMEND_AFTER, ScriptResult.AMEND_AFTER]
+    assert "flag:superseded" not in fields(client, "member")
+    assert "flag:cancelled" not in fields(client, "last") and "flag:superseded" not in fields(client, "last")
+
+
 def test_a_revoke_before_the_answer_cancels_it_even_when_an_edit_holds_it(client: redis.Redis) -> None:
     client.hset(ledger_key("orig"), "conv", "c")
     amend(client, ("edit", "e1", "orig"))

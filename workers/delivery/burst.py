@@ -28,6 +28,8 @@ from shared.redis_scripts import ScriptName, ScriptResult, lua_source
 
 # The most messages queued behind a head job that one burst can take (the claim returns at most this many).
 BURST_PEEK = 20
+# Ledger flags of a message edited or deleted before its answer (shared/scripts/ledger_amend.lua).
+WITHDRAWN_FLAGS = ("flag:superseded", "flag:cancelled")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,10 @@ class Arrival:
     task_id: str
     received_ms: int
     job: InboundJob | None
+    # Edited or deleted before its answer (the API flagged it superseded or cancelled: shared/scripts/
+    # ledger_amend.lua): it keeps its place in a burst but adds nothing to the answer (its edit is answered on its
+    # own), and never ends one (the burst's answer lives in its last message, whose flag would stop it).
+    withdrawn: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +71,8 @@ def burst_of(
 ) -> Open | Closed:
     """The burst starting at `head` (a pure function of its inputs). A message that cannot join (`joins` false: a
     command, a sticker, a group message...) or arrived too late ends the burst before it; if one is already queued,
-    the burst is closed at once (nothing after it could join)."""
+    the burst is closed at once (nothing after it could join). Withdrawn messages (edited or deleted before their
+    answer) at its end are left out, so the burst's last message is one that gets answered."""
     if window_ms <= 0 or head.job is None or not joins(head.job):
         return Closed((head,))
     cap = head.received_ms + max_wait_ms
@@ -73,10 +80,18 @@ def burst_of(
     for arrival in behind:
         gap = arrival.received_ms - members[-1].received_ms
         if arrival.job is None or not joins(arrival.job) or gap > window_ms or arrival.received_ms > cap:
-            return Closed(tuple(members))
+            return Closed(_answerable(members))
         members.append(arrival)
     due = min(members[-1].received_ms + window_ms, cap)
-    return Open(due - now_ms) if now_ms < due else Closed(tuple(members))
+    return Open(due - now_ms) if now_ms < due else Closed(_answerable(members))
+
+
+def _answerable(members: list[Arrival]) -> tuple[Arrival, ...]:
+    """The members up to the last one not withdrawn (the head at least)."""
+    end = len(members)
+    while end > 1 and members[end - 1].withdrawn:
+        end -= 1
+    return tuple(members[:end])
 
 
 def task_and_ref(entry: bytes) -> tuple[str, str] | None:
@@ -106,9 +121,9 @@ def arrivals(client: redis.Redis, entries: Sequence[bytes]) -> list[Arrival]:
         return []
     pipe = client.pipeline(transaction=False)
     for _task_id, ref in parsed:
-        pipe.hmget(ledger_key(ref), "received_ms", "job")
+        pipe.hmget(ledger_key(ref), "received_ms", "job", *WITHDRAWN_FLAGS)
     found: list[Arrival] = []
-    for (task_id, ref), (received, job_json) in zip(parsed, pipe.execute(), strict=True):
+    for (task_id, ref), (received, job_json, *flags) in zip(parsed, pipe.execute(), strict=True):
         job: InboundJob | None = None
         if received is None or job_json is None:
             found.append(Arrival(ref, task_id, 0, None))
@@ -117,7 +132,7 @@ def arrivals(client: redis.Redis, entries: Sequence[bytes]) -> list[Arrival]:
             job = InboundJob.model_validate_json(job_json)
         except ValidationError:
             job = None
-        found.append(Arrival(ref, task_id, int(received), job))
+        found.append(Arrival(ref, task_id, int(received), job, any(flag is not None for flag in flags)))
     return found
 
 
@@ -129,8 +144,9 @@ class BurstCloser:
         self._lease_ms = lease_seconds * 1000
 
     def close(self, conversation: str, token: str, members: Sequence[Arrival]) -> ScriptResult:
-        """Returns MERGED, HELD_ELSEWHERE (this copy lost the head's claim) or NOT_HEAD (the inbox changed under
-        it); nothing changed in the last two cases. `members`: at least two, the first is the claimed head."""
+        """Returns MERGED, HELD_ELSEWHERE (this copy lost the head's claim), NOT_HEAD (the inbox changed under
+        it) or BURST_CHANGED (a member was edited or deleted meanwhile: decide again); nothing changed in the last
+        three cases. `members`: at least two, the first is the claimed head."""
         head, last = members[0], members[-1]
         keys = [mailbox.inbox_key(conversation), mailbox.LEASES_KEY, mailbox.run_key(head.task_id)]
         keys += [ledger_key(member.ref) for member in members]

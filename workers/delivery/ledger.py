@@ -256,7 +256,7 @@ class MessageLedger:
         # Each turn names its message (and, for an edit, the message it edited), so an edit or a revoke that
         # comes later finds it (workers/pipelines/amendments.py).
         amended = self.fields.get("amend_of")
-        stamped = [cast(MemoryEntry, {**turn, "ref": self.ref}) for turn in entries]
+        stamped = [cast(MemoryEntry, {"ref": self.ref, **turn}) for turn in entries]  # a burst names each member
         if amended:
             for turn in stamped:
                 turn["of"] = amended

@@ -29,7 +29,7 @@ from shared.logging import correlation_id, get_logger
 from shared.redis_scripts import ScriptResult
 from workers.clients.graph_errors import GraphError
 from workers.context import WorkerContext
-from workers.delivery.burst import Arrival, Closed, arrivals, burst_of
+from workers.delivery.burst import WITHDRAWN_FLAGS, Arrival, Closed, arrivals, burst_of
 from workers.delivery.ledger_book import Claimed
 from workers.delivery.memory import TurnKind, entry
 from workers.errors import UserInputError
@@ -46,6 +46,8 @@ from workers.pipelines.vision import describe_image
 
 log = get_logger("workers.pipelines.burst")
 
+# How soon a head job whose burst changed while it was being closed decides again (a deferral).
+RECONSIDER_SECONDS = 0.05
 BURST_FIELD = "burst"  # the last member's ledger: the members' refs in order (shared/scripts/burst_close.lua)
 DESCRIBE_PHOTO = "Describe this photo in two or three plain sentences for someone who cannot see it."
 
@@ -103,7 +105,8 @@ def hold_for_burst(ctx: WorkerContext, claim: Claimed, token: str) -> Gate:
     now = time.time()
     if opted_out is not None or int(paused_until or 0) > now * 1000:
         return Run()  # the controls handle each message on its own (workers/pipelines/controls.py)
-    head = Arrival(claim.ref, claim.task_id, int(ledger.fields.get("received_ms") or 0), job)
+    withdrawn = any(flag in ledger.fields for flag in WITHDRAWN_FLAGS)
+    head = Arrival(claim.ref, claim.task_id, int(ledger.fields.get("received_ms") or 0), job, withdrawn)
     stale = settings.stale_message_seconds
     verdict = burst_of(
         head,
@@ -117,16 +120,21 @@ def hold_for_burst(ctx: WorkerContext, claim: Claimed, token: str) -> Gate:
         return Wait(verdict.wait_ms / 1000)
     if len(verdict.members) == 1:
         return Run()
-    last = verdict.members[-1]
-    result = ctx.bursts.close(job.conversation, token, verdict.members)
+    return _close(ctx, job, token, verdict.members)
+
+
+def _close(ctx: WorkerContext, job: InboundJob, token: str, members: tuple[Arrival, ...]) -> Gate:
+    """Merge a closed burst (its first member is `job`, claimed with `token`) into its last message."""
+    last = members[-1]
+    result = ctx.bursts.close(job.conversation, token, members)
+    if result is ScriptResult.BURST_CHANGED:
+        return Wait(RECONSIDER_SECONDS)  # an edit or a delete came in between: decide with it
     if result is not ScriptResult.MERGED:
         log.info("burst.close_refused", correlation_id=correlation_id(job.message_id), result=result.name)
         return Lost()
     # The head's claim counted it in the user's message window; the burst's one answer is counted by its last.
     release_user_count(ctx, job)
-    log.info(
-        "burst.merged", correlation_id=correlation_id(job.message_id), into=last.ref[:12], members=len(verdict.members)
-    )
+    log.info("burst.merged", correlation_id=correlation_id(job.message_id), into=last.ref[:12], members=len(members))
     return Merged(last.ref)
 
 
@@ -147,20 +155,23 @@ class Said:
     spoken: str = ""
 
 
-def members_of(ctx: WorkerContext, job: InboundJob) -> list[InboundJob]:
-    """The burst's messages in arrival order, this job's (the last) included: the earlier ones from their ledgers
-    (one round trip). A ledger gone meanwhile (its TTL is days) drops only that message."""
+def members_of(ctx: WorkerContext, job: InboundJob) -> list[tuple[str, InboundJob]]:
+    """The burst's messages (ref, job) in arrival order that the answer is for, this job's (the last) included: the
+    earlier ones from their ledgers (one round trip). A message edited or deleted before the burst closed is left
+    out (its edit is answered on its own); a ledger gone meanwhile (its TTL is days) drops only that message."""
     refs: list[str] = orjson.loads(ctx.ledgers.of(job).fields[BURST_FIELD])
     pipe = ctx.redis.pipeline(transaction=False)
     for ref in refs[:-1]:
-        pipe.hget(ledger_key(ref), "job")
-    members: list[InboundJob] = []
-    for raw in pipe.execute() if refs[:-1] else []:
+        pipe.hmget(ledger_key(ref), "job", *WITHDRAWN_FLAGS)
+    members: list[tuple[str, InboundJob]] = []
+    for ref, (raw, *flags) in zip(refs[:-1], pipe.execute() if refs[:-1] else [], strict=True):
+        if any(flag is not None for flag in flags):
+            continue
         try:
-            members.append(InboundJob.model_validate_json(raw or b""))
+            members.append((ref, InboundJob.model_validate_json(raw or b"")))
         except ValidationError:
             log.warning("burst.member_unreadable", correlation_id=correlation_id(job.message_id))
-    return [*members, job]
+    return [*members, (ctx.ledgers.of(job).ref, job)]
 
 
 def _heard(ctx: WorkerContext, job: InboundJob, member: InboundJob, index: int) -> Said:
@@ -210,7 +221,8 @@ def answer_burst(ctx: WorkerContext, job: InboundJob) -> None:
     """One answer to the whole burst, quoting its last message (this job's); every message remembered in order."""
     acknowledge(ctx, job)  # the read receipt of the last message marks the earlier ones read too
     history = history_of(ctx, job)
-    said = [said_by(ctx, job, member, index) for index, member in enumerate(members_of(ctx, job))]
+    members = members_of(ctx, job)
+    said = [said_by(ctx, job, member, index) for index, (_ref, member) in enumerate(members)]
     cid = correlation_id(job.message_id)
     call = chat_call(ctx.settings)
     content = "\n".join(item.prompt for item in said)
@@ -222,4 +234,6 @@ def answer_burst(ctx: WorkerContext, job: InboundJob) -> None:
     )
     send_text_reply(ctx, job, reply)
     turns = [entry("user", item.memory, item.kind, language_after(history, item.words, item.spoken)) for item in said]
+    for turn, (ref, _member) in zip(turns, members, strict=True):
+        turn["ref"] = ref  # each message's own turn, so a later edit or delete of it finds it
     remember(ctx, job, *turns, entry("assistant", reply))

@@ -132,3 +132,27 @@ def test_closing_merges_the_earlier_members_into_the_last_and_hands_it_on(client
     assert isinstance(last, Claimed) and last.behind == ()
     # A second close of the same burst (a stale copy) changes nothing.
     assert closer.close(CONVERSATION, "copy-a", verdict.members) is ScriptResult.HELD_ELSEWHERE
+
+
+def test_a_message_edited_or_deleted_before_its_answer_keeps_its_place_but_never_ends_a_burst() -> None:
+    head, edited, third = arrival(0), arrival(500), arrival(1000)
+    withdrawn = Arrival(edited.ref, edited.task_id, edited.received_ms, edited.job, withdrawn=True)
+    # In the middle: a member (its answer is left out when the burst is answered, workers/pipelines/burst.py).
+    assert burst_of(head, [withdrawn, third], WINDOW, CAP, 5000, texts_only) == Closed((head, withdrawn, third))
+    # At the end: left out, so the burst's answer lives in a message that is answered (its flag would stop it).
+    assert burst_of(head, [third, withdrawn], WINDOW, CAP, 5000, texts_only) == Closed((head, third))
+    lone = Arrival(head.ref, head.task_id, 0, head.job, withdrawn=True)
+    assert burst_of(lone, [withdrawn], WINDOW, CAP, 5000, texts_only) == Closed((lone,))
+
+
+@needs_redis
+def test_a_close_refuses_a_burst_whose_last_message_was_edited_meanwhile(client: redis.Redis) -> None:
+    jobs = [make_job(text) for text in ("hi", "I have a question")]
+    refs = [ingest(client, job, 1000 * i) for i, job in enumerate(jobs)]
+    claim = LedgerBook(client, 60, 20, 3600, burst_peek=20).claim(refs[0], "copy-a")
+    assert isinstance(claim, Claimed)
+    members = (Arrival(refs[0], jobs[0].job_id, 0, jobs[0]), *arrivals(client, claim.behind))
+    client.hset(ledger_key(refs[1]), "flag:superseded", "edit-ref")  # the API's amendment, in between
+    assert BurstCloser(client, 60).close(CONVERSATION, "copy-a", members) is ScriptResult.BURST_CHANGED
+    assert client.llen(mailbox.inbox_key(CONVERSATION)) == 2 and not client.hexists(ledger_key(refs[0]), "flag:merged")
+    assert arrivals(client, claim.behind)[0].withdrawn  # decided again: it is seen withdrawn
