@@ -21,7 +21,9 @@ Where a user's data lives in Redis (see shared/ledger.py, shared/mailbox.py):
 What remains after an erasure, and why: the dedupe markers `lp:seen:<ref>` (a keyed hash of a message id, no
 content; erasing them would let Meta's redelivery of an old message be answered again) and Celery queue entries
 (a ref only: the job they name is gone, so a worker skips them), and the shared Groq limiter's windows
-(`lp:rl:*`: a hash of the conversation among the calls of the last minute, gone with the window). None holds a
+(`lp:rl:*`: a hash of the conversation among the calls of the last minute, gone with the window), and the records
+of the bot's sent messages by Meta's id (`lp:out:<keyed hash of the wamid>` -> a ledger ref and a part name, gone
+with the ledgers' TTL; the ledger they name is erased). None holds a
 phone number, a user id, a name or a word of the user's. The ledger scan reads every message ledger once:
 O(messages kept, MESSAGE_LEDGER_TTL_SECONDS); fine for a request a user makes rarely, not for a hot path.
 """
