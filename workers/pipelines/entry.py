@@ -18,6 +18,7 @@ from workers.pipelines.burst import answer_burst, is_burst_answer
 from workers.pipelines.controls import with_user_controls
 from workers.pipelines.flood import handled_as_flood, release_user_count
 from workers.pipelines.groups import handled_by_group_policy
+from workers.pipelines.message_types import expects_reply
 from workers.pipelines.replies import acknowledge, send_text_reply
 from workers.pipelines.staleness import handled_as_stale
 from workers.pipelines.text import handle_text_queue
@@ -44,7 +45,8 @@ def unless_groq_key_missing(pipeline: Pipeline) -> Pipeline:
     instead of a Groq 401 that would end in a generic apology."""
 
     def run(ctx: WorkerContext, job: InboundJob) -> None:
-        if ctx.settings.sandbox and is_placeholder(ctx.settings.groq_api_key):
+        # What is never answered (a reaction, a deletion, a sticker) needs no model: it is handled as always.
+        if ctx.settings.sandbox and is_placeholder(ctx.settings.groq_api_key) and expects_reply(job.message):
             release_user_count(ctx, job)  # no model call: it keeps no place in the user's window
             acknowledge(ctx, job)
             send_text_reply(ctx, job, GROQ_KEY_MISSING, part="groq_key_missing")
