@@ -111,6 +111,31 @@ def text_message(text: str, sender: str = "15550001111", message_id: str | None 
     }
 
 
+def edit_message(sender: str, original_id: str, words: str) -> dict[str, Any]:
+    """Meta's `edit` of an earlier message, carrying the new text (fixture: edited_message.json's shape)."""
+    return {
+        "from": sender,
+        "id": f"wamid.{uuid.uuid4().hex}",
+        "timestamp": str(int(time.time())),
+        "type": "edit",
+        "edit": {"original_message_id": original_id, "message": {"type": "text", "text": {"body": words}}},
+    }
+
+
+def revoke_message(sender: str, original_id: str) -> dict[str, Any]:
+    """Meta's `revoke`: the user deleted an earlier message for everyone (fixture: deleted_message.json's shape)."""
+    message = edit_message(sender, original_id, "")
+    del message["edit"]
+    return message | {"type": "revoke", "revoke": {"original_message_id": original_id}}
+
+
+def reaction_message(sender: str, target_id: str, emoji: str) -> dict[str, Any]:
+    """A reaction to message `target_id` ("" emoji: the reaction removed)."""
+    message = revoke_message(sender, target_id)
+    del message["revoke"]
+    return message | {"type": "reaction", "reaction": {"message_id": target_id, "emoji": emoji}}
+
+
 def encode(body: dict[str, Any], ascii_only: bool = True) -> bytes:
     """Meta escapes non-ASCII (`\\u00e9`); `ascii_only=False` sends raw UTF-8 bytes instead."""
     return json.dumps(body, ensure_ascii=ascii_only, separators=(",", ":")).encode()

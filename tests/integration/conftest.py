@@ -71,6 +71,16 @@ def api(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterat
     process.stop()
 
 
+@pytest.fixture
+def rds(own_redis: RedisServer, groq_fake: GroqFake) -> Iterator[redis.Redis]:
+    """A client of the module's private Redis, emptied for each test (the fakes are reset by `_clean_state`)."""
+    client = redis.Redis.from_url(own_redis.url)
+    client.flushdb()
+    yield client
+    groq_fake.release_chat.set()  # never leave a held chat request behind
+    client.close()
+
+
 @pytest.fixture(scope="session")
 def service_env(redis_server: RedisServer, graph_fake: GraphFake, groq_fake: GroqFake) -> dict[str, str]:
     return fake_backed_env(redis_server.url, graph_fake.url, graph_fake.version, groq_fake.url) | {

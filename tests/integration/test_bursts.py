@@ -30,8 +30,10 @@ from tests.webhooks import (
     APP_SECRET,
     MEDIA_FIXTURES,
     conversation_of,
+    edit_message,
     encode,
     message_body,
+    revoke_message,
     signed_headers,
     text_message,
 )
@@ -77,15 +79,6 @@ def workers(env: dict[str, str], tmp_path: Path) -> Iterator[WorkerFactory]:
     yield start
     for process in started:
         process.stop()
-
-
-@pytest.fixture
-def rds(own_redis: RedisServer, groq_fake: GroqFake) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(own_redis.url)
-    client.flushdb()
-    yield client
-    groq_fake.release_chat.set()  # never leave a held request behind
-    client.close()
 
 
 def post(api: str, message: dict[str, Any], sender: str) -> None:
@@ -349,23 +342,13 @@ def test_a_worker_sigkilled_while_the_burst_is_open_still_gives_exactly_one_repl
     assert user_turns(rds, user) == list(words)
 
 
-def amendment(user: str, kind: str, original: dict[str, Any], words: str = "") -> dict[str, Any]:
-    """Meta's `edit` (with the new words) or `revoke` of an earlier message."""
-    message = {"from": user, "id": f"wamid.{uuid.uuid4().hex}", "timestamp": str(int(time.time())), "type": kind}
-    if kind == "edit":
-        message["edit"] = {"original_message_id": original["id"], "message": {"type": "text", "text": {"body": words}}}
-    else:
-        message["revoke"] = {"original_message_id": original["id"]}
-    return message
-
-
 def test_a_message_edited_inside_a_burst_is_answered_once_in_its_edited_words(
     api: str, rds: redis.Redis, workers: WorkerFactory, graph_fake: GraphFake, groq_fake: GroqFake
 ) -> None:
     workers()
     user = "15550200011"
     messages = send_burst(api, user, "hi", "I have a questoin", "about my order")
-    post(api, amendment(user, "edit", messages[1], "I have a question"), user)  # within the window
+    post(api, edit_message(user, messages[1]["id"], "I have a question"), user)  # within the window
     wait_for(lambda: len(sends_to(graph_fake, user)) == 2, timeout=30, what="the burst's reply and the edit's")
     wait_for(lambda: drained(rds), what="the mailbox to drain")
     time.sleep(0.5)
@@ -383,7 +366,7 @@ def test_a_message_deleted_inside_a_burst_is_left_out_of_its_answer(
     workers()
     user = "15550200012"
     messages = send_burst(api, user, "hi", "my card number is 4111 1111", "what are your hours?")
-    post(api, amendment(user, "revoke", messages[1]), user)
+    post(api, revoke_message(user, messages[1]["id"]), user)
     wait_for(lambda: sends_to(graph_fake, user), timeout=30, what="the burst's reply")
     wait_for(lambda: drained(rds), what="the mailbox to drain")
     time.sleep(0.5)

@@ -21,7 +21,17 @@ from tests.fakes.graph_fake import GraphFake, graph_error
 from tests.fakes.groq_fake import GroqFake, groq_error
 from tests.fakes.server import free_port, wait_for
 from tests.processes import REPO, RedisServer, ServiceProcess, fake_backed_env, start_worker
-from tests.webhooks import APP_SECRET, conversation_of, encode, message_body, signed_headers, text_message
+from tests.webhooks import (
+    APP_SECRET,
+    conversation_of,
+    edit_message,
+    encode,
+    message_body,
+    reaction_message,
+    revoke_message,
+    signed_headers,
+    text_message,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -47,16 +57,6 @@ def worker(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Ite
     process.stop()
 
 
-@pytest.fixture
-def rds(own_redis: RedisServer, graph_fake: GraphFake, groq_fake: GroqFake) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(own_redis.url)
-    client.flushdb()
-    graph_fake.reset()
-    groq_fake.reset()
-    yield client
-    client.close()
-
-
 def new_user() -> str:
     return f"1555{uuid.uuid4().int % 10**8:08d}"
 
@@ -64,28 +64,6 @@ def new_user() -> str:
 def post(api: str, user: str, *messages: dict[str, Any]) -> None:
     raw = encode(message_body(list(messages), sender=user), ascii_only=False)
     assert httpx.post(f"{api}/webhook", content=raw, headers=signed_headers(raw), timeout=10).status_code == 200
-
-
-def edit(user: str, original: str, words: str) -> dict[str, Any]:
-    return {
-        "from": user,
-        "id": f"wamid.{uuid.uuid4().hex}",
-        "timestamp": text_message("")["timestamp"],
-        "type": "edit",
-        "edit": {"original_message_id": original, "message": {"type": "text", "text": {"body": words}}},
-    }
-
-
-def revoke(user: str, original: str) -> dict[str, Any]:
-    message = edit(user, original, "")
-    del message["edit"]
-    return message | {"type": "revoke", "revoke": {"original_message_id": original}}
-
-
-def reaction(user: str, target: str, emoji: str) -> dict[str, Any]:
-    message = revoke(user, target)
-    del message["revoke"]
-    return message | {"type": "reaction", "reaction": {"message_id": target, "emoji": emoji}}
 
 
 def memory(client: redis.Redis, user: str) -> list[tuple[str, str]]:
@@ -131,7 +109,7 @@ def test_an_edit_before_the_answer_is_answered_instead_of_the_original(
     original = text_message("Book a table for 4", sender=user)
     post(api, user, original)
     wait_for_model_call(groq_fake, "Book a table for 4")  # the original's answer is being written now
-    post(api, user, edit(user, original["id"], "Book a table for 6"))
+    post(api, user, edit_message(user, original["id"], "Book a table for 6"))
     wait_for(lambda: idle(rds, user), timeout=30, what="both jobs done")
 
     sent = texts(graph_fake, user)
@@ -149,7 +127,7 @@ def test_an_edit_after_the_answer_gets_a_correction_and_memory_holds_the_edited_
     original = text_message("What is the capital of Austria?", sender=user)
     post(api, user, original)
     wait_for(lambda: texts(graph_fake, user), what="the original's answer")
-    post(api, user, edit(user, original["id"], "What is the capital of Australia?"))
+    post(api, user, edit_message(user, original["id"], "What is the capital of Australia?"))
     wait_for(lambda: len(texts(graph_fake, user)) == 2, what="the correction")
     wait_for(lambda: idle(rds, user), what="the edit's job done")
 
@@ -176,7 +154,7 @@ def test_a_revoke_before_the_answer_means_no_answer(
     original = text_message("Send me the secret plan", sender=user)
     post(api, user, original)
     wait_for_model_call(groq_fake, "Send me the secret plan")
-    post(api, user, revoke(user, original["id"]))
+    post(api, user, revoke_message(user, original["id"]))
     wait_for(lambda: idle(rds, user), timeout=30, what="both jobs done")
     groq_fake.chat_delay = 0.0
     post(api, user, text_message("ping", sender=user))  # the conversation goes on, without the deleted turn
@@ -199,7 +177,7 @@ def test_a_revoke_after_the_answer_removes_the_turn_from_memory(
     post(api, user, second)
     wait_for(lambda: len(texts(graph_fake, user)) == 2, what="the second answer")
     wait_for(lambda: len(memory(rds, user)) == 4, what="both turns in memory")
-    post(api, user, revoke(user, first["id"]))
+    post(api, user, revoke_message(user, first["id"]))
     wait_for(lambda: len(memory(rds, user)) == 2, what="the revoked turn forgotten")
     wait_for(lambda: idle(rds, user), what="the revoke's job done")
 
@@ -231,15 +209,15 @@ def test_a_reaction_to_the_bots_message_is_kept_counted_and_traced_never_answere
     answer_id = graph_fake.meta_id_of(answer)
     before = feedback_count(env, "👍")
 
-    post(api, user, reaction(user, answer_id, "👍🏽"))
+    post(api, user, reaction_message(user, answer_id, "👍🏽"))
     wait_for(lambda: "feedback:text:0" in ledger(rds, question["id"]), what="the feedback stored")
     assert ledger(rds, question["id"])["feedback:text:0"] == "👍🏽"
     wait_for(lambda: feedback_count(env, "👍") == before + 1, what="the reaction counted")
     assert "feedback     text:0: 👍🏽" in trace(env, question["id"])
 
-    post(api, user, reaction(user, answer_id, ""))  # taken back
+    post(api, user, reaction_message(user, answer_id, ""))  # taken back
     wait_for(lambda: "feedback:text:0" not in ledger(rds, question["id"]), what="the feedback removed")
-    post(api, user, reaction(user, question["id"], "❤️"))  # to the user's own message: not feedback on us
+    post(api, user, reaction_message(user, question["id"], "❤️"))  # to the user's own message: not feedback on us
     wait_for(lambda: idle(rds, user), what="the reactions handled")
     assert "feedback" not in trace(env, question["id"])
     assert len(texts(graph_fake, user)) == 1 and reactions(graph_fake, user) == []  # never answered

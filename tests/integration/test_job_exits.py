@@ -50,17 +50,6 @@ def env(own_redis: RedisServer, graph_fake: GraphFake, groq_fake: GroqFake) -> d
     }
 
 
-@pytest.fixture
-def rds(own_redis: RedisServer, graph_fake: GraphFake, groq_fake: GroqFake) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(own_redis.url)
-    client.flushdb()
-    graph_fake.reset()
-    groq_fake.reset()
-    yield client
-    groq_fake.release_chat.set()  # never leave a held request behind
-    client.close()
-
-
 WorkerFactory = Callable[..., ServiceProcess]
 
 
