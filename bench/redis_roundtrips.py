@@ -1,13 +1,15 @@
 """Redis round trips and keys per processed message, in the worker, at default settings (rate limits on).
 
-    python -m bench.redis_roundtrips [--compare main] [--messages 20]
+    python -m bench.redis_roundtrips [--compare main] [--messages 20] [--burst-window 0.3]
 
 The job runs in this process against a real redis-server, with the API's own ingest code queueing it and the
 loopback Graph and Groq fakes answering; every write a redis-py connection makes is one round trip (a pipeline is
 one). Celery's own broker traffic (BRPOP, the ack) is not counted: it is the same before and after. Keys left per
 message: messages of one conversation after a first one, so per-conversation keys (memory) do not count; key
 families are listed. `--compare REF` measures the code as of that git revision too, in the same run (a subprocess
-on a `git archive` of it), and prints both.
+on a `git archive` of it), and prints both. The measured runs have burst merging off (COALESCE_WINDOW_SECONDS=0, as
+the test environment); `--burst-window S` measures this tree again with a window of S seconds, in the same run: a
+message alone then waits one deferral (its Celery retry is not counted; the job runs again here after the countdown).
 """
 
 from __future__ import annotations
@@ -39,7 +41,15 @@ class _Task:
         self.request = type("Request", (), {"retries": 0, "id": ""})()
 
     def retry(self, *, countdown: float, max_retries: int | None) -> Exception:
-        return RuntimeError(f"the benchmark's job asked for a retry in {countdown:.1f} s")
+        return _Deferred(countdown)
+
+
+class _Deferred(Exception):
+    """The job asked Celery to run it again in `countdown` seconds (a deferral: the burst window)."""
+
+    def __init__(self, countdown: float) -> None:
+        super().__init__(f"the benchmark's job asked for a retry in {countdown:.1f} s")
+        self.countdown = countdown
 
 
 class _Counter:
@@ -83,8 +93,9 @@ def _message(kind: str, sender: str, graph: Any, media: Path) -> dict[str, Any]:
     return message | {"type": "image", "image": {"id": media_id, "mime_type": "image/jpeg", "caption": "What is it?"}}
 
 
-def measure(messages: int) -> dict[str, Any]:
-    """Round trips and keys per message for each kind, with the code importable from sys.path."""
+def measure(messages: int, window: float = 0.0) -> dict[str, Any]:
+    """Round trips and keys per message for each kind, with the code importable from sys.path; `window`: the burst
+    window (COALESCE_WINDOW_SECONDS; 0 = off)."""
     import redis
 
     from api.ingest import Ingestor
@@ -112,6 +123,7 @@ def measure(messages: int) -> dict[str, Any]:
         groq.server.start()
         try:
             env = fake_backed_env(server.url, graph.url, graph.version, groq.url) | {"LOG_LEVEL": "WARNING"}
+            env["COALESCE_WINDOW_SECONDS"] = str(window)
             saved = dict(os.environ)
             os.environ.update(env)
             try:
@@ -141,7 +153,14 @@ def measure(messages: int) -> dict[str, Any]:
                 queue = Queue(prepared.queue)
                 counter.trips, counter.commands, counter.active = 0, [], True
                 try:
-                    run_job(_Task(TASK_FOR_QUEUE[queue].value), ctx, payload, pipelines[queue])
+                    for _ in range(10):
+                        try:
+                            run_job(_Task(TASK_FOR_QUEUE[queue].value), ctx, payload, pipelines[queue])
+                            break
+                        except _Deferred as deferred:  # the burst window: Celery would run it again then
+                            counter.active = False
+                            time.sleep(deferred.countdown)
+                            counter.active = True
                 finally:
                     counter.active = False
                 return counter.trips, counter.commands
@@ -192,8 +211,10 @@ def _reference(ref: str, messages: int) -> dict[str, Any]:
         return result
 
 
-def run(messages: int = 20, compare: str | None = None) -> dict[str, Any]:
+def run(messages: int = 20, compare: str | None = None, burst_window: float = 0.0) -> dict[str, Any]:
     results = {"this tree": measure(messages)}
+    if burst_window > 0:
+        results[f"this tree, burst window {burst_window:g} s"] = measure(messages, burst_window)
     if compare:
         results[f"@{compare}"] = _reference(compare, messages)
     print(f"Redis round trips and keys per message in the worker ({messages} messages per kind, rate limits on)")
@@ -219,12 +240,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=20)
     parser.add_argument("--compare", metavar="GIT_REF", help="also measure the code as of this git revision")
+    parser.add_argument("--burst-window", type=float, default=0.0, help="also measure with this burst window (s)")
     parser.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure_only:
         print(json.dumps(measure(args.messages)))
     else:
-        run(args.messages, args.compare)
+        run(args.messages, args.compare, args.burst_window)
 
 
 if __name__ == "__main__":
