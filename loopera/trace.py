@@ -28,6 +28,10 @@ _AMENDS = {
     "cancelled": "deleted before its answer went out; nothing answered",
     "after": "came after its answer (a correction, or its turn left memory)",
 }
+FOREIGN_KEY = (
+    "correlation id unknown: this ledger was written under another MESSAGE_KEY_SECRET / APP_SECRET (a sandbox run "
+    "generates its own); run trace with that process's settings to match its log lines"
+)
 _QUEUED = {"2": "handed to its queue at once", "1": "behind an earlier message of its conversation"}
 
 
@@ -82,14 +86,8 @@ def render(ref: str, fields: dict[str, str], key: bytes, show_content: bool = Fa
         job: InboundJob | None = InboundJob.model_validate_json(fields.get("job", ""))
     except ValueError:
         job = None
-    if job is not None:
-        who = job.conversation if show_content else conversation_ref(job.conversation)
-        lines.append(f"  type         {job.message_type} from conversation {who}")
-        lines.append(f"  logs         correlation_id {correlation_id(job.message_id)}")
-        if show_content:
-            lines.append(f"  message id   {job.message_id}")
-            lines.append(f"  contact      {job.contact_name or '-'}")
-            lines.append(f"  content      {orjson.dumps(job.message).decode()[:500]}")
+    header, foreign_key = _job_lines(job, ref, key, show_content)
+    lines += header
     lines.append(f"  received     {_when(received, None)}")
     lines.append(f"  queued       {_QUEUED.get(fields.get('queued', ''), 'unknown')}")
     runs = fields.get("runs", "0")
@@ -107,12 +105,7 @@ def render(ref: str, fields: dict[str, str], key: bytes, show_content: bool = Fa
         )
     for field in sorted(f for f in fields if f.startswith("stage:") and f.endswith(":error")):
         lines.append(f"  stage error  {field.removeprefix('stage:').removesuffix(':error')}: {fields[field]}")
-    for part in sorted(
-        f.removeprefix("send:") for f in fields if f.startswith("send:") and not f.endswith(_SEND_FACTS)
-    ):
-        lines.append("  " + _send_line(part, fields, key, received, show_content))
-        if history := _status_history(part, fields, received):
-            lines.append(f"  status       {part}: {history}")
+    lines += _send_lines(fields, None if foreign_key else key, received, show_content)
     lines += _amendment_lines(fields, received)
     lines.append(f"  memory       {'written ' + _when(_ms(fields, 'memory'), received) if 'memory' in fields else '-'}")
     flags = [name.removeprefix("flag:") for name in fields if name.startswith("flag:")]
@@ -120,6 +113,35 @@ def render(ref: str, fields: dict[str, str], key: bytes, show_content: bool = Fa
         lines.append(f"  flags        {', '.join(sorted(flags))}")
     if "outcome" in fields:
         lines.append(f"  last outcome {fields['outcome']}")
+    return lines
+
+
+def _job_lines(job: InboundJob | None, ref: str, key: bytes, show_content: bool) -> tuple[list[str], bool]:
+    """Who sent the message and the correlation id of its log lines; True when the ledger was written under another
+    key than ours (found by reading every ledger: a sandbox run generates its own APP_SECRET), so that no id we hash
+    matches its log lines and none is printed."""
+    if job is None:
+        return [], False
+    foreign_key = ref != job.job_id and message_ref(job.message_id, key) != ref
+    who = job.conversation if show_content else conversation_ref(job.conversation)
+    lines = [f"  type         {job.message_type} from conversation {who}"]
+    lines.append(f"  logs         {FOREIGN_KEY if foreign_key else 'correlation_id ' + correlation_id(job.message_id)}")
+    if show_content:
+        lines.append(f"  message id   {job.message_id}")
+        lines.append(f"  contact      {job.contact_name or '-'}")
+        lines.append(f"  content      {orjson.dumps(job.message).decode()[:500]}")
+    return lines, foreign_key
+
+
+def _send_lines(fields: dict[str, str], key: bytes | None, received: int | None, show_content: bool) -> list[str]:
+    """Each reply part's send state and Meta's statuses of it."""
+    lines = []
+    for part in sorted(
+        f.removeprefix("send:") for f in fields if f.startswith("send:") and not f.endswith(_SEND_FACTS)
+    ):
+        lines.append("  " + _send_line(part, fields, key, received, show_content))
+        if history := _status_history(part, fields, received):
+            lines.append(f"  status       {part}: {history}")
     return lines
 
 
@@ -168,11 +190,15 @@ def _amendment_lines(fields: dict[str, str], received: int | None) -> list[str]:
     return lines
 
 
-def _send_line(part: str, fields: dict[str, str], key: bytes, received: int | None, show_content: bool) -> str:
+def _send_line(part: str, fields: dict[str, str], key: bytes | None, received: int | None, show_content: bool) -> str:
+    """One reply part's send state; `key` None: the ledger was written under another key (no ref of Meta's id)."""
     state = fields[f"send:{part}"]
     if state == "done":
         meta = fields.get(f"send:{part}:meta", "")
-        shown = meta if show_content else f"ref {message_ref(meta, key)[:12]}" if meta else "-"
+        if show_content or not meta:
+            shown = meta or "-"
+        else:
+            shown = f"ref {message_ref(meta, key)[:12]}" if key is not None else "ref unknown (another key)"
         by = fields.get(f"send:{part}:confirmed_by")
         how = f" (recorded from Meta's `{by}` status)" if by else ""
         return f"send         {part}: sent {_when(_ms(fields, f'send:{part}:at'), received)}, Meta id {shown}{how}"
