@@ -111,7 +111,7 @@ def render(ref: str, fields: dict[str, str], key: bytes, show_content: bool = Fa
     flags = [name.removeprefix("flag:") for name in fields if name.startswith("flag:")]
     if flags:
         lines.append(f"  flags        {', '.join(sorted(flags))}")
-    if "outcome" in fields:
+    if fields.get("outcome", "done") != "done":
         lines.append(f"  last outcome {fields['outcome']}")
     return lines
 

@@ -31,7 +31,8 @@ Layout (`lp:msg:<ref>`, one key, one TTL: MESSAGE_LEDGER_TTL_SECONDS):
                          the ref of the message it changes; `superseded_by` on that message: the edit answering
                          in its place (shared/scripts/ledger_amend.lua)
     feedback:<part>      the user's reaction to that reply part (with `:at`), workers/pipelines/feedback.py
-    outcome              how the last run ended when it did not simply finish (failed, retrying, deferred, ...)
+    outcome              how the last run ended when it did not simply finish (failed, retrying, deferred, ...);
+                         cleared when a new run claims the message
 
 The conversation's state (`lp:conv:<conversation>`, a small hash) holds what the send gates read besides the
 message's own flags: `paused_until` (epoch ms, a human took over), `opted_out`, `window_until` (epoch ms, the end of

@@ -34,6 +34,8 @@ elseif not redis.call('SET', run, ARGV[3], 'NX', 'PX', ARGV[2]) then
 end
 redis.call('ZADD', KEYS[2], tonumber(ARGV[1]) + tonumber(ARGV[2]), inbox)
 redis.call('HSET', KEYS[1], 'claim', ARGV[3], 'claimed_ms', ARGV[1])
+-- A new run: how the previous one ended (`outcome`, e.g. deferred) is no longer the message's state.
+redis.call('HDEL', KEYS[1], 'outcome')
 redis.call('HSETNX', KEYS[1], 'first_claimed_ms', ARGV[1])
 redis.call('HINCRBY', KEYS[1], 'runs', 1)
 local limit = tonumber(ARGV[9] or '0')

@@ -215,3 +215,17 @@ def test_the_claim_counts_the_message_in_its_users_window_and_a_release_takes_it
     assert client.zcard(log) == 1 and not client.exists(notice)
     # A message judged by the Python script path gets the same member: it is recognised as already counted.
     assert UserRateLimit(client, settings).admit(first.conversation, claimed_first.ledger.key).value == "answer"
+
+
+def test_a_new_run_clears_how_the_previous_one_ended(client: redis.Redis) -> None:
+    """`loopera trace` must not read "deferred" on a message that was answered by the run after the deferral."""
+    job = make_job()
+    ref = queued(client, job)
+    client.hset(ledger_key(ref), "outcome", "deferred")
+    claim = book(client).claim(ref, "copy-a")
+    assert isinstance(claim, Claimed) and "outcome" not in claim.ledger.fields
+    assert not client.hexists(ledger_key(ref), "outcome")
+    client.hset(ledger_key(ref), "outcome", "deferred")
+    client.lpop(mailbox.inbox_key(job.conversation))
+    assert book(client).claim(ref, "copy-b") is ScriptResult.NOT_HEAD  # a stale copy changes nothing
+    assert client.hget(ledger_key(ref), "outcome") == b"deferred"
