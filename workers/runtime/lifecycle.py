@@ -170,6 +170,15 @@ def _start_reaper(**_: Any) -> None:
             detail="running against the local sandbox (docs/sandbox.md), not Meta",
             graph_api_url=settings.graph_api_url,
         )
+    if settings.group_replies == "mention" and not (
+        settings.business_display_name or settings.business_display_phone_number
+    ):
+        # With neither set nothing can name the bot, and it never speaks first in a group, so no reply to it can
+        # exist either: the default policy would silently never answer a group (docs/message-types.md#groups).
+        log.warning(
+            "groups.never_addressed",
+            detail="GROUP_REPLIES=mention needs BUSINESS_DISPLAY_NAME or BUSINESS_DISPLAY_PHONE_NUMBER to answer groups",
+        )
     log.info("worker.ready", metrics_port=metrics_port, sandbox=settings.sandbox)
 
 
