@@ -177,7 +177,7 @@ def _start_reaper(**_: Any) -> None:
         # exist either: the default policy would silently never answer a group (docs/message-types.md#groups).
         log.warning(
             "groups.never_addressed",
-            detail="GROUP_REPLIES=mention needs BUSINESS_DISPLAY_NAME or BUSINESS_DISPLAY_PHONE_NUMBER to answer groups",
+            detail="GROUP_REPLIES=mention: set BUSINESS_DISPLAY_NAME or BUSINESS_DISPLAY_PHONE_NUMBER to answer groups",
         )
     log.info("worker.ready", metrics_port=metrics_port, sandbox=settings.sandbox)
 
