@@ -76,14 +76,21 @@ def plan(settings: Settings, scratch: Path) -> tuple[list[Child], dict[str, str]
 
 
 def _start_redis(settings: Settings, scratch: Path) -> Child | None:
+    where = urlsplit(settings.redis_url)
     if redis_answers(settings.redis_url):
+        # Its data is shared with whatever else uses it (memory, queues): say so, without the URL's password.
+        print(
+            f"make run: using the Redis already answering at {where.hostname}:{where.port or 6379} (REDIS_URL); "
+            "set REDIS_URL to another port to have make run start its own",
+            flush=True,
+        )
         return None
     binary = shutil.which("redis-server")
     if binary is None:
         raise ConfigError(
             "No Redis answers at REDIS_URL and there is no redis-server: install Redis (apt-get install redis-server)"
         )
-    port = urlsplit(settings.redis_url).port or 6379
+    port = where.port or 6379
     command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(scratch), "--appendonly", "yes"]
     return Child("redis", [*command, "--maxmemory-policy", "noeviction"], lambda: redis_answers(settings.redis_url))
 
