@@ -9,11 +9,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from sandbox.webhooks import edit_message
+from tests.dev_stack import DevStack
+from tests.fakes.groq_fake import API_KEY, GroqFake
 from tests.fakes.server import wait_for
 from tests.sandbox_harness import PHONE_NUMBER_ID, TOKEN, InProcessSandbox, RecordingApi
 from tests.webhooks import MEDIA_FIXTURES
@@ -379,6 +382,47 @@ def test_a_posted_webhook_that_is_not_a_json_object_gets_400(
     answer = httpx.post(f"{sandbox.url}/api/webhook", content=content, headers={"content-type": "application/json"})
     assert answer.status_code == 400 and says in answer.json()["error"]
     assert recording_api.webhooks() == []
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, groq_fake: GroqFake) -> Iterator[DevStack]:
+    """`make run`'s whole stack (Redis, API, the pools, the sandbox) with the Groq fake behind the workers."""
+    settings = {"GROQ_API_KEY": API_KEY, "GROQ_BASE_URL": groq_fake.url, "RATE_LIMITS_ENABLED": "false"}
+    running = DevStack(tmp_path_factory.mktemp("make-run"), settings).start()
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()
+
+
+def test_through_the_service_an_edit_before_the_answer_gets_one_answer_and_a_reaction_none(
+    stack: DevStack, groq_fake: GroqFake
+) -> None:
+    """The real API and workers: a message edited while its answer is being written is answered once, to the edited
+    words; the user's reaction to that answer is feedback, never answered."""
+    groq_fake.chat_reply = lambda body: f"You asked: {body['messages'][-1]['content']}"
+    groq_fake.hold_chat.set()  # the original's answer is being written when the edit arrives
+    base, user = f"{stack.sandbox_url}/api/messages", "15550002222"
+    typed = httpx.post(base, json={"from": user, "text": "capital of Frence?"}, timeout=30).json()["message_id"]
+    wait_for(lambda: groq_fake.calls_to("chat/completions"), timeout=60, what="the original's model call")
+    edited = httpx.post(f"{base}/{typed}/edit", json={"text": "capital of France?"}, timeout=30)
+    assert edited.status_code == 202, edited.text
+    groq_fake.release_chat.set()
+
+    def answers() -> list[dict[str, Any]]:
+        messages = httpx.get(f"{stack.sandbox_url}/api/conversations/{user}").json()["messages"]
+        return [m for m in messages if m["direction"] == "out" and m["type"] == "text"]
+
+    (answer,) = wait_for(answers, timeout=60, what="the answer to the edited message")
+    assert answer["text"] == "You asked: capital of France?" and answer["reply_to"] == typed
+    reacted = httpx.post(f"{base}/{answer['id']}/reaction", json={"emoji": "👍"}, timeout=30)
+    assert reacted.status_code == 202 and reacted.json()["message"]["user_reaction"] == "👍"
+    # The conversation's mailbox runs in order: once the next message is answered, the reaction has been handled.
+    httpx.post(base, json={"from": user, "text": "thanks"}, timeout=30)
+    wait_for(lambda: len(answers()) == 2, timeout=60, what="the answer to the next message")
+    assert [a["text"] for a in answers()] == ["You asked: capital of France?", "You asked: thanks"]
+    assert "Frence" not in json.dumps(httpx.get(f"{stack.sandbox_url}/api/conversations/{user}").json())
 
 
 def test_loopera_sandbox_refuses_a_real_token(tmp_path: Path) -> None:

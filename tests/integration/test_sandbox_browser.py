@@ -1,7 +1,8 @@
 """The sandbox page in a real headless Chromium (Debian's, driven by Playwright), against `make run`'s whole stack
 (Redis, API, three pools, sandbox) with the Groq fake behind the workers: type -> reply, a voice note from the fake
 microphone -> OGG/Opus at the workers and a voice-note reply that plays, a photo -> the vision answer, two users ->
-two memories. One more test proves the page reaches the service only through the sandbox's signed webhooks."""
+two memories, a reaction to the bot's message shown on it and never answered. One more test proves the page
+reaches the service only through the sandbox's signed webhooks."""
 
 from __future__ import annotations
 
@@ -175,6 +176,27 @@ def test_each_user_has_a_memory_of_their_own(page: Any, groq_fake: GroqFake, scr
     _as(page, "15550001111")
     page.locator(".bubble.in", has_text="my name is Ana").first.wait_for()
     assert page.locator(".bubble", has_text="who am I?").count() == 0
+
+
+def test_a_reaction_from_the_page_shows_on_the_bots_message_and_gets_no_reply(
+    page: Any, stack: DevStack, groq_fake: GroqFake, screenshots: Path
+) -> None:
+    groq_fake.chat_reply = lambda body: f"Noted: {body['messages'][-1]['content']}"
+    _as(page, "447700900123")
+    _type(page, "rate this answer")
+    answer = page.locator(".bubble.out", has_text="Noted: rate this answer").last
+    answer.wait_for()
+    answer.get_by_role("button", name="Message actions").click()
+    answer.get_by_role("button", name="React 👍").click()
+    answer.locator(".user-reaction", has_text="👍").wait_for()
+    page.screenshot(path=str(screenshots / "sandbox-reaction.png"))
+    # The conversation's mailbox runs in order: once the next message is answered, the reaction has been handled.
+    _type(page, "next question")
+    page.locator(".bubble.out", has_text="Noted: next question").last.wait_for()
+    replies = [m["text"] for m in _conversation(stack, "447700900123") if m["direction"] == "out"]
+    assert replies == ["Noted: rate this answer", "Noted: next question"]
+    (reacted,) = [m for m in _conversation(stack, "447700900123") if m.get("user_reaction")]
+    assert reacted["user_reaction"] == "👍" and reacted["text"] == "Noted: rate this answer"
 
 
 def test_the_page_reaches_the_service_only_through_signed_webhooks(browser: Any) -> None:
