@@ -89,9 +89,10 @@ function render(message) {
   const edited = message.edited && !message.deleted ? `<span class="edited">edited</span> ` : "";
   const reaction = message.reaction ? `<span class="reaction">${escapeHtml(message.reaction)}</span>` : "";
   const mine = message.user_reaction ? `<span class="reaction user-reaction" title="your reaction">${escapeHtml(message.user_reaction)}</span>` : "";
+  const menuOpen = Boolean(node.querySelector(".actions:not([hidden])"));  // a status update must not close it
   node.innerHTML = `${quote}${body(message)}<div class="meta">${edited}${time} ${ticks(message)}</div>${reaction}${mine}${actions(message)}`;
   wireAudio(node);
-  wireActions(node, message);
+  wireActions(node, message, menuOpen);
   if (fresh) {
     $("messages").appendChild(node);
     $("messages").scrollTop = $("messages").scrollHeight;
@@ -112,17 +113,19 @@ function actions(message) {
   return `<button type="button" class="more" aria-label="Message actions" aria-expanded="false">⋯</button>` +
     `<div class="actions" role="group" aria-label="Message actions" hidden>${buttons}</div>`;
 }
-function wireActions(node, message) {
+function wireActions(node, message, open) {
   const more = node.querySelector(".more");
   if (!more) return;
   const menu = node.querySelector(".actions");
-  more.addEventListener("click", () => {
-    menu.hidden = !menu.hidden;
-    more.setAttribute("aria-expanded", String(!menu.hidden));
-  });
+  const show = (visible) => {
+    menu.hidden = !visible;
+    more.setAttribute("aria-expanded", String(visible));
+  };
+  show(open);
+  more.addEventListener("click", () => show(menu.hidden));
   for (const button of menu.querySelectorAll("button")) {
     button.addEventListener("click", () => {
-      menu.hidden = true;
+      show(false);
       const action = button.dataset.action;
       if (action === "react") act(message.id, "reaction", { emoji: button.dataset.emoji });
       else if (action === "delete" && confirm("Delete this message for everyone?")) act(message.id, "delete", {});
@@ -154,8 +157,12 @@ function wireAudio(node) {
   });
 }
 function accept(message) {
+  const known = state.messages.has(message.id);
   state.messages.set(message.id, message);
-  if (message.user === address(currentUser())) render(message);
+  if (message.user !== address(currentUser())) return;
+  render(message);
+  // An edited or deleted message changes the quote in every reply to it.
+  if (known) for (const reply of state.messages.values()) if (reply.reply_to === message.id) render(reply);
 }
 function setTyping(on, seconds) {
   clearTimeout(state.typingTimer);
