@@ -215,9 +215,6 @@ class Sandbox:
 
         return endpoint
 
-    async def _raw_webhook(self, request: Request) -> Response:
-        return await raw_webhook.forward(self, request)
-
     async def conversation(self, request: Request) -> Response:
         return JSONResponse({"messages": self.chat.conversation(request.path_params["address"])})
 
@@ -280,7 +277,7 @@ class Sandbox:
             Route("/api/messages/{message_id}/edit", self._action(user_actions.edit), methods=["POST"]),
             Route("/api/messages/{message_id}/delete", self._action(user_actions.delete), methods=["POST"]),
             Route("/api/messages/{message_id}/reaction", self._action(user_actions.react), methods=["POST"]),
-            Route("/api/webhook", self._raw_webhook, methods=["POST"]),
+            Route("/api/webhook", self._action(raw_webhook.forward), methods=["POST"]),
             Route("/api/conversations/{address}", self.conversation, methods=["GET"]),
             Route("/api/events", self.events, methods=["GET"]),
             Route("/media/{media_id}", self.media, methods=["GET"]),
