@@ -108,6 +108,11 @@ class Sandbox:
                 self.chat.update(failed, status="failed", error=f"the API answered {answer.status_code}")
             raise BadRequestError(f"the API answered {answer.status_code}: {answer.text[:200]}", 502)
 
+    @property
+    def reporting(self) -> bool:
+        """True while status webhooks of earlier sends are still on their way (tests wait for quiet)."""
+        return bool(self._tasks)
+
     def _bot_sent(self, body: dict[str, Any], wamid: str) -> None:
         if body.get("type") == "reaction" and self.chat.reacted(body):
             return  # shown on the message it reacts to

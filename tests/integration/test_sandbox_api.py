@@ -41,7 +41,10 @@ def sandbox(recording_api: RecordingApi) -> Iterator[InProcessSandbox]:
 
 
 @pytest.fixture(autouse=True)
-def _fresh(recording_api: RecordingApi) -> None:
+def _fresh(request: pytest.FixtureRequest, recording_api: RecordingApi) -> None:
+    if "sandbox" in request.fixturenames:  # the previous test's sends are still reported sent/delivered/read
+        running: InProcessSandbox = request.getfixturevalue("sandbox")
+        wait_for(lambda: not running.sandbox.reporting, what="the previous test's status webhooks")
     with recording_api.lock:
         recording_api.requests.clear()
     recording_api.answer = (200, {})
@@ -203,9 +206,9 @@ def _bot_says(sandbox: InProcessSandbox, text: str, to: str = ANA) -> str:
     return str(answer.json()["messages"][0]["id"])
 
 
-def _shown(sandbox: InProcessSandbox, message_id: str, address: str = ANA) -> dict:
+def _shown(sandbox: InProcessSandbox, message_id: str, address: str = ANA) -> dict[str, Any]:
     messages = httpx.get(f"{sandbox.url}/api/conversations/{address}").json()["messages"]
-    return next(m for m in messages if m["id"] == message_id)
+    return dict(next(m for m in messages if m["id"] == message_id))
 
 
 def test_edit_delete_and_react_are_signed_messages_of_their_own(
@@ -289,7 +292,7 @@ def test_a_refused_action_changes_no_bubble(sandbox: InProcessSandbox, recording
     assert _shown(sandbox, typed)["text"] == "hi" and not _shown(sandbox, typed)["edited"]
 
 
-def _meta_docs_text(message_id: str, text: str) -> dict:
+def _meta_docs_text(message_id: str, text: str) -> dict[str, Any]:
     """A text message webhook as Meta's docs print it: their phone number id, not this run's."""
     return {
         "object": "whatsapp_business_account",
