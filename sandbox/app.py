@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from sandbox import raw_webhook, user_actions
 from sandbox.chat import ChatMessage, ChatStore, outbound_message
 from sandbox.config import SandboxConfig
 from sandbox.graph import GraphStandIn
@@ -72,28 +73,52 @@ class Sandbox:
             f"{self.config.api_url}/webhook", content=raw, headers=signed_headers(raw, self.config.app_secret)
         )
 
+    async def post_signed(self, raw: bytes) -> httpx.Response:
+        """POSTs `raw` to the API's /webhook, signed as Meta signs it; BadRequestError (502) when nothing answers."""
+        assert self._http is not None
+        try:
+            return await self._http.post(
+                f"{self.config.api_url}/webhook", content=raw, headers=signed_headers(raw, self.config.app_secret)
+            )
+        except httpx.HTTPError as exc:
+            raise BadRequestError(
+                f"the API at {self.config.api_url} did not answer ({type(exc).__name__}): is it running?", 502
+            ) from exc
+
     async def send_inbound(self, user: User, message: dict[str, Any], bubble: ChatMessage) -> ChatMessage:
         self.chat.users[user.address] = user
         self.chat.add(bubble)
-        body = message_webhook(self.config.phone_number_id, user, message, bubble.id)
-        try:
-            answer = await self._post_webhook(body)
-        except httpx.HTTPError as exc:
-            self.chat.update(bubble.id, status="failed", error=f"the API did not answer ({type(exc).__name__})")
-            raise BadRequestError(f"the API at {self.config.api_url} did not answer: is it running?", 502) from exc
-        if answer.status_code != 200:
-            self.chat.update(bubble.id, status="failed", error=f"the API answered {answer.status_code}")
-            raise BadRequestError(f"the API answered {answer.status_code}: {answer.text[:200]}", 502)
+        await self.send_message(user, message, bubble.id, failed=bubble.id)
         return bubble
+
+    async def send_message(
+        self, user: User, message: dict[str, Any], message_id: str, failed: str | None = None
+    ) -> None:
+        """One message from `user` as Meta's webhook; BadRequestError (502) unless the API accepts it (200), after
+        marking bubble `failed` (when given) as failed."""
+        body = message_webhook(self.config.phone_number_id, user, message, message_id)
+        try:
+            answer = await self.post_signed(encode(body))
+        except BadRequestError:
+            if failed:
+                self.chat.update(failed, status="failed", error="the API did not answer")
+            raise
+        if answer.status_code != 200:
+            if failed:
+                self.chat.update(failed, status="failed", error=f"the API answered {answer.status_code}")
+            raise BadRequestError(f"the API answered {answer.status_code}: {answer.text[:200]}", 502)
+
+    @property
+    def reporting(self) -> bool:
+        """True while status webhooks of earlier sends are still on their way (tests wait for quiet)."""
+        return bool(self._tasks)
 
     def _bot_sent(self, body: dict[str, Any], wamid: str) -> None:
         if body.get("type") == "reaction" and self.chat.reacted(body):
             return  # shown on the message it reacts to
         message = outbound_message(body, wamid)
         self.chat.add(message)
-        user = self.chat.users.get(message.user) or (
-            User(wa_id=message.user) if message.user.isdigit() else User(user_id=message.user)
-        )
+        user = self.chat.user(message.user)
         task = asyncio.get_running_loop().create_task(
             self._report_statuses(user, wamid, body.get("biz_opaque_callback_data"))
         )
@@ -186,6 +211,15 @@ class Sandbox:
         )
         return await self.send_inbound(user, message, bubble)
 
+    def _action(self, handler: Callable[[Sandbox, Request], Awaitable[Response]]) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await handler(self, request)
+            except BadRequestError as exc:
+                return _error(str(exc), exc.status)
+
+        return endpoint
+
     async def conversation(self, request: Request) -> Response:
         return JSONResponse({"messages": self.chat.conversation(request.path_params["address"])})
 
@@ -245,6 +279,10 @@ class Sandbox:
             Route("/api/health", self.health, methods=["GET"]),
             Route("/api/info", self.info, methods=["GET"]),
             Route("/api/messages", self.post_message, methods=["POST"]),
+            Route("/api/messages/{message_id}/edit", self._action(user_actions.edit), methods=["POST"]),
+            Route("/api/messages/{message_id}/delete", self._action(user_actions.delete), methods=["POST"]),
+            Route("/api/messages/{message_id}/reaction", self._action(user_actions.react), methods=["POST"]),
+            Route("/api/webhook", self._action(raw_webhook.forward), methods=["POST"]),
             Route("/api/conversations/{address}", self.conversation, methods=["GET"]),
             Route("/api/events", self.events, methods=["GET"]),
             Route("/media/{media_id}", self.media, methods=["GET"]),

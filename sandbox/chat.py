@@ -38,6 +38,10 @@ class ChatMessage:
     error: str | None = None
     # The bot's reaction to this (inbound) message, e.g. 👀 while it works; "" once taken back.
     reaction: str | None = None
+    # The user's reaction to this (outbound) message; "" once taken back.
+    user_reaction: str | None = None
+    edited: bool = False  # the user edited it: `text` holds the new words
+    deleted: bool = False  # the user deleted it for everyone: its content is gone
     time: float = field(default_factory=time.time)
 
     def to_json(self) -> dict[str, Any]:
@@ -103,6 +107,39 @@ class ChatStore:
         emoji = reaction.get("emoji")
         target = self.update(str(reaction.get("message_id", "")), reaction=emoji if isinstance(emoji, str) else "")
         return target is not None
+
+    def user(self, address: str) -> User:
+        """The simulated user behind a conversation (a phone user when the address is digits)."""
+        known = self.users.get(address)
+        if known is not None:
+            return known
+        return User(wa_id=address) if address.isdigit() else User(user_id=address)
+
+    def amended(self, sender: str, message: dict[str, Any]) -> ChatMessage | None:
+        """A user's `edit`, `revoke` or `reaction` (a message of its own, naming another by id) applied to the bubble
+        it names, as WhatsApp shows it: the edited text with an "edited" mark, "deleted", the reaction on the bubble
+        (https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/payload-examples). None when it is none of
+        those, or names a bubble that is not `sender`'s conversation."""
+        kind = message.get("type")
+        raw = message.get(str(kind))
+        content: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        target_id = content.get("message_id" if kind == "reaction" else "original_message_id")
+        target = self.by_id.get(str(target_id))
+        if kind not in ("edit", "revoke", "reaction") or target is None or target.user != sender:
+            return None
+        if kind == "reaction":
+            emoji = content.get("emoji")
+            return self.update(target.id, user_reaction=emoji if isinstance(emoji, str) else "")
+        if target.direction != "in":
+            return None
+        if kind == "revoke":
+            return self.update(target.id, deleted=True, text=None, caption=None, url=None, location=None)
+        new = content.get("message")
+        text = new.get("text") if isinstance(new, dict) else None
+        words = text.get("body") if isinstance(text, dict) else None
+        if not isinstance(words, str) or target.type != "text":
+            return None
+        return self.update(target.id, text=words, edited=True)
 
     def marked_read(self, body: dict[str, Any]) -> None:
         """The worker's "mark read" (blue ticks), with its typing indicator when it asked for one."""

@@ -13,6 +13,7 @@ import hmac
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,3 +135,54 @@ def location_message(latitude: float, longitude: float, name: str = "", address:
     if address:
         location["address"] = address
     return {"type": "location", "location": location}
+
+
+def edit_message(original_id: str, text: str) -> dict[str, Any]:
+    """The user edited their text message `original_id`: a message of its own (a new id) carrying the new text."""
+    return {"type": "edit", "edit": {"original_message_id": original_id, "message": text_message(text)}}
+
+
+def revoke_message(original_id: str) -> dict[str, Any]:
+    """The user deleted their message `original_id` for everyone."""
+    return {"type": "revoke", "revoke": {"original_message_id": original_id}}
+
+
+def reaction_message(target_id: str, emoji: str) -> dict[str, Any]:
+    """The user's reaction to message `target_id`; "" removes it
+    (https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/payload-examples#reaction-messages)."""
+    return {"type": "reaction", "reaction": {"message_id": target_id, "emoji": emoji}}
+
+
+def _values(body: Any) -> Iterator[dict[str, Any]]:
+    """Every `entry[].changes[].value` object of a webhook body, skipping whatever is not shaped like Meta's."""
+    entries = body.get("entry") if isinstance(body, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
+        changes = entry.get("changes") if isinstance(entry, dict) else None
+        for change in changes if isinstance(changes, list) else []:
+            value = change.get("value") if isinstance(change, dict) else None
+            if isinstance(value, dict):
+                yield value
+
+
+def retarget(body: Any, phone_number_id: str) -> int:
+    """Points every `entry[].changes[].value.metadata.phone_number_id` of a webhook body at `phone_number_id`, in
+    place, so that a body copied from Meta's docs reaches this run's number. Returns how many it rewrote; leaves
+    whatever is not shaped like Meta's envelope as it is (the API judges that)."""
+    rewritten = 0
+    for value in _values(body):
+        metadata = value.get("metadata")
+        if isinstance(metadata, dict):
+            metadata["phone_number_id"] = phone_number_id
+            rewritten += 1
+    return rewritten
+
+
+def carried_messages(body: Any) -> list[tuple[dict[str, Any], list[Any]]]:
+    """Every `(message, contacts)` of a webhook body's `value.messages[]`, for showing them on the page."""
+    found: list[tuple[dict[str, Any], list[Any]]] = []
+    for value in _values(body):
+        messages, contacts = value.get("messages"), value.get("contacts")
+        for message in messages if isinstance(messages, list) else []:
+            if isinstance(message, dict):
+                found.append((message, contacts if isinstance(contacts, list) else []))
+    return found

@@ -30,6 +30,8 @@ class RecordingApi:
     """Answers 200 to correctly signed webhooks (403 otherwise) and keeps every request it saw."""
 
     requests: list[tuple[str, str, bool, Any]] = field(default_factory=list)  # (method, path, signed ok, body)
+    # What it answers a correctly signed webhook with (the real API refuses some with a 4xx of its own).
+    answer: tuple[int, dict[str, Any]] = (200, {})
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -43,7 +45,8 @@ class RecordingApi:
         body = json.loads(raw) if raw else None
         with self.lock:
             self.requests.append((request.method, request.url.path, valid, body))
-        return JSONResponse({}, status_code=200 if valid else 403)
+        status, content = self.answer if valid else (403, {})
+        return JSONResponse(content, status_code=status)
 
     def webhooks(self) -> list[dict[str, Any]]:
         with self.lock:

@@ -47,6 +47,7 @@ function ticks(message) {
 }
 function label(message) {
   if (!message) return "";
+  if (message.deleted) return "This message was deleted";
   if (message.type === "text") return message.text || "";
   if (message.type === "audio") return message.voice ? "Voice message" : "Audio";
   if (message.type === "image") return message.caption || "Photo";
@@ -54,6 +55,7 @@ function label(message) {
   return message.type;
 }
 function body(message) {
+  if (message.deleted) return `<div class="text deleted">🚫 ${message.direction === "in" ? "You deleted this message" : "This message was deleted"}</div>`;
   if (message.type === "text") return `<div class="text">${formatWhatsApp(message.text || "")}</div>`;
   if (message.type === "audio") {
     return `<div class="voice ${message.voice ? "voice-note" : ""}"><button type="button" class="play" aria-label="Play">▶</button>` +
@@ -78,18 +80,69 @@ function render(message) {
     node = document.createElement("div");
     node.dataset.id = message.id;
   }
-  node.className = `bubble ${message.direction} type-${message.type}${message.reaction ? " reacted" : ""}`;
+  const reacted = message.reaction || message.user_reaction;
+  node.className = `bubble ${message.direction} type-${message.type}${reacted ? " reacted" : ""}${message.deleted ? " deleted" : ""}`;
   node.dataset.status = message.status;
   const quoted = message.reply_to ? state.messages.get(message.reply_to) : null;
   const quote = quoted ? `<div class="quoted"><span>${quoted.direction === "in" ? "You" : "Loopera"}</span>${escapeHtml(label(quoted))}</div>` : "";
   const time = new Date(message.time * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const edited = message.edited && !message.deleted ? `<span class="edited">edited</span> ` : "";
   const reaction = message.reaction ? `<span class="reaction">${escapeHtml(message.reaction)}</span>` : "";
-  node.innerHTML = `${quote}${body(message)}<div class="meta">${time} ${ticks(message)}</div>${reaction}`;
+  const mine = message.user_reaction ? `<span class="reaction user-reaction" title="your reaction">${escapeHtml(message.user_reaction)}</span>` : "";
+  const menuOpen = Boolean(node.querySelector(".actions:not([hidden])"));  // a status update must not close it
+  node.innerHTML = `${quote}${body(message)}<div class="meta">${edited}${time} ${ticks(message)}</div>${reaction}${mine}${actions(message)}`;
   wireAudio(node);
+  wireActions(node, message, menuOpen);
   if (fresh) {
     $("messages").appendChild(node);
     $("messages").scrollTop = $("messages").scrollHeight;
   }
+}
+// What a user can do to a bubble, as in WhatsApp: edit or delete their own message, react to the bot's.
+const REACTIONS = ["👍", "❤️", "😂", "😮", "😢", "🙏"];
+function actions(message) {
+  if (message.deleted || message.status === "failed") return "";
+  let buttons = "";
+  if (message.direction === "in") {
+    if (message.type === "text") buttons += `<button type="button" data-action="edit">Edit</button>`;
+    buttons += `<button type="button" data-action="delete">Delete</button>`;
+  } else {
+    buttons += REACTIONS.map((emoji) => `<button type="button" data-action="react" data-emoji="${emoji}" aria-label="React ${emoji}" title="React ${emoji}">${emoji}</button>`).join("");
+    if (message.user_reaction) buttons += `<button type="button" data-action="react" data-emoji="">Remove reaction</button>`;
+  }
+  return `<button type="button" class="more" aria-label="Message actions" aria-expanded="false">⋯</button>` +
+    `<div class="actions" role="group" aria-label="Message actions" hidden>${buttons}</div>`;
+}
+function wireActions(node, message, open) {
+  const more = node.querySelector(".more");
+  if (!more) return;
+  const menu = node.querySelector(".actions");
+  const show = (visible) => {
+    menu.hidden = !visible;
+    more.setAttribute("aria-expanded", String(visible));
+  };
+  show(open);
+  more.addEventListener("click", () => show(menu.hidden));
+  for (const button of menu.querySelectorAll("button")) {
+    button.addEventListener("click", () => {
+      show(false);
+      const action = button.dataset.action;
+      if (action === "react") act(message.id, "reaction", { emoji: button.dataset.emoji });
+      else if (action === "delete" && confirm("Delete this message for everyone?")) act(message.id, "delete", {});
+      else if (action === "edit") {
+        const text = prompt("Edit message", message.text || "");
+        if (text !== null && text.trim() && text !== message.text) act(message.id, "edit", { text });
+      }
+    });
+  }
+}
+async function act(id, verb, payload) {
+  const answer = await fetch(`/api/messages/${encodeURIComponent(id)}/${verb}`, {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(payload),
+  });
+  const data = await answer.json().catch(() => ({}));
+  if (!answer.ok) showError(data.error || `the sandbox answered ${answer.status}`);
+  else if (data.message) accept(data.message);
 }
 function wireAudio(node) {
   const audio = node.querySelector("audio");
@@ -104,8 +157,12 @@ function wireAudio(node) {
   });
 }
 function accept(message) {
+  const known = state.messages.has(message.id);
   state.messages.set(message.id, message);
-  if (message.user === address(currentUser())) render(message);
+  if (message.user !== address(currentUser())) return;
+  render(message);
+  // An edited or deleted message changes the quote in every reply to it.
+  if (known) for (const reply of state.messages.values()) if (reply.reply_to === message.id) render(reply);
 }
 function setTyping(on, seconds) {
   clearTimeout(state.typingTimer);

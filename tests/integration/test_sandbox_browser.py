@@ -1,7 +1,8 @@
 """The sandbox page in a real headless Chromium (Debian's, driven by Playwright), against `make run`'s whole stack
 (Redis, API, three pools, sandbox) with the Groq fake behind the workers: type -> reply, a voice note from the fake
 microphone -> OGG/Opus at the workers and a voice-note reply that plays, a photo -> the vision answer, two users ->
-two memories. One more test proves the page reaches the service only through the sandbox's signed webhooks."""
+two memories, a reaction to the bot's message shown on it and never answered. More tests prove the page reaches
+the service only through the sandbox's signed webhooks, and edits and deletes the user's own messages."""
 
 from __future__ import annotations
 
@@ -177,6 +178,27 @@ def test_each_user_has_a_memory_of_their_own(page: Any, groq_fake: GroqFake, scr
     assert page.locator(".bubble", has_text="who am I?").count() == 0
 
 
+def test_a_reaction_from_the_page_shows_on_the_bots_message_and_gets_no_reply(
+    page: Any, stack: DevStack, groq_fake: GroqFake, screenshots: Path
+) -> None:
+    groq_fake.chat_reply = lambda body: f"Noted: {body['messages'][-1]['content']}"
+    _as(page, "447700900123")
+    _type(page, "rate this answer")
+    answer = page.locator(".bubble.out", has_text="Noted: rate this answer").last
+    answer.wait_for()
+    answer.get_by_role("button", name="Message actions").click()
+    answer.get_by_role("button", name="React 👍").click()
+    answer.locator(".user-reaction", has_text="👍").wait_for()
+    page.screenshot(path=str(screenshots / "sandbox-reaction.png"))
+    # The conversation's mailbox runs in order: once the next message is answered, the reaction has been handled.
+    _type(page, "next question")
+    page.locator(".bubble.out", has_text="Noted: next question").last.wait_for()
+    replies = [m["text"] for m in _conversation(stack, "447700900123") if m["direction"] == "out"]
+    assert replies == ["Noted: rate this answer", "Noted: next question"]
+    (reacted,) = [m for m in _conversation(stack, "447700900123") if m.get("user_reaction")]
+    assert reacted["user_reaction"] == "👍" and reacted["text"] == "Noted: rate this answer"
+
+
 def test_the_page_reaches_the_service_only_through_signed_webhooks(browser: Any) -> None:
     """Every request the page makes goes to the sandbox; every message leaves the sandbox as one signed
     `POST /webhook` (the recording API checks the signature like the real one) and nothing else."""
@@ -208,6 +230,41 @@ def test_the_page_reaches_the_service_only_through_signed_webhooks(browser: Any)
     allowed = ("/", "/static/", "/api/", "/media/")
     assert seen and all(url.startswith(sandbox.url) for url in seen), seen
     assert all(url[len(sandbox.url) :].startswith(allowed) for url in seen)
+
+
+def test_the_page_edits_and_deletes_the_users_own_messages(browser: Any) -> None:
+    """Edit (the browser's prompt answered with the new words) and Delete (confirmed) from a bubble's actions: one
+    signed `edit` and one `revoke` webhook naming the bubbles, which show "edited" and "deleted"."""
+    api = RecordingApi()
+    api.server.start()
+    sandbox = InProcessSandbox(api.url).start()
+    context = browser.new_context()
+    try:
+        tab = context.new_page()
+        tab.set_default_timeout(TIMEOUT_MS)
+        tab.on("dialog", lambda dialog: dialog.accept("see you at 5") if dialog.type == "prompt" else dialog.accept())
+        tab.goto(sandbox.url)
+        tab.wait_for_selector("body[data-live=yes]")
+        _type(tab, "see you at 4")
+        _type(tab, "wrong chat, sorry")
+        first = tab.locator(".bubble.in", has_text="see you at 4")
+        first.get_by_role("button", name="Message actions").click()
+        first.get_by_role("button", name="Edit").click()
+        tab.locator(".bubble.in", has_text="see you at 5").locator(".edited").wait_for()
+        second = tab.locator(".bubble.in", has_text="wrong chat")
+        second.get_by_role("button", name="Message actions").click()
+        second.get_by_role("button", name="Delete").click()
+        tab.locator(".bubble.in.deleted", has_text="You deleted this message").wait_for()
+        assert tab.locator(".bubble", has_text="wrong chat").count() == 0
+    finally:
+        context.close()
+        sandbox.stop()
+        api.server.stop()
+    typed_first, typed_second, edit, revoke = api.messages()
+    assert edit["edit"]["original_message_id"] == typed_first["id"]
+    assert edit["edit"]["message"]["text"]["body"] == "see you at 5"
+    assert revoke["revoke"] == {"original_message_id": typed_second["id"]}
+    assert all(ok for _, _, ok, _ in api.requests)
 
 
 def test_the_page_says_what_is_missing(browser: Any) -> None:

@@ -1,0 +1,84 @@
+"""What a user does to messages already in the chat: edit or delete their own, react to the bot's. Each is a
+message of its own (a new id) that names the other, sent as Meta's webhook
+(https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/payload-examples); the bubble changes once the
+API accepted it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from sandbox.chat import ChatMessage
+from sandbox.inbound import MAX_TEXT_CHARS, BadRequestError
+from sandbox.webhooks import edit_message, new_message_id, reaction_message, revoke_message
+
+if TYPE_CHECKING:
+    from sandbox.app import Sandbox
+
+MAX_EMOJI_CHARS = 16  # one emoji, skin tone and joiners included
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    try:
+        payload = await request.json()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequestError("send a JSON object") from exc
+    if not isinstance(payload, dict):
+        raise BadRequestError("send a JSON object")
+    return payload
+
+
+def _target(sandbox: Sandbox, request: Request) -> ChatMessage:
+    target = sandbox.chat.by_id.get(request.path_params["message_id"])
+    if target is None:
+        raise BadRequestError("no such message in the sandbox's chat", 404)
+    return target
+
+
+def _own_message(sandbox: Sandbox, request: Request) -> ChatMessage:
+    target = _target(sandbox, request)
+    if target.direction != "in":
+        raise BadRequestError("only the user's own messages can be edited or deleted")
+    if target.deleted:
+        raise BadRequestError("that message was deleted")
+    return target
+
+
+async def _send(sandbox: Sandbox, target: ChatMessage, message: dict[str, Any]) -> Response:
+    """Sends `message` from the owner of `target`'s conversation and shows its effect on `target`'s bubble."""
+    message_id = new_message_id()
+    await sandbox.send_message(sandbox.chat.user(target.user), message, message_id)
+    sandbox.chat.amended(target.user, message)
+    return JSONResponse({"message_id": message_id, "message": target.to_json()}, status_code=202)
+
+
+async def edit(sandbox: Sandbox, request: Request) -> Response:
+    """`POST /api/messages/<id>/edit` `{"text": "..."}`: the user edits their text message."""
+    target = _own_message(sandbox, request)
+    if target.type != "text":
+        raise BadRequestError("only text messages can be edited")
+    text = (await _json_object(request)).get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise BadRequestError("`text` is empty: give the edited message")
+    if len(text) > MAX_TEXT_CHARS:
+        raise BadRequestError(f"`text` is longer than WhatsApp's {MAX_TEXT_CHARS} characters")
+    return await _send(sandbox, target, edit_message(target.id, text))
+
+
+async def delete(sandbox: Sandbox, request: Request) -> Response:
+    """`POST /api/messages/<id>/delete`: the user deletes their message for everyone (Meta's `revoke`)."""
+    target = _own_message(sandbox, request)
+    return await _send(sandbox, target, revoke_message(target.id))
+
+
+async def react(sandbox: Sandbox, request: Request) -> Response:
+    """`POST /api/messages/<id>/reaction` `{"emoji": "👍"}` (`""` removes it): the user reacts to a bot message."""
+    target = _target(sandbox, request)
+    if target.direction != "out":
+        raise BadRequestError("react to one of the bot's messages")
+    emoji = (await _json_object(request)).get("emoji")
+    if not isinstance(emoji, str) or len(emoji) > MAX_EMOJI_CHARS or (emoji and emoji.isascii()):
+        raise BadRequestError('`emoji` must be one emoji, or "" to remove the reaction')
+    return await _send(sandbox, target, reaction_message(target.id, emoji))
