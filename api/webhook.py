@@ -205,7 +205,7 @@ class WebhookEndpoint:
         if contents.preferences and not await self._record_preferences(contents):
             return QUEUE_UNAVAILABLE
         for status, code in contents.status_labels:
-            metrics.STATUSES.labels(status, code).inc()
+            metrics.count_status(status, code)
         results = await self._store(contents)
         if results is None:
             return QUEUE_UNAVAILABLE
