@@ -50,7 +50,7 @@ _STATUS_CHILDREN: dict[tuple[str, str], Any] = {}
 
 def count_status(status: str, code: str) -> None:
     """`loopera_statuses_total{status,code}` += 1, the labelled child resolved once per pair (about three status
-    webhooks arrive per reply: bench/ack_path.py measured the per-call `.labels()` at 7 % of a status-only ack)."""
+    webhooks arrive per reply: resolving it per call cost about 4 % of a status-only ack in bench/ack_path.py)."""
     child = _STATUS_CHILDREN.get((status, code))
     if child is None:
         child = _STATUS_CHILDREN[(status, code)] = STATUSES.labels(status, code)
