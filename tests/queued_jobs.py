@@ -12,9 +12,24 @@ import redis
 
 from shared import mailbox
 from shared.celery_protocol import build_task_message
-from shared.jobs import TaskName
+from shared.jobs import InboundJob, TaskName
 from shared.ledger import ledger_key
 from tests.fakes.graph_fake import PHONE_NUMBER_ID
+
+
+def inbound_job(message: dict[str, Any], conversation: str = "u:abc", **fields: Any) -> InboundJob:
+    """The worker's job for Meta's `message` object (its `type` and `id`, else "wamid.IN"), received now."""
+    values: dict[str, Any] = {
+        "job_id": "t1",
+        "message_id": str(message.get("id", "wamid.IN")),
+        "message_type": str(message["type"]),
+        "conversation": conversation,
+        "phone_number_id": PHONE_NUMBER_ID,
+        "received_at": time.time(),
+        "message": message,
+        "to": "15550001111",
+    }
+    return InboundJob(**(values | fields))
 
 
 def text_job(user: str, text: str) -> dict[str, Any]:

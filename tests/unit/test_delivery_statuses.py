@@ -24,6 +24,7 @@ from shared.config import Settings
 from shared.jobs import InboundJob
 from shared.ledger import DEVELOPMENT_MESSAGE_KEY, ledger_key, outgoing_key
 from shared.redis_scripts import ScriptName, lua_source
+from tests.queued_jobs import inbound_job
 from tests.webhooks import APP_SECRET, encode, message_body, signed_headers, text_message
 from workers.clients.graph import GraphClient, tagged
 from workers.clients.graph_errors import GraphTransientError, classify_transport_error
@@ -258,16 +259,8 @@ def test_only_a_lost_answer_may_have_reached_meta() -> None:
 
 # --- the ledger: waiting for the confirmation ------------------------------------------------------------------------
 def a_job() -> InboundJob:
-    return InboundJob(
-        job_id="t1",
-        message_id="wamid.IN",
-        message_type="text",
-        conversation="u:abc",
-        phone_number_id=OURS,
-        received_at=time.time(),
-        message={"type": "text", "text": {"body": "hi"}, "timestamp": str(int(time.time()))},
-        to="15550001111",
-    )
+    now = str(int(time.time()))
+    return inbound_job({"type": "text", "id": "wamid.IN", "text": {"body": "hi"}, "timestamp": now})
 
 
 def test_a_send_whose_answer_was_lost_waits_for_a_status_then_is_resent_only_without_one(client: redis.Redis) -> None:

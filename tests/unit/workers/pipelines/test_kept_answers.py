@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from types import SimpleNamespace
 from typing import Any
 
 from shared.config import Settings
 from shared.jobs import InboundJob
+from tests.queued_jobs import inbound_job
 from workers.delivery.undelivered import KeptAnswer
 from workers.pipelines.window import asked_in, kept_answer_text
 
@@ -20,16 +20,7 @@ def ctx(intro: str = "", transcript: Any = None) -> Any:
 
 
 def job(message: dict[str, Any]) -> InboundJob:
-    return InboundJob(
-        job_id="t",
-        message_id="wamid.X",
-        message_type=str(message["type"]),
-        conversation="u:abc",
-        phone_number_id="1",
-        received_at=time.time(),
-        message=message,
-        to="15550001111",
-    )
+    return inbound_job(message)
 
 
 def test_the_intro_names_the_question_in_the_conversations_language() -> None:

@@ -3,7 +3,6 @@ answered (a reaction, a deletion) as always: a reaction must never get a reply."
 
 from __future__ import annotations
 
-import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -12,19 +11,11 @@ import pytest
 import workers.pipelines.entry as entry
 from shared.config import Settings
 from shared.jobs import InboundJob
+from tests.queued_jobs import inbound_job
 
 
 def job(message: dict[str, Any]) -> InboundJob:
-    return InboundJob(
-        job_id="t",
-        message_id="wamid.IN",
-        message_type=str(message["type"]),
-        conversation="u:abc",
-        phone_number_id="1",
-        received_at=time.time(),
-        message=message,
-        to="15550001111",
-    )
+    return inbound_job(message)
 
 
 @pytest.mark.parametrize(
