@@ -56,6 +56,7 @@ def count_status(status: str, code: str) -> None:
         child = _STATUS_CHILDREN[(status, code)] = STATUSES.labels(status, code)
     child.inc()
 
+
 WEBHOOK_OUTCOMES = {outcome: WEBHOOKS.labels(outcome) for outcome in ("ok", "duplicate", "ignored")}
 MESSAGES_QUEUED = MESSAGES.labels("queued")
 MESSAGES_DUPLICATE = MESSAGES.labels("duplicate")
