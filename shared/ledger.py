@@ -55,6 +55,9 @@ CONVERSATION_STATE_PREFIX = "lp:conv:"
 CUSTOMER_SERVICE_WINDOW_SECONDS = 24 * 3600
 # Fields the API (or a later feature) sets to stop a message's reply, checked by every part's send.
 MESSAGE_FLAGS = ("cancelled", "superseded", "merged")
+# The ledger fields of a message the user took back before its answer: a revoke (`flag:cancelled`) or an edit
+# (`flag:superseded`), set by shared/scripts/ledger_amend.lua.
+WITHDRAWN_FIELDS = ("flag:superseded", "flag:cancelled")
 
 # Used only when neither MESSAGE_KEY_SECRET nor APP_SECRET is set (local development without a Meta app).
 DEVELOPMENT_MESSAGE_KEY = b"loopera-development-only"

@@ -23,13 +23,11 @@ from pydantic import ValidationError
 
 from shared import mailbox
 from shared.jobs import InboundJob
-from shared.ledger import ledger_key
+from shared.ledger import WITHDRAWN_FIELDS, ledger_key
 from shared.redis_scripts import ScriptName, ScriptResult, lua_source
 
 # The most messages queued behind a head job that one burst can take (the claim returns at most this many).
 BURST_PEEK = 20
-# Ledger flags of a message edited or deleted before its answer (shared/scripts/ledger_amend.lua).
-WITHDRAWN_FLAGS = ("flag:superseded", "flag:cancelled")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +119,7 @@ def arrivals(client: redis.Redis, entries: Sequence[bytes]) -> list[Arrival]:
         return []
     pipe = client.pipeline(transaction=False)
     for _task_id, ref in parsed:
-        pipe.hmget(ledger_key(ref), "received_ms", "job", *WITHDRAWN_FLAGS)
+        pipe.hmget(ledger_key(ref), "received_ms", "job", *WITHDRAWN_FIELDS)
     found: list[Arrival] = []
     for (task_id, ref), (received, job_json, *flags) in zip(parsed, pipe.execute(), strict=True):
         job: InboundJob | None = None

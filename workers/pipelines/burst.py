@@ -24,12 +24,12 @@ import orjson
 from pydantic import ValidationError
 
 from shared.jobs import InboundJob
-from shared.ledger import ledger_key
+from shared.ledger import WITHDRAWN_FIELDS, ledger_key
 from shared.logging import correlation_id, get_logger
 from shared.redis_scripts import ScriptResult
 from workers.clients.graph_errors import GraphError
 from workers.context import WorkerContext
-from workers.delivery.burst import WITHDRAWN_FLAGS, Arrival, Closed, arrivals, burst_of
+from workers.delivery.burst import Arrival, Closed, arrivals, burst_of
 from workers.delivery.ledger_book import Claimed
 from workers.delivery.memory import TurnKind, entry
 from workers.errors import UserInputError
@@ -105,7 +105,7 @@ def hold_for_burst(ctx: WorkerContext, claim: Claimed, token: str) -> Gate:
     now = time.time()
     if opted_out is not None or int(paused_until or 0) > now * 1000:
         return Run()  # the controls handle each message on its own (workers/pipelines/controls.py)
-    withdrawn = any(flag in ledger.fields for flag in WITHDRAWN_FLAGS)
+    withdrawn = any(flag in ledger.fields for flag in WITHDRAWN_FIELDS)
     head = Arrival(claim.ref, claim.task_id, int(ledger.fields.get("received_ms") or 0), job, withdrawn)
     stale = settings.stale_message_seconds
     verdict = burst_of(
@@ -162,7 +162,7 @@ def members_of(ctx: WorkerContext, job: InboundJob) -> list[tuple[str, InboundJo
     refs: list[str] = orjson.loads(ctx.ledgers.of(job).fields[BURST_FIELD])
     pipe = ctx.redis.pipeline(transaction=False)
     for ref in refs[:-1]:
-        pipe.hmget(ledger_key(ref), "job", *WITHDRAWN_FLAGS)
+        pipe.hmget(ledger_key(ref), "job", *WITHDRAWN_FIELDS)
     members: list[tuple[str, InboundJob]] = []
     for ref, (raw, *flags) in zip(refs[:-1], pipe.execute() if refs[:-1] else [], strict=True):
         if any(flag is not None for flag in flags):

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from shared.config import is_placeholder
 from shared.jobs import InboundJob
+from shared.ledger import WITHDRAWN_FIELDS
 from shared.logging import correlation_id, get_logger
 from workers.context import WorkerContext
 from workers.pipelines.audio import handle_audio_queue
@@ -28,9 +29,6 @@ from workers.pipelines.window import deliver_kept_answers
 Pipeline = Callable[[WorkerContext, InboundJob], None]
 
 log = get_logger("workers.pipelines.entry")
-
-# Set by an edit (superseded) or a revoke (cancelled) that arrived before the answer (shared/ledger.py).
-WITHDRAWN_FLAGS = ("superseded", "cancelled")
 
 
 # The one answer a sandbox without GROQ_API_KEY gives (docs/sandbox.md): said once per message, never retried.
@@ -81,7 +79,7 @@ def unless_withdrawn(pipeline: Pipeline) -> Pipeline:
 
     def run(ctx: WorkerContext, job: InboundJob) -> None:
         fields = ctx.ledgers.of(job).fields
-        withdrawn = next((flag for flag in WITHDRAWN_FLAGS if f"flag:{flag}" in fields), None)
+        withdrawn = next((field.removeprefix("flag:") for field in WITHDRAWN_FIELDS if field in fields), None)
         if withdrawn is None:
             pipeline(ctx, job)
             return
