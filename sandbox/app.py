@@ -26,7 +26,7 @@ from sandbox import raw_webhook, user_actions
 from sandbox.chat import ChatMessage, ChatStore, outbound_message
 from sandbox.config import SandboxConfig
 from sandbox.graph import GraphStandIn
-from sandbox.inbound import MAX_TEXT_CHARS, BadRequestError, parse_location, parse_user
+from sandbox.inbound import MAX_TEXT_CHARS, BadRequestError, json_object, parse_location, parse_user
 from sandbox.uploads import MAX_UPLOAD_BYTES, UploadError, prepare
 from sandbox.webhooks import (
     User,
@@ -153,12 +153,7 @@ class Sandbox:
         return JSONResponse({"message_id": bubble.id, "message": bubble.to_json()}, status_code=202)
 
     async def _post_json(self, request: Request) -> ChatMessage:
-        try:
-            payload = await request.json()
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BadRequestError("send JSON, or multipart with a `file`") from exc
-        if not isinstance(payload, dict):
-            raise BadRequestError("send a JSON object")
+        payload = await json_object(request, "send JSON, or multipart with a `file`")
         user = parse_user(payload)
         message_id = new_message_id()
         if isinstance(payload.get("location"), dict):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from starlette.requests import Request
+
 from sandbox.webhooks import User
 
 MAX_TEXT_CHARS = 4096  # WhatsApp's limit for one text message
@@ -17,6 +19,17 @@ class BadRequestError(ValueError):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+async def json_object(request: Request, not_json: str = "send a JSON object") -> dict[str, Any]:
+    """The request's body as a JSON object; BadRequestError (`not_json` when it is not JSON at all) otherwise."""
+    try:
+        payload = await request.json()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequestError(not_json) from exc
+    if not isinstance(payload, dict):
+        raise BadRequestError("send a JSON object")
+    return payload
 
 
 def parse_user(payload: dict[str, Any]) -> User:

@@ -11,23 +11,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from sandbox.chat import ChatMessage
-from sandbox.inbound import MAX_TEXT_CHARS, BadRequestError
+from sandbox.inbound import MAX_TEXT_CHARS, BadRequestError, json_object
 from sandbox.webhooks import edit_message, new_message_id, reaction_message, revoke_message
 
 if TYPE_CHECKING:
     from sandbox.app import Sandbox
 
 MAX_EMOJI_CHARS = 16  # one emoji, skin tone and joiners included
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    try:
-        payload = await request.json()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequestError("send a JSON object") from exc
-    if not isinstance(payload, dict):
-        raise BadRequestError("send a JSON object")
-    return payload
 
 
 def _target(sandbox: Sandbox, request: Request) -> ChatMessage:
@@ -59,7 +49,7 @@ async def edit(sandbox: Sandbox, request: Request) -> Response:
     target = _own_message(sandbox, request)
     if target.type != "text":
         raise BadRequestError("only text messages can be edited")
-    text = (await _json_object(request)).get("text")
+    text = (await json_object(request)).get("text")
     if not isinstance(text, str) or not text.strip():
         raise BadRequestError("`text` is empty: give the edited message")
     if len(text) > MAX_TEXT_CHARS:
@@ -78,7 +68,7 @@ async def react(sandbox: Sandbox, request: Request) -> Response:
     target = _target(sandbox, request)
     if target.direction != "out":
         raise BadRequestError("react to one of the bot's messages")
-    emoji = (await _json_object(request)).get("emoji")
+    emoji = (await json_object(request)).get("emoji")
     if not isinstance(emoji, str) or len(emoji) > MAX_EMOJI_CHARS or (emoji and emoji.isascii()):
         raise BadRequestError('`emoji` must be one emoji, or "" to remove the reaction')
     return await _send(sandbox, target, reaction_message(target.id, emoji))
