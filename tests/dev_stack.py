@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -121,3 +123,16 @@ class DevStack:
             return httpx.get(f"{base or self.sandbox_url}{path}", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
+
+
+@contextmanager
+def chatting_stack(workdir: Path, groq_url: str, groq_key: str) -> Iterator[DevStack]:
+    """`make run`'s whole stack (Redis, API, the pools, the sandbox) with a loopback Groq behind the workers, ready
+    to chat; stopped on the way out."""
+    settings = {"GROQ_API_KEY": groq_key, "GROQ_BASE_URL": groq_url, "RATE_LIMITS_ENABLED": "false"}
+    running = DevStack(workdir, settings).start()
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()

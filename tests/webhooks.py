@@ -111,6 +111,22 @@ def text_message(text: str, sender: str = "15550001111", message_id: str | None 
     }
 
 
+def media_message(sender: str, kind: str, media_id: str, mime_type: str, caption: str = "") -> dict[str, Any]:
+    """A photo (`image`) or voice note (`audio`, sent as a voice note) by its media id, as Meta sends it."""
+    media: dict[str, Any] = {"id": media_id, "mime_type": mime_type, "sha256": "x"}
+    if caption:
+        media["caption"] = caption
+    if kind == "audio":
+        media["voice"] = True
+    return {
+        "from": sender,
+        "id": f"wamid.{uuid.uuid4().hex}",
+        "timestamp": str(int(time.time())),
+        "type": kind,
+        kind: media,
+    }
+
+
 def edit_message(sender: str, original_id: str, words: str) -> dict[str, Any]:
     """Meta's `edit` of an earlier message, carrying the new text (fixture: edited_message.json's shape)."""
     return {

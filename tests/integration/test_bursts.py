@@ -32,6 +32,7 @@ from tests.webhooks import (
     conversation_of,
     edit_message,
     encode,
+    media_message,
     message_body,
     revoke_message,
     signed_headers,
@@ -86,14 +87,17 @@ def post(api: str, message: dict[str, Any], sender: str) -> None:
     assert httpx.post(f"{api}/webhook", content=raw, headers=signed_headers(raw), timeout=10).status_code == 200
 
 
-def send_burst(api: str, sender: str, *texts: str) -> list[dict[str, Any]]:
-    messages = []
-    for index, text in enumerate(texts):
+def post_burst(api: str, sender: str, *messages: dict[str, Any]) -> list[dict[str, Any]]:
+    """Post `messages` GAP apart, well inside the window."""
+    for index, message in enumerate(messages):
         if index:
             time.sleep(GAP)
-        messages.append(text_message(text, sender=sender))
-        post(api, messages[-1], sender)
-    return messages
+        post(api, message, sender)
+    return list(messages)
+
+
+def send_burst(api: str, sender: str, *texts: str) -> list[dict[str, Any]]:
+    return post_burst(api, sender, *(text_message(text, sender=sender) for text in texts))
 
 
 def drained(client: redis.Redis) -> bool:
@@ -162,18 +166,9 @@ def test_a_voice_note_inside_a_burst_joins_it_by_its_transcript(
     media_id = f"media-{uuid.uuid4().hex[:8]}"
     graph_fake.add_media(media_id, (MEDIA_FIXTURES / "voice-en.ogg").read_bytes(), "audio/ogg")
     first = text_message("listen to this", sender=user)
-    voice = {
-        "from": user,
-        "id": f"wamid.{uuid.uuid4().hex}",
-        "timestamp": str(int(time.time())),
-        "type": "audio",
-        "audio": {"mime_type": "audio/ogg; codecs=opus", "sha256": "abc", "id": media_id, "voice": True},
-    }
+    voice = media_message(user, "audio", media_id, "audio/ogg; codecs=opus")
     last = text_message("what do you think?", sender=user)
-    for index, message in enumerate((first, voice, last)):
-        if index:
-            time.sleep(GAP)
-        post(api, message, user)
+    post_burst(api, user, first, voice, last)
     wait_for(lambda: sends_to(graph_fake, user), timeout=40, what="the burst's reply")
     wait_for(lambda: drained(rds), timeout=30, what="the mailbox to drain")
 
@@ -198,18 +193,9 @@ def test_a_photo_inside_a_burst_joins_it_by_its_caption_and_a_description(
     media_id = f"media-{uuid.uuid4().hex[:8]}"
     graph_fake.add_media(media_id, (MEDIA_FIXTURES / "photo.jpg").read_bytes(), "image/jpeg")
     first = text_message("look at this", sender=user)
-    photo = {
-        "from": user,
-        "id": f"wamid.{uuid.uuid4().hex}",
-        "timestamp": str(int(time.time())),
-        "type": "image",
-        "image": {"mime_type": "image/jpeg", "sha256": "abc", "id": media_id, "caption": "my bike"},
-    }
+    photo = media_message(user, "image", media_id, "image/jpeg", caption="my bike")
     last = text_message("is it broken?", sender=user)
-    for index, message in enumerate((first, photo, last)):
-        if index:
-            time.sleep(GAP)
-        post(api, message, user)
+    post_burst(api, user, first, photo, last)
     wait_for(lambda: sends_to(graph_fake, user), timeout=40, what="the burst's reply")
     wait_for(lambda: drained(rds), timeout=30, what="the mailbox to drain")
 

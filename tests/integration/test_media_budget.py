@@ -9,12 +9,10 @@ shows in its reaped-children counters.
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,7 +22,7 @@ from tests.fakes.groq_fake import GroqFake
 from tests.fakes.server import wait_for
 from tests.integration.conftest import Webhooks
 from tests.processes import RedisServer, ServiceProcess, start_api, start_worker
-from tests.webhooks import MEDIA_FIXTURES, message_body
+from tests.webhooks import MEDIA_FIXTURES, media_message, message_body
 from workers.text.phrases import PHRASES
 
 pytestmark = pytest.mark.integration
@@ -57,21 +55,6 @@ def stack(service_env: dict[str, str], workdir: Path, redis_server: RedisServer)
     hooks.http.close()
     worker.stop()
     api.stop()
-
-
-def media_message(sender: str, kind: str, media_id: str, mime_type: str, caption: str = "") -> dict[str, Any]:
-    media: dict[str, Any] = {"id": media_id, "mime_type": mime_type, "sha256": "x"}
-    if caption:
-        media["caption"] = caption
-    if kind == "audio":
-        media["voice"] = True
-    return {
-        "from": sender,
-        "id": f"wamid.{uuid.uuid4().hex}",
-        "timestamp": str(int(time.time())),
-        "type": kind,
-        kind: media,
-    }
 
 
 def peak_memory(pid: int) -> int:

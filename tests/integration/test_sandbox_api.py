@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from sandbox.webhooks import edit_message
-from tests.dev_stack import DevStack
+from tests.dev_stack import DevStack, chatting_stack
 from tests.fakes.groq_fake import API_KEY, GroqFake
 from tests.fakes.server import wait_for
 from tests.sandbox_harness import PHONE_NUMBER_ID, TOKEN, InProcessSandbox, RecordingApi
@@ -390,13 +390,8 @@ def test_a_posted_webhook_that_is_not_a_json_object_gets_400(
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, groq_fake: GroqFake) -> Iterator[DevStack]:
     """`make run`'s whole stack (Redis, API, the pools, the sandbox) with the Groq fake behind the workers."""
-    settings = {"GROQ_API_KEY": API_KEY, "GROQ_BASE_URL": groq_fake.url, "RATE_LIMITS_ENABLED": "false"}
-    running = DevStack(tmp_path_factory.mktemp("make-run"), settings).start()
-    try:
-        running.wait_ready()
+    with chatting_stack(tmp_path_factory.mktemp("make-run"), groq_fake.url, API_KEY) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def test_through_the_service_an_edit_before_the_answer_gets_one_answer_and_a_reaction_none(

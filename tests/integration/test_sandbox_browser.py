@@ -18,7 +18,7 @@ import httpx
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tests.dev_stack import DevStack
+from tests.dev_stack import DevStack, chatting_stack
 from tests.fakes.groq_fake import API_KEY, GroqFake
 from tests.fakes.server import wait_for
 from tests.sandbox_harness import InProcessSandbox, RecordingApi
@@ -66,13 +66,8 @@ def browser(fake_mic: Path) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, groq_fake: GroqFake) -> Iterator[DevStack]:
-    settings = {"GROQ_API_KEY": API_KEY, "GROQ_BASE_URL": groq_fake.url, "RATE_LIMITS_ENABLED": "false"}
-    running = DevStack(tmp_path_factory.mktemp("make-run"), settings).start()
-    try:
-        running.wait_ready()
+    with chatting_stack(tmp_path_factory.mktemp("make-run"), groq_fake.url, API_KEY) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
