@@ -122,7 +122,11 @@ function wireActions(node, message, open) {
     more.setAttribute("aria-expanded", String(visible));
   };
   show(open);
-  more.addEventListener("click", () => show(menu.hidden));
+  more.addEventListener("click", () => {
+    show(menu.hidden);
+    // The newest bubble's menu opens below the fold: bring its buttons into view.
+    if (!menu.hidden) menu.scrollIntoView({ block: "nearest" });
+  });
   for (const button of menu.querySelectorAll("button")) {
     button.addEventListener("click", () => {
       show(false);
@@ -152,9 +156,12 @@ function wireAudio(node) {
   audio.addEventListener("play", () => { button.textContent = "❚❚"; node.classList.add("playing"); });
   audio.addEventListener("pause", () => { button.textContent = "▶"; });
   audio.addEventListener("ended", () => { button.textContent = "▶"; node.classList.add("played"); });
-  audio.addEventListener("loadedmetadata", () => {
+  // Chromium often knows an OGG's length only after its metadata (duration Infinity until then): show it when known.
+  const showDuration = () => {
     if (isFinite(audio.duration)) node.querySelector(".duration").textContent = `0:${String(Math.round(audio.duration)).padStart(2, "0")}`;
-  });
+  };
+  audio.addEventListener("loadedmetadata", showDuration);
+  audio.addEventListener("durationchange", showDuration);
 }
 function accept(message) {
   const known = state.messages.has(message.id);
