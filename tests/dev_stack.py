@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from tests.fakes.server import free_port, wait_for
-from tests.processes import REPO
+from tests.processes import REPO, child_pids
 
 
 class DevStack:
@@ -90,21 +90,20 @@ class DevStack:
         """pid of each direct child (`api`, `text`, `audio`, `vision`, `sandbox`, `redis`) from /proc."""
         assert self.process is not None
         found: dict[str, int] = {}
-        for stat in Path("/proc").glob("[0-9]*/stat"):
+        for pid in child_pids(self.process.pid):
             try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-                if int(fields[1]) != self.process.pid:
-                    continue
-                cmdline = (stat.parent / "cmdline").read_bytes().split(b"\0")
-            except (OSError, IndexError, ValueError):
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
                 continue
             args = [a.decode() for a in cmdline if a]
+            if not args:  # exited since it was listed
+                continue
             if "redis-server" in args[0]:
-                found["redis"] = int(stat.parent.name)
+                found["redis"] = pid
             elif "--pool" in args:
-                found[args[args.index("--pool") + 1]] = int(stat.parent.name)
+                found[args[args.index("--pool") + 1]] = pid
             elif args[-1] in ("api", "sandbox") or "api" in args:
-                found["sandbox" if args[-1] == "sandbox" else "api"] = int(stat.parent.name)
+                found["sandbox" if args[-1] == "sandbox" else "api"] = pid
         return found
 
     def stop(self) -> None:

@@ -116,6 +116,25 @@ def fake_backed_env(redis_url: str, graph_url: str, graph_version: str, groq_url
     }
 
 
+def child_pids(pid: int) -> list[int]:
+    """The live (not zombie) processes whose parent is `pid`, from every /proc/<n>/stat (the field after the
+    state is the ppid).
+
+    Not /proc/<pid>/task/<tid>/children: a thread can end between listing the tasks and reading its file
+    (seen in CI as FileNotFoundError). A process gone between listing /proc and reading it is skipped for the
+    same reason.
+    """
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, ValueError):
+            continue
+        if int(ppid) == pid and state != "Z":
+            found.append(int(stat.parent.name))
+    return sorted(found)
+
+
 def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 20) -> int:
     """Warm stop: SIGTERM to the process group (started with start_new_session), SIGKILL if it does not exit."""
     if process.poll() is None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import pytest
 
@@ -96,31 +94,11 @@ def test_button_and_list_replies_count_as_text(webhooks, worker_service: Service
     assert all(text.startswith("You said: ") and len(text) > len("You said: ") for text in graph_fake.texts_to(user))
 
 
-def _child_pids(pid: int) -> list[int]:
-    """The live processes whose parent is `pid`, from every /proc/<n>/stat (field 4 is the ppid).
-
-    Not /proc/<pid>/task/<tid>/children: a thread of the worker can end between listing the tasks
-    and reading its file (seen in CI as FileNotFoundError). A process gone between listing and
-    reading is skipped for the same reason.
-    """
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            state, ppid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if int(ppid) == pid and state != "Z":
-            found.append(int(entry.name))
-    return found
-
-
 def test_a_threads_pool_worker_answers_conversations_in_parallel(
     service_env: dict[str, str], redis_server, graph_fake: GraphFake, workdir
 ) -> None:
     """The pool compose runs for text and vision (WORKER_POOL_IMPL=threads), on its own Redis database."""
-    from tests.processes import start_api, start_worker
+    from tests.processes import child_pids, start_api, start_worker
     from tests.webhooks import encode, signed_headers
 
     env = {**service_env, "REDIS_URL": redis_server.url.rsplit("/", 1)[0] + "/2", "WORKER_POOL_IMPL": "threads"}
@@ -136,7 +114,7 @@ def test_a_threads_pool_worker_answers_conversations_in_parallel(
             assert graph_fake.texts_to(user) == [f"You said: hi from {user}"]
         # Threads, not prefork: the worker is a single process (prefork would have 4 pool children).
         assert worker.process is not None
-        assert _child_pids(worker.process.pid) == []
+        assert child_pids(worker.process.pid) == []
     finally:
         worker.stop()
         api.stop()
