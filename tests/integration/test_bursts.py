@@ -39,6 +39,7 @@ from tests.webhooks import (
     text_message,
 )
 from workers.delivery.memory import MEMORY_PREFIX
+from workers.pipelines.audio import VOICE_HINT
 
 pytestmark = pytest.mark.integration
 
@@ -183,6 +184,31 @@ def test_a_voice_note_inside_a_burst_joins_it_by_its_transcript(
         (heard, "voice"),
         ("what do you think?", "text"),
     ]
+
+
+def test_a_burst_ending_with_a_voice_note_is_answered_with_a_voice_note(
+    api: str, rds: redis.Redis, workers: WorkerFactory, graph_fake: GraphFake, groq_fake: GroqFake
+) -> None:
+    """As a voice note alone would be: the burst's last message decides the form of its one reply."""
+    workers()
+    user = "15550200012"
+    media_id = f"media-{uuid.uuid4().hex[:8]}"
+    graph_fake.add_media(media_id, (MEDIA_FIXTURES / "voice-en.ogg").read_bytes(), "audio/ogg")
+    first = text_message("one more thing", sender=user)
+    voice = media_message(user, "audio", media_id, "audio/ogg; codecs=opus")
+    post_burst(api, user, first, voice)
+    wait_for(lambda: sends_to(graph_fake, user), timeout=40, what="the burst's reply")
+    wait_for(lambda: drained(rds), timeout=30, what="the mailbox to drain")
+
+    [reply] = sends_to(graph_fake, user)
+    assert reply["type"] == "audio" and reply["audio"]["voice"] is True
+    assert reply["context"]["message_id"] == voice["id"]
+    [chat] = groq_fake.calls_to("chat/completions")
+    assert chat.body["messages"][-1]["content"] == f"one more thing\n(voice note) {groq_fake.transcription.text}"
+    system = " ".join(str(m["content"]) for m in chat.body["messages"] if m["role"] == "system")
+    assert VOICE_HINT in system  # asked for an answer fit to be read aloud
+    assert groq_fake.calls_to("audio/speech")
+    assert [turn["kind"] for turn in memory(rds, user)] == ["text", "voice", "voice"]
 
 
 def test_a_photo_inside_a_burst_joins_it_by_its_caption_and_a_description(

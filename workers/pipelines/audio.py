@@ -210,6 +210,20 @@ def send_answer(ctx: WorkerContext, job: InboundJob, reply: str, mode: str) -> b
     return False
 
 
+def answer_aloud(ctx: WorkerContext, job: InboundJob, reply: str, language: str) -> bool:
+    """Send `reply` as a voice note in `language` when a voice speaks it there, else as text; the choice is a stage
+    of the ledger (`answer_mode`), so a retry sends the same form. Returns True when it went out spoken."""
+    mode = generate_once(ctx, job, "answer_mode", lambda: decide_answer(ctx, job, reply, language))
+    return send_answer(ctx, job, reply, mode)
+
+
+def voice_prompt(ctx: WorkerContext, language: str) -> list[str]:
+    """The system prompt for an answer to a voice note heard in `language`: spoken answers are asked to be short
+    and plain (no formatting to read aloud), written ones are not."""
+    spoken = tts_voice_for(ctx.settings, language) is not None
+    return [ctx.system_prompt, VOICE_HINT] if spoken else [ctx.system_prompt]
+
+
 def send_notice(ctx: WorkerContext, job: InboundJob, heard: Heard, fallback_language: str) -> None:
     language = heard.language if heard.language in PHRASES[heard.notice] else fallback_language
     settings = ctx.settings
@@ -231,8 +245,7 @@ def answer_voice_note(ctx: WorkerContext, job: InboundJob, media_id: str) -> Non
         if heard.notice:
             mode = reply = ""
         else:
-            spoken = tts_voice_for(settings, heard.language) is not None
-            system = [ctx.system_prompt, VOICE_HINT] if spoken else [ctx.system_prompt]
+            system = voice_prompt(ctx, heard.language)
             call, cid = chat_call(settings), correlation_id(job.message_id)
             reply = generate_once(
                 ctx,

@@ -5,7 +5,8 @@ Two halves:
   worker slot held) while the burst may still grow, then merge its earlier messages into its last one
   (workers/delivery/burst.py, atomically). The earlier messages' jobs end there (outcome `merged`).
 - `answer_burst`, the pipeline of the burst's last message: one model call over all the messages (a voice note by
-  its transcript, a photo by its caption and a description of it), one reply quoting the last message, and every
+  its transcript, a photo by its caption and a description of it), one reply quoting the last message (a voice
+  note when that message is a voice note and a voice speaks its language, as for a voice note alone), and every
   message stored in the conversation's memory, in order. Every step is a stage of the last message's ledger, so a
   retried or redelivered job reuses the same transcripts, descriptions and answer.
 
@@ -33,7 +34,7 @@ from workers.delivery.burst import Arrival, Closed, arrivals, burst_of
 from workers.delivery.ledger_book import Claimed
 from workers.delivery.memory import TurnKind, entry
 from workers.errors import UserInputError
-from workers.pipelines.audio import Heard, listen
+from workers.pipelines.audio import Heard, answer_aloud, listen, voice_prompt
 from workers.pipelines.chat_turn import context_notes
 from workers.pipelines.controls import command_of
 from workers.pipelines.conversation_language import language_after
@@ -226,14 +227,23 @@ def answer_burst(ctx: WorkerContext, job: InboundJob) -> None:
     cid = correlation_id(job.message_id)
     call = chat_call(ctx.settings)
     content = "\n".join(item.prompt for item in said)
+    # A burst that ends with a voice note (one that was understood) is answered as one would be: aloud when a voice
+    # speaks its language, written otherwise. One that ends with typed words or a photo is answered in writing.
+    last = said[-1]
+    aloud = last.kind == "voice" and bool(last.words)
+    system = voice_prompt(ctx, last.spoken) if aloud else [ctx.system_prompt]
     reply = generate_once(
         ctx,
         job,
         "chat",
-        lambda: ask_model(ctx, call, [ctx.system_prompt], history, content, cid=cid, conversation=job.conversation),
+        lambda: ask_model(ctx, call, system, history, content, cid=cid, conversation=job.conversation),
     )
-    send_text_reply(ctx, job, reply)
+    if aloud:
+        spoken_sent = answer_aloud(ctx, job, reply, last.spoken)
+    else:
+        send_text_reply(ctx, job, reply)
+        spoken_sent = False
     turns = [entry("user", item.memory, item.kind, language_after(history, item.words, item.spoken)) for item in said]
     for turn, (ref, _member) in zip(turns, members, strict=True):
         turn["ref"] = ref  # each message's own turn, so a later edit or delete of it finds it
-    remember(ctx, job, *turns, entry("assistant", reply))
+    remember(ctx, job, *turns, entry("assistant", reply, kind="voice" if spoken_sent else "text"))
