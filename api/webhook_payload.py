@@ -20,7 +20,7 @@ from shared.amendments import amended_message_id
 from shared.celery_protocol import build_task_message, new_task_id
 from shared.handoff import ECHO_MESSAGE_TYPE, ECHOES_FIELD
 from shared.identity import Sender
-from shared.jobs import TASK_FOR_QUEUE, InboundJob, queue_for_message_type
+from shared.jobs import TASK_FOR_QUEUE, InboundJob, queue_for_message
 from shared.ledger import DEVELOPMENT_MESSAGE_KEY, message_ref, outgoing_key
 from shared.logging import correlation_id
 
@@ -275,7 +275,7 @@ def _prepared(
         InboundJob.model_validate(job)
     except ValidationError as exc:
         raise Malformed("schema", tuple(sorted({str(err["loc"][0]) for err in exc.errors() if err["loc"]}))) from None
-    queue = queue_for_message_type(message_type)
+    queue = queue_for_message(message)
     cid = correlation_id(message_id)
     ref = message_ref(message_id, message_key)
     try:

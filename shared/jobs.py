@@ -10,6 +10,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from shared.amendments import edited_message
+
 
 class Queue(StrEnum):
     TEXT = "text"
@@ -40,6 +42,16 @@ _QUEUE_FOR_TYPE: dict[str, Queue] = {"audio": Queue.AUDIO, "image": Queue.VISION
 
 def queue_for_message_type(message_type: str) -> Queue:
     return _QUEUE_FOR_TYPE.get(message_type, Queue.TEXT)
+
+
+def queue_for_message(message: dict[str, Any]) -> Queue:
+    """The queue of Meta's message object: by its type, and for an `edit` of a photo's caption, `vision` (the photo
+    is looked at again with the new caption; a text edit stays on `text`). Voice notes cannot be edited."""
+    message_type = str(message.get("type") or "")
+    if message_type == "edit":
+        edited = edited_message(message)
+        return Queue.VISION if edited is not None and edited.get("type") == "image" else Queue.TEXT
+    return queue_for_message_type(message_type)
 
 
 # Ids become Redis keys and Graph API path or body fields. Meta's are short (a wamid ~60 characters, a wa_id at most

@@ -127,14 +127,18 @@ def media_message(sender: str, kind: str, media_id: str, mime_type: str, caption
     }
 
 
-def edit_message(sender: str, original_id: str, words: str) -> dict[str, Any]:
-    """Meta's `edit` of an earlier message, carrying the new text (fixture: edited_message.json's shape)."""
+def edit_message(sender: str, original_id: str, words: str, photo: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Meta's `edit` of an earlier message, carrying the new text; for a photo's caption (`photo`: the original's
+    `image` object), the photo again with `words` as its caption (fixture: edited_message.json's shape)."""
+    new = {"type": "text", "text": {"body": words}}
+    if photo is not None:
+        new = {"type": "image", "image": {**photo, "caption": words}}
     return {
         "from": sender,
         "id": f"wamid.{uuid.uuid4().hex}",
         "timestamp": str(int(time.time())),
         "type": "edit",
-        "edit": {"original_message_id": original_id, "message": {"type": "text", "text": {"body": words}}},
+        "edit": {"original_message_id": original_id, "message": new},
     }
 
 

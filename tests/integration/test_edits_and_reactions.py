@@ -23,9 +23,11 @@ from tests.fakes.server import free_port, wait_for
 from tests.processes import REPO, RedisServer, ServiceProcess, fake_backed_env, start_worker
 from tests.webhooks import (
     APP_SECRET,
+    MEDIA_FIXTURES,
     conversation_of,
     edit_message,
     encode,
+    media_message,
     message_body,
     reaction_message,
     revoke_message,
@@ -144,6 +146,56 @@ def test_an_edit_after_the_answer_gets_a_correction_and_memory_holds_the_edited_
     # The model saw the edited words in the history, not the original ones.
     history = groq_fake.calls_to("chat/completions")[-1].body["messages"]
     assert not any("Austria?" in str(m["content"]) for m in history if m["role"] == "user")
+
+
+def photo(graph_fake: GraphFake, user: str, caption: str) -> dict[str, Any]:
+    media_id = f"media-{uuid.uuid4().hex[:8]}"
+    graph_fake.add_media(media_id, (MEDIA_FIXTURES / "photo.jpg").read_bytes(), "image/jpeg")
+    return media_message(user, "image", media_id, "image/jpeg", caption=caption)
+
+
+def photo_asked(groq_fake: GroqFake) -> list[str]:
+    """The text sent with each photo to the vision model, in order."""
+    return [" ".join(parts[0].texts) for _call, parts in groq_fake.image_requests()]
+
+
+def test_a_photo_caption_edited_before_the_answer_is_answered_with_the_photo_and_the_new_caption(
+    api: str, worker: ServiceProcess, rds: redis.Redis, graph_fake: GraphFake, groq_fake: GroqFake
+) -> None:
+    user = new_user()
+    groq_fake.chat_delay = SLOW
+    original = photo(graph_fake, user, "what flower is this?")
+    post(api, user, original)
+    wait_for(lambda: photo_asked(groq_fake), what="the photo's model call")  # its answer is being written now
+    post(api, user, edit_message(user, original["id"], "what tree is this?", photo=original["image"]))
+    wait_for(lambda: idle(rds, user), timeout=30, what="both jobs done")
+
+    assert photo_asked(groq_fake) == ["what flower is this?", "what tree is this?"]  # the photo, looked at again
+    [answer] = texts(graph_fake, user)  # one answer: to the edited caption, about the photo
+    assert answer["text"]["body"] == "You said: what tree is this?"
+    assert answer["context"] == {"message_id": original["id"]}
+    assert ledger(rds, original["id"])["send:text:0:gate"] == "superseded"
+    assert memory(rds, user) == [("user", "what tree is this?"), ("assistant", "You said: what tree is this?")]
+
+
+def test_a_photo_caption_edited_after_the_answer_gets_a_correction_that_looks_at_the_photo_again(
+    api: str, worker: ServiceProcess, rds: redis.Redis, graph_fake: GraphFake, groq_fake: GroqFake
+) -> None:
+    user = new_user()
+    original = photo(graph_fake, user, "is this mushroom edible?")
+    post(api, user, original)
+    wait_for(lambda: texts(graph_fake, user), what="the photo's answer")
+    post(api, user, edit_message(user, original["id"], "is this mushroom poisonous for dogs?", photo=original["image"]))
+    wait_for(lambda: len(texts(graph_fake, user)) == 2, what="the correction")
+    wait_for(lambda: idle(rds, user), what="the edit's job done")
+
+    first, corrected = photo_asked(groq_fake)
+    assert first == "is this mushroom edible?"
+    assert "corrected the caption of this photo" in corrected and "poisonous for dogs?" in corrected
+    assert texts(graph_fake, user)[1]["context"] == {"message_id": original["id"]}
+    turns = memory(rds, user)
+    assert turns[0] == ("user", "is this mushroom poisonous for dogs?")  # the edited caption replaces the original's
+    assert turns[2] == ("user", "(corrected an earlier message)")
 
 
 def test_a_revoke_before_the_answer_means_no_answer(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import redis
 
 from shared.amendments import amended_message_id, edited_message
+from shared.jobs import queue_for_message
 from shared.ledger import LEDGER_PREFIX, ledger_key
 from shared.redis_scripts import ScriptName, ScriptResult, lua_source
 from workers.delivery.memory import MemoryEntry, with_user_words, without_message
@@ -34,6 +35,22 @@ def test_the_original_of_an_edit_or_revoke_and_the_edited_message() -> None:
     ):
         assert amended_message_id(odd) is None
     assert edited_message({"type": "edit", "edit": {"message": "text"}}) is None
+
+
+def test_an_edited_photo_caption_goes_to_the_vision_queue_and_every_other_amendment_to_text() -> None:
+    photo = {"type": "image", "image": {"id": "1234567890", "mime_type": "image/jpeg", "caption": "new"}}
+    assert queue_for_message({"type": "edit", "edit": {"original_message_id": "wamid.A", "message": photo}}) == "vision"
+    for message in (
+        {
+            "type": "edit",
+            "edit": {"original_message_id": "wamid.A", "message": {"type": "text", "text": {"body": "x"}}},
+        },
+        {"type": "edit", "edit": "not an object"},
+        {"type": "edit"},
+        {"type": "revoke", "revoke": {"original_message_id": "wamid.B"}},
+    ):
+        assert queue_for_message(message) == "text"
+    assert queue_for_message(photo) == "vision" and queue_for_message({"type": "audio"}) == "audio"
 
 
 def test_edits_are_answered_revokes_and_reactions_are_not() -> None:

@@ -54,6 +54,14 @@ def test_routing_by_type(scenario: str, queue: str) -> None:
     assert [job.queue for job in contents.jobs] == [queue]
 
 
+def test_an_edited_photo_caption_is_routed_to_the_vision_pool() -> None:
+    """Meta's own example of an edit (edited_message.json) carries the photo with its new caption."""
+    body = fixture_file("edited_message")["image"]
+    body["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = OURS
+    [job] = parse_webhook(body, OURS).jobs
+    assert job.queue == "vision" and job.amends
+
+
 def test_every_entry_change_and_message_of_a_batch_is_walked() -> None:
     body = message_body([text_message(f"m{i}", sender="1555") for i in range(3)], sender="1555")
     body["entry"].append(message_body([text_message("other", sender="1666")], sender="1666")["entry"][0])

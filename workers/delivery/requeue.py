@@ -10,7 +10,7 @@ import redis
 
 from shared import mailbox
 from shared.celery_protocol import build_task_message, new_task_id
-from shared.jobs import TASK_FOR_QUEUE, queue_for_message_type
+from shared.jobs import TASK_FOR_QUEUE, queue_for_message
 from shared.ledger import ledger_key
 from shared.logging import correlation_id
 
@@ -19,7 +19,7 @@ def requeue_job(client: redis.Redis, payload: dict[str, Any], lease_seconds: int
     """Returns the new task id. The job keeps its ledger (`ref`), so parts already sent are not sent again while
     the ledger lives (MESSAGE_LEDGER_TTL_SECONDS); a record without a ref (an older one) gets a new ledger."""
     task_id = new_task_id()
-    queue = queue_for_message_type(str(payload["message_type"]))
+    queue = queue_for_message(payload["message"])
     # A replay is a new receipt: its deadline (and staleness) counts from now, or a job that failed at its
     # deadline would be given up again before it even ran.
     job = {key: value for key, value in payload.items() if key != "ref"} | {

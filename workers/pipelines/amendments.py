@@ -8,11 +8,15 @@ amendment after the original:
   (its send gate refuses it) and the edited message is answered as if it had been sent so, quoting the original;
 - an edit after the answer (`after`): memory gets the edited words in place of the original's, and the model,
   told that the user corrected their earlier message, answers briefly;
+- an edited photo caption (Meta's edit carries the photo again) is answered by the vision model, with the photo:
+  the API queues it on `vision` (shared/jobs.queue_for_message);
 - a revoke: the original's turn (the user's words and our answer, or those of an edit of it) leaves memory; before
   the answer went out (`cancelled`) no answer is sent at all. A revoke is never answered.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from shared.amendments import Amendment, amended_message_id, edited_message
 from shared.jobs import InboundJob
@@ -24,12 +28,18 @@ from workers.delivery.memory import with_user_words, without_message
 from workers.pipelines.chat_turn import answer_text
 from workers.pipelines.groups import member_says
 from workers.pipelines.payloads import media_caption, user_text
+from workers.pipelines.vision import handle_image
 
 log = get_logger("workers.pipelines.amendments")
 
 # How the model hears an edit that came after its answer: what changed, and that a short answer is wanted.
 CORRECTION = (
     "(I corrected my earlier message; it now reads:) {words}\n"
+    "(Briefly acknowledge the correction and answer what I meant, without repeating your earlier answer.)"
+)
+# The same for a photo whose caption was edited after its answer: the photo is sent along again.
+CAPTION_CORRECTION = (
+    "(I corrected the caption of this photo; it now reads:) {words}\n"
     "(Briefly acknowledge the correction and answer what I meant, without repeating your earlier answer.)"
 )
 # What memory keeps of that request: the edited words themselves replace the original's in memory.
@@ -79,16 +89,30 @@ def answer_edit(ctx: WorkerContext, job: InboundJob) -> None:
         conversation=conversation_ref(job.conversation),
         decision=verdict.value,
     )
+    photo = _is_photo(new)
     if verdict is Amendment.INSTEAD:
-        answer_text(ctx, as_sent, member_says(job, words), words=words)
+        if photo:  # the photo with its new caption, as if it had been sent so
+            handle_image(ctx, as_sent)
+        else:
+            answer_text(ctx, as_sent, member_says(job, words), words=words)
         return
     # After the answer: memory holds the edited words in the original's place, before the model sees it.
     ctx.memory.rewrite(job.conversation, lambda turns: with_user_words(turns, ref, member_says(job, words)))
     ledger = ctx.ledgers.of(job)
     if ledger.history is not None:
         ledger.history = with_user_words(ledger.history, ref, member_says(job, words))
+    if photo:  # the model looks at the photo again, with the corrected caption
+        request = CAPTION_CORRECTION.format(words=words)
+        handle_image(ctx, as_sent, asked=request, remember_as=CORRECTION_REMEMBERED)
+        return
     request = CORRECTION.format(words=member_says(job, words))
     answer_text(ctx, as_sent, request, remember_as=CORRECTION_REMEMBERED, words=words)
+
+
+def _is_photo(message: dict[str, Any]) -> bool:
+    """An edited photo caption: Meta's edit carries the photo itself (its media id) with the new caption."""
+    image = message.get("image") if message.get("type") == "image" else None
+    return isinstance(image, dict) and isinstance(image.get("id"), str) and bool(image["id"])
 
 
 def forget_revoked(ctx: WorkerContext, job: InboundJob) -> None:

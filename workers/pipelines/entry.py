@@ -90,8 +90,14 @@ def unless_withdrawn(pipeline: Pipeline) -> Pipeline:
     return run
 
 
+def handle_vision_queue(ctx: WorkerContext, job: InboundJob) -> None:
+    """A photo; anything else on the vision queue (an edit of a photo's caption, which looks at the photo again:
+    shared/jobs.queue_for_message) goes through the message-type table like any message."""
+    (handle_image if job.message_type == "image" else handle_text_queue)(ctx, job)
+
+
 # Controls first (a command needs no model, so it works in a sandbox without a Groq key too), then the key check.
 # A withdrawn message before everything: the user took it back, commands included.
 TEXT_PIPELINE = unless_withdrawn(with_user_controls(unless_groq_key_missing(unless_stale(handle_text_queue))))
 AUDIO_PIPELINE = unless_withdrawn(with_user_controls(unless_groq_key_missing(unless_stale(handle_audio_queue))))
-VISION_PIPELINE = unless_withdrawn(with_user_controls(unless_groq_key_missing(unless_stale(handle_image))))
+VISION_PIPELINE = unless_withdrawn(with_user_controls(unless_groq_key_missing(unless_stale(handle_vision_queue))))

@@ -93,7 +93,10 @@ def describe_image(ctx: WorkerContext, job: InboundJob, media_id: str, prompt: s
     return without_reasoning(reply)
 
 
-def handle_image(ctx: WorkerContext, job: InboundJob) -> None:
+def handle_image(ctx: WorkerContext, job: InboundJob, *, asked: str = "", remember_as: str = "") -> None:
+    """Answer the photo in `job.message["image"]` with the vision model and remember the turn. By default the
+    request is the caption (or, without one, a request to describe the photo); `asked` replaces it (an edited
+    caption's correction: workers/pipelines/amendments.py), and `remember_as` replaces what memory keeps of it."""
     image = job.message.get("image")
     image = image if isinstance(image, dict) else {}
     media_id = image.get("id")
@@ -105,7 +108,7 @@ def handle_image(ctx: WorkerContext, job: InboundJob) -> None:
     try:
         if not isinstance(media_id, str) or not media_id:
             raise UserInputError("image_unreadable", "image without a media id")
-        prompt = image_prompt(caption, notes, language)
+        prompt = notes + asked if asked else image_prompt(caption, notes, language)
         reply = generate_once(ctx, job, "vision", lambda: describe_image(ctx, job, media_id, prompt, history))
     except UserInputError as exc:
         _cannot_open(ctx, job, exc.reason, language)
@@ -117,7 +120,7 @@ def handle_image(ctx: WorkerContext, job: InboundJob) -> None:
         _cannot_open(ctx, job, exc.reason, language)
         return
     send_text_reply(ctx, job, reply)
-    remember(ctx, job, entry("user", notes + caption, "image", language), entry("assistant", reply))
+    remember(ctx, job, entry("user", notes + (remember_as or caption), "image", language), entry("assistant", reply))
 
 
 def _cannot_open(ctx: WorkerContext, job: InboundJob, reason: str, language: str) -> None:
