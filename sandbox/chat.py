@@ -40,7 +40,7 @@ class ChatMessage:
     reaction: str | None = None
     # The user's reaction to this (outbound) message; "" once taken back.
     user_reaction: str | None = None
-    edited: bool = False  # the user edited it: `text` holds the new words
+    edited: bool = False  # the user edited it: `text` (a photo's `caption`) holds the new words
     deleted: bool = False  # the user deleted it for everyone: its content is gone
     time: float = field(default_factory=time.time)
 
@@ -135,11 +135,8 @@ class ChatStore:
         if kind == "revoke":
             return self.update(target.id, deleted=True, text=None, caption=None, url=None, location=None)
         new = content.get("message")
-        text = new.get("text") if isinstance(new, dict) else None
-        words = text.get("body") if isinstance(text, dict) else None
-        if not isinstance(words, str) or target.type != "text":
-            return None
-        return self.update(target.id, text=words, edited=True)
+        changes = _edited_fields(target, new if isinstance(new, dict) else {})
+        return self.update(target.id, **changes, edited=True) if changes else None
 
     def marked_read(self, body: dict[str, Any]) -> None:
         """The worker's "mark read" (blue ticks), with its typing indicator when it asked for one."""
@@ -165,3 +162,16 @@ class ChatStore:
                 queue.put_nowait(event)
             except asyncio.QueueFull:  # a page that stopped reading; it reloads the conversation on reconnect
                 self._subscribers.discard(queue)
+
+
+# What an edit can change, by the edited bubble's type: a text's words, a photo's caption (Meta's edit carries the
+# photo again with it). The bubble field, and the key inside the new message's object of that type.
+_EDITABLE = {"text": ("text", "body"), "image": ("caption", "caption")}
+
+
+def _edited_fields(target: ChatMessage, new: dict[str, Any]) -> dict[str, str]:
+    """The bubble fields an edit's new message changes; empty when it fits the bubble's type in no way."""
+    field, key = _EDITABLE.get(target.type, ("", ""))
+    content = new.get(target.type) if field and new.get("type") == target.type else None
+    value = content.get(key) if isinstance(content, dict) else None
+    return {field: value} if isinstance(value, str) else {}

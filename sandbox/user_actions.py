@@ -5,6 +5,7 @@ API accepted it."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from sandbox.app import Sandbox
 
 MAX_EMOJI_CHARS = 16  # one emoji, skin tone and joiners included
+# https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages (media object: caption, 1024 characters)
+MAX_CAPTION_CHARS = 1024
 
 
 def _target(sandbox: Sandbox, request: Request) -> ChatMessage:
@@ -45,16 +48,29 @@ async def _send(sandbox: Sandbox, target: ChatMessage, message: dict[str, Any]) 
 
 
 async def edit(sandbox: Sandbox, request: Request) -> Response:
-    """`POST /api/messages/<id>/edit` `{"text": "..."}`: the user edits their text message."""
+    """`POST /api/messages/<id>/edit` `{"text": "..."}`: the user edits their text message, or the caption of
+    their photo (Meta then sends the photo again with the new caption)."""
     target = _own_message(sandbox, request)
-    if target.type != "text":
-        raise BadRequestError("only text messages can be edited")
+    if target.type not in ("text", "image") or (target.type == "image" and not target.caption):
+        raise BadRequestError("only text messages and photo captions can be edited")
     text = (await json_object(request)).get("text")
     if not isinstance(text, str) or not text.strip():
         raise BadRequestError("`text` is empty: give the edited message")
-    if len(text) > MAX_TEXT_CHARS:
-        raise BadRequestError(f"`text` is longer than WhatsApp's {MAX_TEXT_CHARS} characters")
-    return await _send(sandbox, target, edit_message(target.id, text))
+    limit = MAX_TEXT_CHARS if target.type == "text" else MAX_CAPTION_CHARS
+    if len(text) > limit:
+        raise BadRequestError(f"`text` is longer than WhatsApp's {limit} characters")
+    photo = _photo_of(sandbox, target) if target.type == "image" else None
+    return await _send(sandbox, target, edit_message(target.id, text, photo))
+
+
+def _photo_of(sandbox: Sandbox, target: ChatMessage) -> dict[str, Any]:
+    """The `image` object the photo was first sent with (its media id is in the bubble's `/media/<id>` url)."""
+    media_id = (target.url or "").removeprefix("/media/")
+    stored = sandbox.graph.media.get(media_id)
+    if stored is None:
+        raise BadRequestError("that photo is no longer in the sandbox", 404)
+    data, mime_type = stored
+    return {"id": media_id, "mime_type": mime_type, "sha256": hashlib.sha256(data).hexdigest()}
 
 
 async def delete(sandbox: Sandbox, request: Request) -> Response:

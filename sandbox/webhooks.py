@@ -137,9 +137,12 @@ def location_message(latitude: float, longitude: float, name: str = "", address:
     return {"type": "location", "location": location}
 
 
-def edit_message(original_id: str, text: str) -> dict[str, Any]:
-    """The user edited their text message `original_id`: a message of its own (a new id) carrying the new text."""
-    return {"type": "edit", "edit": {"original_message_id": original_id, "message": text_message(text)}}
+def edit_message(original_id: str, text: str, photo: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The user edited their message `original_id`: a message of its own (a new id) carrying the new text, or for a
+    photo's caption (`photo`: the photo's `image` object as first sent) the photo again with `text` as its caption
+    (Meta's example: https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/payload-examples)."""
+    new = text_message(text) if photo is None else {"type": "image", "image": {**photo, "caption": text}}
+    return {"type": "edit", "edit": {"original_message_id": original_id, "message": new}}
 
 
 def revoke_message(original_id: str) -> dict[str, Any]:

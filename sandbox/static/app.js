@@ -104,7 +104,9 @@ function actions(message) {
   if (message.deleted || message.status === "failed") return "";
   let buttons = "";
   if (message.direction === "in") {
-    if (message.type === "text") buttons += `<button type="button" data-action="edit">Edit</button>`;
+    if (message.type === "text" || (message.type === "image" && message.caption)) {
+      buttons += `<button type="button" data-action="edit">Edit</button>`;
+    }
     buttons += `<button type="button" data-action="delete">Delete</button>`;
   } else {
     buttons += REACTIONS.map((emoji) => `<button type="button" data-action="react" data-emoji="${emoji}" aria-label="React ${emoji}" title="React ${emoji}">${emoji}</button>`).join("");
@@ -134,8 +136,9 @@ function wireActions(node, message, open) {
       if (action === "react") act(message.id, "reaction", { emoji: button.dataset.emoji });
       else if (action === "delete" && confirm("Delete this message for everyone?")) act(message.id, "delete", {});
       else if (action === "edit") {
-        const text = prompt("Edit message", message.text || "");
-        if (text !== null && text.trim() && text !== message.text) act(message.id, "edit", { text });
+        const before = message.type === "image" ? message.caption : message.text;
+        const text = prompt(message.type === "image" ? "Edit caption" : "Edit message", before || "");
+        if (text !== null && text.trim() && text !== before) act(message.id, "edit", { text });
       }
     });
   }

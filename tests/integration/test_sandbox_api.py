@@ -244,6 +244,33 @@ def test_edit_delete_and_react_are_signed_messages_of_their_own(
     assert [m["id"] for m in conversation][-3:] == [typed, other, bot]  # no bubble of their own
 
 
+def test_a_photo_caption_edit_sends_the_photo_again_with_the_new_caption(
+    sandbox: InProcessSandbox, recording_api: RecordingApi
+) -> None:
+    """As Meta's own example of an edit: the photo's image object (same media id) with the new caption."""
+    photo = (MEDIA_FIXTURES / "photo.jpg").read_bytes()
+    sent = httpx.post(
+        f"{sandbox.url}/api/messages",
+        data={"from": ANA, "caption": "what flower is this?"},
+        files={"file": ("p.jpg", photo, "image/jpeg")},
+    ).json()["message_id"]
+    edited = httpx.post(f"{sandbox.url}/api/messages/{sent}/edit", json={"text": "what tree is this?"})
+    assert edited.status_code == 202, edited.text
+    assert edited.json()["message"] | {"caption": "what tree is this?", "edited": True} == edited.json()["message"]
+    original, edit = recording_api.messages()
+    assert edit["edit"] == {
+        "original_message_id": sent,
+        "message": {"type": "image", "image": {**original["image"], "caption": "what tree is this?"}},
+    }
+    assert _shown(sandbox, sent)["caption"] == "what tree is this?"
+    too_long = httpx.post(f"{sandbox.url}/api/messages/{sent}/edit", json={"text": "x" * 1025})
+    assert too_long.status_code == 400 and "1024" in too_long.json()["error"]
+    bare = httpx.post(f"{sandbox.url}/api/messages", data={"from": ANA}, files={"file": ("p.jpg", photo, "image/jpeg")})
+    no_caption = httpx.post(f"{sandbox.url}/api/messages/{bare.json()['message_id']}/edit", json={"text": "x"})
+    assert no_caption.status_code == 400 and "photo captions" in no_caption.json()["error"]
+    assert len(recording_api.messages()) == 3  # the refused edits reached nothing
+
+
 def test_a_username_user_edits_as_from_user_id(sandbox: InProcessSandbox, recording_api: RecordingApi) -> None:
     cleo = {"user_id": "US.13491208655302741918", "username": "cleo"}
     typed = httpx.post(f"{sandbox.url}/api/messages", json={**cleo, "text": "hi"}).json()["message_id"]

@@ -262,6 +262,45 @@ def test_the_page_edits_and_deletes_the_users_own_messages(browser: Any) -> None
     assert all(ok for _, _, ok, _ in api.requests)
 
 
+def test_the_page_edits_a_photos_caption(browser: Any) -> None:
+    """A captioned photo's Edit asks for the caption: one signed `edit` carrying the same photo with the new caption,
+    and the bubble shows it with its mark."""
+    api = RecordingApi()
+    api.server.start()
+    sandbox = InProcessSandbox(api.url).start()
+    context = browser.new_context()
+    try:
+        tab = context.new_page()
+        tab.set_default_timeout(TIMEOUT_MS)
+        asked: list[str] = []
+
+        def answer(dialog: Any) -> None:
+            asked.append(dialog.message)
+            dialog.accept("what tree is this?")
+
+        tab.on("dialog", answer)
+        tab.goto(sandbox.url)
+        tab.wait_for_selector("body[data-live=yes]")
+        tab.set_input_files("#file", str(MEDIA_FIXTURES / "photo.jpg"))
+        tab.fill("#caption", "what flower is this?")
+        tab.click("#send")
+        bubble = tab.locator(".bubble.in.type-image", has_text="what flower is this?")
+        bubble.get_by_role("button", name="Message actions").click()
+        bubble.get_by_role("button", name="Edit").click()
+        edited = tab.locator(".bubble.in.type-image", has_text="what tree is this?")
+        edited.locator(".edited").wait_for()
+        assert edited.locator("img.photo").count() == 1  # still the photo, with its new caption
+    finally:
+        context.close()
+        sandbox.stop()
+        api.server.stop()
+    assert asked == ["Edit caption"]
+    photo, edit = api.messages()
+    assert edit["edit"]["original_message_id"] == photo["id"]
+    assert edit["edit"]["message"]["image"] == {**photo["image"], "caption": "what tree is this?"}
+    assert all(ok for _, _, ok, _ in api.requests)
+
+
 def test_the_page_says_what_is_missing(browser: Any) -> None:
     sandbox = InProcessSandbox("http://127.0.0.1:9", groq_key_missing=True).start()
     context = browser.new_context()

@@ -35,6 +35,16 @@ def test_an_edit_replaces_the_text_and_marks_it_edited() -> None:
     assert [m.id for m in store.conversations[ANA]] == ["wamid.in.1", "wamid.in.2", "wamid.out.1"]  # no new bubble
 
 
+def test_a_caption_edit_replaces_the_photos_caption_and_marks_it_edited() -> None:
+    store = _store()
+    store.add(ChatMessage("wamid.in.3", ANA, "in", "image", caption="old", url="/media/m1", mime_type="image/jpeg"))
+    photo = {"id": "m1", "mime_type": "image/jpeg", "sha256": "ab"}
+    changed = store.amended(ANA, edit_message("wamid.in.3", "new", photo))
+    assert changed is not None and changed.caption == "new" and changed.edited and changed.url == "/media/m1"
+    assert store.amended(ANA, edit_message("wamid.in.1", "a photo edit of a text", photo)) is None
+    assert store.by_id["wamid.in.1"].text == "helo"
+
+
 def test_a_revoke_empties_the_bubble_and_marks_it_deleted() -> None:
     store = _store()
     assert store.amended(ANA, revoke_message("wamid.in.2")) is not None
@@ -68,6 +78,13 @@ def test_the_builders_give_metas_shapes() -> None:
     assert edit_message("w1", "new") == {
         "type": "edit",
         "edit": {"original_message_id": "w1", "message": {"type": "text", "text": {"body": "new"}}},
+    }
+    assert edit_message("w1", "new", {"id": "m1", "mime_type": "image/jpeg", "caption": "old"}) == {
+        "type": "edit",
+        "edit": {
+            "original_message_id": "w1",
+            "message": {"type": "image", "image": {"id": "m1", "mime_type": "image/jpeg", "caption": "new"}},
+        },
     }
     assert revoke_message("w1") == {"type": "revoke", "revoke": {"original_message_id": "w1"}}
     assert reaction_message("w2", "") == {"type": "reaction", "reaction": {"message_id": "w2", "emoji": ""}}
