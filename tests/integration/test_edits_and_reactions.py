@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -34,6 +35,7 @@ from tests.webhooks import (
     signed_headers,
     text_message,
 )
+from workers.text.phrases import phrase
 
 pytestmark = pytest.mark.integration
 
@@ -273,6 +275,52 @@ def test_a_reaction_to_the_bots_message_is_kept_counted_and_traced_never_answere
     wait_for(lambda: idle(rds, user), what="the reactions handled")
     assert "feedback" not in trace(env, question["id"])
     assert len(texts(graph_fake, user)) == 1 and reactions(graph_fake, user) == []  # never answered
+
+
+def loopera(env: dict[str, str], *args: str) -> str:
+    command = [sys.executable, "-m", "loopera.cli", *args]
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=True).stdout
+
+
+def test_while_a_person_has_the_conversation_edits_deletions_and_reactions_still_change_memory_and_feedback(
+    api: str, env: dict[str, str], worker: ServiceProcess, rds: redis.Redis, graph_fake: GraphFake
+) -> None:
+    """Not answered while paused, like every message then; but what they change is kept, not remembered as
+    "(sent a revoke)": the edited words, the deleted message gone from memory, the reaction stored."""
+    user = new_user()
+    order = text_message("my order is 4411", sender=user)
+    card = text_message("my card number is 4111 1111", sender=user)
+    post(api, user, order)
+    answer = wait_for(lambda: texts(graph_fake, user), what="the first answer")[0]
+    post(api, user, card)
+    wait_for(lambda: len(texts(graph_fake, user)) == 2 and idle(rds, user), what="the second answer")
+    loopera(env, "handoff", "pause", user)
+
+    post(api, user, edit_message(user, order["id"], "my order is 4412"))
+    post(api, user, revoke_message(user, card["id"]))
+    post(api, user, reaction_message(user, graph_fake.meta_id_of(answer), "👍"))
+    wait_for(lambda: "feedback:text:0" in ledger(rds, order["id"]), what="the reaction stored")
+    wait_for(lambda: idle(rds, user), what="all three handled")
+    assert memory(rds, user) == [("user", "my order is 4412"), ("assistant", "You said: my order is 4411")]
+    assert len(texts(graph_fake, user)) == 2  # nothing answered while paused
+
+
+def test_a_deletion_in_metas_late_backlog_still_removes_the_message_from_memory(
+    api: str, worker: ServiceProcess, rds: redis.Redis, graph_fake: GraphFake
+) -> None:
+    """After an outage Meta delivers days of backlog: a late question gets the delay notice, but a late deletion is
+    no question, and the user still expects the deleted message forgotten."""
+    user = new_user()
+    secret = text_message("my passport number is X1234567", sender=user)
+    post(api, user, secret)
+    wait_for(lambda: texts(graph_fake, user) and idle(rds, user), what="the answer")
+    revoke = revoke_message(user, secret["id"]) | {"timestamp": str(int(time.time()) - 2 * 3600)}  # 2 h late
+    edit = edit_message(user, secret["id"], "(nothing)") | {"timestamp": str(int(time.time()) - 2 * 3600)}
+    post(api, user, edit)
+    post(api, user, revoke)
+    wait_for(lambda: not memory(rds, user) and idle(rds, user), what="the message forgotten")
+    # One delay notice, for the late edit (a request); none for the deletion.
+    assert [m["text"]["body"] for m in texts(graph_fake, user)][1:] == [phrase("stale_notice", "en")]
 
 
 def test_a_slow_job_gets_an_eyes_reaction_removed_after_the_answer_a_fast_one_none(

@@ -109,6 +109,36 @@ def test_a_late_unaddressed_group_message_gets_no_delay_notice(
     assert graph_fake.texts_to(group_id) == ["You said: (Tomas) Loopera Desk: are you there?"]
 
 
+def amending_in_group(original: dict[str, Any], new_words: str | None = None) -> dict[str, Any]:
+    """The member's edit (`new_words`) or deletion (None) of their group message `original` (Meta's shapes)."""
+    value = original["entry"][0]["changes"][0]["value"]
+    body = in_group("", value["messages"][0]["from"], value["messages"][0]["group_id"])
+    message = body["entry"][0]["changes"][0]["value"]["messages"][0]
+    del message["text"]
+    original_id = value["messages"][0]["id"]
+    if new_words is None:
+        message.update(type="revoke", revoke={"original_message_id": original_id})
+    else:
+        new = {"type": "text", "text": {"body": new_words}}
+        message.update(type="edit", edit={"original_message_id": original_id, "message": new})
+    return body
+
+
+def test_a_members_edit_and_deletion_of_unaddressed_messages_change_the_groups_memory(
+    webhooks, worker_service: ServiceProcess, graph_fake: GraphFake, redis_client: redis.Redis
+) -> None:
+    """Not for the bot, so not answered; but the group's memory must not keep the old words or a deleted message."""
+    group_id, member = f"GROUP{uuid.uuid4().hex}", f"1555{uuid.uuid4().int % 10**7:07d}"
+    group = conversation_of(group_id=group_id)
+    meet, phone = in_group("meet at 5", member, group_id), in_group("my phone is 555 0101", member, group_id)
+    assert webhooks.post(meet).status_code == 200 and webhooks.post(phone).status_code == 200
+    wait_for(lambda: len(memory(redis_client, group)) == 2, what="both messages in the group's memory")
+    assert webhooks.post(amending_in_group(meet, "meet at 6")).status_code == 200
+    assert webhooks.post(amending_in_group(phone)).status_code == 200
+    wait_for(lambda: memory(redis_client, group) == ["(Tomas) meet at 6"], what="the group's memory amended")
+    assert graph_fake.texts_to(group_id) == []
+
+
 def test_a_members_message_limit_is_the_members_not_the_groups(
     service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory, graph_fake: GraphFake
 ) -> None:
@@ -131,15 +161,30 @@ def test_a_members_message_limit_is_the_members_not_the_groups(
         redis.Redis.from_url(env["REDIS_URL"]).flushdb()
         group_id = f"GROUP{uuid.uuid4().hex}"
         first, second = f"1555{uuid.uuid4().int % 10**7:07d}", f"1556{uuid.uuid4().int % 10**7:07d}"
-        for member, words in ((first, "one"), (first, "two"), (second, "three")):
-            raw = encode(in_group(words, member, group_id))
+
+        def post(body: dict[str, Any]) -> None:
+            raw = encode(body)
             assert httpx.post(f"{url}/webhook", content=raw, headers=signed_headers(raw), timeout=10).status_code == 200
+
+        sent = [
+            in_group(words, member, group_id) for member, words in ((first, "one"), (first, "two"), (second, "three"))
+        ]
+        for body in sent:
+            post(body)
         wait_for(lambda: len(graph_fake.texts_to(group_id)) == 3, what="three sends to the group")
         texts = graph_fake.texts_to(group_id)
         # The first member's second message gets the slow-down notice; the second member is answered.
         assert texts[0] == "You said: (Tomas) one"
         assert texts[2] == "You said: (Tomas) three"
         assert not texts[1].startswith("You said:")
+        # Still over the limit, the first member edits the message that was not answered: no answer, and memory
+        # holds the edited words in its place (not a turn of its own saying "(sent a edit)").
+        post(amending_in_group(sent[1], "two, corrected"))
+        group = conversation_of(group_id=group_id)
+        client = redis.Redis.from_url(env["REDIS_URL"])
+        wait_for(lambda: "(Tomas) two, corrected" in memory(client, group), what="the edited words in memory")
+        assert len(memory(client, group)) == 5 and not any("(sent a" in turn for turn in memory(client, group))
+        assert len(graph_fake.texts_to(group_id)) == 3
     finally:
         worker.stop()
         api.stop()

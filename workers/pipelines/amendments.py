@@ -26,6 +26,7 @@ from workers.context import WorkerContext
 from workers.delivery.ledger import ASIDE_PART_PREFIX
 from workers.delivery.memory import with_user_words, without_message
 from workers.pipelines.chat_turn import answer_text
+from workers.pipelines.feedback import record_feedback
 from workers.pipelines.groups import member_says
 from workers.pipelines.payloads import media_caption, user_text
 from workers.pipelines.vision import handle_image
@@ -72,14 +73,48 @@ def _is_answer(field: str, value: str) -> bool:
     return value == "done" and field.startswith("send:") and not field.startswith("send:" + ASIDE_PART_PREFIX)
 
 
-def answer_edit(ctx: WorkerContext, job: InboundJob) -> None:
+def _edited_words(ctx: WorkerContext, job: InboundJob) -> tuple[dict[str, Any], str, str, str] | None:
+    """(the new message, the original's id, its ref, the new words) of an edit; None when it has nothing to say."""
     new = edited_message(job.message)
     original = amended_message_id(job.message)
     ref = original_ref(ctx, job)
     words = (user_text(new) or media_caption(new)) if new is not None else ""
     if new is None or original is None or ref is None or not words:
         log.info("edit.nothing_to_answer", correlation_id=correlation_id(job.message_id))
+        return None
+    return new, original, ref, words
+
+
+def _rewrite_memory(ctx: WorkerContext, job: InboundJob, ref: str, words: str) -> None:
+    """Memory (and the history this job already read) holds the edited words in the original's place."""
+    ctx.memory.rewrite(job.conversation, lambda turns: with_user_words(turns, ref, member_says(job, words)))
+    ledger = ctx.ledgers.of(job)
+    if ledger.history is not None:
+        ledger.history = with_user_words(ledger.history, ref, member_says(job, words))
+
+
+def keep_unanswered(ctx: WorkerContext, job: InboundJob) -> bool:
+    """What an edit, a deletion or a reaction changes, kept when the message gets no answer of its own (a person
+    has the conversation, Meta's late backlog, a group message not addressed to the bot, the user's rate limit):
+    memory holds the edited words, the deleted message leaves memory, the reaction is stored as feedback. True
+    when `job` was one of those (and is dealt with); False for any other message, which is left to the caller."""
+    if job.message_type == "edit":
+        if (edit := _edited_words(ctx, job)) is not None:
+            _rewrite_memory(ctx, job, edit[2], edit[3])
+    elif job.message_type == "revoke":
+        forget_revoked(ctx, job)
+    elif job.message_type == "reaction":
+        record_feedback(ctx, job)
+    else:
+        return False
+    return True
+
+
+def answer_edit(ctx: WorkerContext, job: InboundJob) -> None:
+    edit = _edited_words(ctx, job)
+    if edit is None:
         return
+    new, original, ref, words = edit
     verdict = decision(ctx, job, ref)
     # The user sees one message, the original, now with the new words: the answer quotes it.
     as_sent = job.model_copy(update={"message_id": original, "message": {**new, "id": original}})
@@ -97,10 +132,7 @@ def answer_edit(ctx: WorkerContext, job: InboundJob) -> None:
             answer_text(ctx, as_sent, member_says(job, words), words=words)
         return
     # After the answer: memory holds the edited words in the original's place, before the model sees it.
-    ctx.memory.rewrite(job.conversation, lambda turns: with_user_words(turns, ref, member_says(job, words)))
-    ledger = ctx.ledgers.of(job)
-    if ledger.history is not None:
-        ledger.history = with_user_words(ledger.history, ref, member_says(job, words))
+    _rewrite_memory(ctx, job, ref, words)
     if photo:  # the model looks at the photo again, with the corrected caption
         request = CAPTION_CORRECTION.format(words=words)
         handle_image(ctx, as_sent, asked=request, remember_as=CORRECTION_REMEMBERED)

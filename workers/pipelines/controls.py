@@ -26,6 +26,7 @@ from workers.delivery.ledger import SendResult
 from workers.delivery.memory import MemoryEntry, entry
 from workers.delivery.service_window import STATE_TTL_SECONDS
 from workers.delivery.undelivered import UndeliveredAnswers
+from workers.pipelines.amendments import keep_unanswered
 from workers.pipelines.flood import release_user_count
 from workers.pipelines.payloads import user_text
 from workers.pipelines.replies import generate_once, send_text_reply
@@ -113,8 +114,9 @@ def remember_human_reply(ctx: WorkerContext, job: InboundJob) -> None:
 def remember_while_paused(ctx: WorkerContext, job: InboundJob) -> None:
     """A person has the conversation: keep the user's words (so the bot knows them when it resumes), answer
     nothing. The send gate would block a reply anyway; this spares the model call."""
-    text = user_text(job.message) or f"(sent a {job.message_type})"
-    ctx.ledgers.of(job).remember(ctx.memory, entry("user", text, "text" if user_text(job.message) else "other"))
+    if not keep_unanswered(ctx, job):  # an edit, deletion or reaction changes memory or feedback instead
+        text = user_text(job.message) or f"(sent a {job.message_type})"
+        ctx.ledgers.of(job).remember(ctx.memory, entry("user", text, "text" if user_text(job.message) else "other"))
     log.info("message.paused", correlation_id=correlation_id(job.message_id), type=job.message_type)
 
 

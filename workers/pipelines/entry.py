@@ -14,6 +14,7 @@ from shared.jobs import InboundJob
 from shared.ledger import WITHDRAWN_FIELDS
 from shared.logging import correlation_id, get_logger
 from workers.context import WorkerContext
+from workers.pipelines.amendments import keep_unanswered
 from workers.pipelines.audio import handle_audio_queue
 from workers.pipelines.burst import answer_burst, is_burst_answer
 from workers.pipelines.controls import with_user_controls
@@ -62,6 +63,7 @@ def unless_stale(pipeline: Pipeline) -> Pipeline:
 
     def run(ctx: WorkerContext, job: InboundJob) -> None:
         if handled_by_group_policy(ctx, job) or handled_as_stale(ctx, job):
+            keep_unanswered(ctx, job)  # an edit, deletion or reaction still changes memory or feedback
             release_user_count(ctx, job)  # not answered here: no model call, no place in the user's window
         elif not handled_as_flood(ctx, job):
             deliver_kept_answers(ctx, job)  # answers held back while the customer service window was closed

@@ -13,6 +13,7 @@ from workers.clients.graph_errors import GraphError
 from workers.clients.user_rate_limit import UserAdmission, UserRateLimit
 from workers.context import WorkerContext
 from workers.delivery.memory import TurnKind, entry
+from workers.pipelines.amendments import keep_unanswered
 from workers.pipelines.conversation_language import language_after
 from workers.pipelines.groups import member_says
 from workers.pipelines.message_types import Reply, route_for
@@ -93,5 +94,6 @@ def handled_as_flood(ctx: WorkerContext, job: InboundJob) -> bool:
         send_text_reply(ctx, job, phrase("slow_down", language).format(seconds=window), part="notice")
     else:
         mark_read(ctx, job)
-    remember(ctx, job, entry("user", member_says(job, words), kind, language))
+    if not keep_unanswered(ctx, job):  # an edit changes the original's words in memory instead
+        remember(ctx, job, entry("user", member_says(job, words), kind, language))
     return True
