@@ -39,8 +39,10 @@ def held_back_outside_window(ctx: WorkerContext, job: InboundJob, text: str, par
         return False
     keep = keep_undelivered(ctx, job, text, part)
     template = ctx.settings.outside_window_template
-    # One template per conversation per day: a backlog of old messages must not become a burst of templates.
-    if template and ctx.redis.set(TEMPLATE_SENT_PREFIX + job.conversation, b"1", nx=True, ex=WINDOW_SECONDS):
+    # One template per conversation per day: a backlog of old messages must not become a burst of templates. The
+    # day's marker names the message that sends it, so a retry of that message (its send failed) still sends it;
+    # the ledger's send gate keeps that to once.
+    if template and _sends_the_template(ctx, job):
         language = ctx.settings.outside_window_template_language
         ctx.ledgers.of(job).send_once(
             "template", lambda: ctx.graph.send_template(job.to, job.recipient, template, language), template=True
@@ -54,6 +56,12 @@ def held_back_outside_window(ctx: WorkerContext, job: InboundJob, text: str, par
         template=bool(template),
     )
     return True
+
+
+def _sends_the_template(ctx: WorkerContext, job: InboundJob) -> bool:
+    """Whether this message sends the conversation's one template of the day (its first claim, or a retry of it)."""
+    key, ref = TEMPLATE_SENT_PREFIX + job.conversation, ctx.ledgers.of(job).ref
+    return bool(ctx.redis.set(key, ref, nx=True, ex=WINDOW_SECONDS)) or ctx.redis.get(key) == ref.encode()
 
 
 def keep_undelivered(ctx: WorkerContext, job: InboundJob, text: str, part: str) -> bool:
