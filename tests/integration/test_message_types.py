@@ -116,7 +116,14 @@ def prepare(body: dict[str, Any], sender: str, graph_fake: GraphFake) -> tuple[d
     message = value["messages"][0]
     if message["type"] == "image":
         graph_fake.add_media(message["image"]["id"], PHOTO, "image/jpeg")
+    if (photo := edited_photo(message)) is not None:  # Meta's edit of a caption carries the photo again
+        graph_fake.add_media(photo["id"], PHOTO, "image/jpeg")
     return body, message
+
+
+def edited_photo(message: dict[str, Any]) -> dict[str, Any] | None:
+    edited = message.get("edit", {}).get("message", {}) if message["type"] == "edit" else {}
+    return edited.get("image") if edited.get("type") == "image" else None
 
 
 def replies_quoting(graph_fake: GraphFake, message_id: str) -> list[dict[str, Any]]:
@@ -169,7 +176,9 @@ def test_fixture_message_gets_the_promised_reply(
     if promised == "ai":
         assert len(replies) == 1
         assert len(model_calls) == 1
-        expected_model = "qwen/qwen3.8-27b" if message["type"] == "image" else "openai/gpt-oss-120b"
+        # A photo, or an edit of its caption (answered with the photo), goes to the vision model.
+        photo = message["type"] == "image" or edited_photo(message) is not None
+        expected_model = "qwen/qwen3.8-27b" if photo else "openai/gpt-oss-120b"
         assert model_calls[0].model == expected_model
         assert replies[0]["text"]["body"].startswith("You said:")
         for needle in IN_REQUEST.get(name, []):
