@@ -127,6 +127,22 @@ def media_message(sender: str, kind: str, media_id: str, mime_type: str, caption
     }
 
 
+# The fixture file, the mime type Graph stores and the one Meta's webhook names, of each kind of media a test sends.
+MEDIA_SAMPLES = {
+    "audio": ("voice-en.ogg", "audio/ogg", "audio/ogg; codecs=opus"),
+    "image": ("photo.jpg", "image/jpeg", "image/jpeg"),
+}
+
+
+def served_media_message(graph: Any, sender: str, kind: str, caption: str = "") -> dict[str, Any]:
+    """A voice note (`audio`) or photo (`image`) from the fixtures, put on the Graph fake `graph` (its `add_media`)
+    under a fresh media id, and Meta's message carrying it."""
+    file_name, stored_type, message_type = MEDIA_SAMPLES[kind]
+    media_id = f"media-{uuid.uuid4().hex[:8]}"
+    graph.add_media(media_id, (MEDIA_FIXTURES / file_name).read_bytes(), stored_type)
+    return media_message(sender, kind, media_id, message_type, caption=caption)
+
+
 def edit_message(sender: str, original_id: str, words: str, photo: dict[str, Any] | None = None) -> dict[str, Any]:
     """Meta's `edit` of an earlier message, carrying the new text; for a photo's caption (`photo`: the original's
     `image` object), the photo again with `words` as its caption (fixture: edited_message.json's shape)."""

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,13 +27,12 @@ from tests.integration.conftest import Webhooks
 from tests.processes import REPO, RedisServer, ServiceProcess, fake_backed_env, start_worker
 from tests.webhooks import (
     APP_SECRET,
-    MEDIA_FIXTURES,
     conversation_of,
     edit_message,
     encode,
-    media_message,
     message_body,
     revoke_message,
+    served_media_message,
     signed_headers,
     text_message,
 )
@@ -164,10 +162,8 @@ def test_a_voice_note_inside_a_burst_joins_it_by_its_transcript(
 ) -> None:
     workers()
     user = "15550200002"
-    media_id = f"media-{uuid.uuid4().hex[:8]}"
-    graph_fake.add_media(media_id, (MEDIA_FIXTURES / "voice-en.ogg").read_bytes(), "audio/ogg")
     first = text_message("listen to this", sender=user)
-    voice = media_message(user, "audio", media_id, "audio/ogg; codecs=opus")
+    voice = served_media_message(graph_fake, user, "audio")
     last = text_message("what do you think?", sender=user)
     post_burst(api, user, first, voice, last)
     wait_for(lambda: sends_to(graph_fake, user), timeout=40, what="the burst's reply")
@@ -192,10 +188,8 @@ def test_a_burst_ending_with_a_voice_note_is_answered_with_a_voice_note(
     """As a voice note alone would be: the burst's last message decides the form of its one reply."""
     workers()
     user = "15550200012"
-    media_id = f"media-{uuid.uuid4().hex[:8]}"
-    graph_fake.add_media(media_id, (MEDIA_FIXTURES / "voice-en.ogg").read_bytes(), "audio/ogg")
     first = text_message("one more thing", sender=user)
-    voice = media_message(user, "audio", media_id, "audio/ogg; codecs=opus")
+    voice = served_media_message(graph_fake, user, "audio")
     post_burst(api, user, first, voice)
     wait_for(lambda: sends_to(graph_fake, user), timeout=40, what="the burst's reply")
     wait_for(lambda: drained(rds), timeout=30, what="the mailbox to drain")
@@ -216,10 +210,8 @@ def test_a_photo_inside_a_burst_joins_it_by_its_caption_and_a_description(
 ) -> None:
     workers()
     user = "15550200009"
-    media_id = f"media-{uuid.uuid4().hex[:8]}"
-    graph_fake.add_media(media_id, (MEDIA_FIXTURES / "photo.jpg").read_bytes(), "image/jpeg")
     first = text_message("look at this", sender=user)
-    photo = media_message(user, "image", media_id, "image/jpeg", caption="my bike")
+    photo = served_media_message(graph_fake, user, "image", caption="my bike")
     last = text_message("is it broken?", sender=user)
     post_burst(api, user, first, photo, last)
     wait_for(lambda: sends_to(graph_fake, user), timeout=40, what="the burst's reply")

@@ -24,14 +24,13 @@ from tests.fakes.server import free_port, wait_for
 from tests.processes import REPO, RedisServer, ServiceProcess, fake_backed_env, start_worker
 from tests.webhooks import (
     APP_SECRET,
-    MEDIA_FIXTURES,
     conversation_of,
     edit_message,
     encode,
-    media_message,
     message_body,
     reaction_message,
     revoke_message,
+    served_media_message,
     signed_headers,
     text_message,
 )
@@ -150,12 +149,6 @@ def test_an_edit_after_the_answer_gets_a_correction_and_memory_holds_the_edited_
     assert not any("Austria?" in str(m["content"]) for m in history if m["role"] == "user")
 
 
-def photo(graph_fake: GraphFake, user: str, caption: str) -> dict[str, Any]:
-    media_id = f"media-{uuid.uuid4().hex[:8]}"
-    graph_fake.add_media(media_id, (MEDIA_FIXTURES / "photo.jpg").read_bytes(), "image/jpeg")
-    return media_message(user, "image", media_id, "image/jpeg", caption=caption)
-
-
 def photo_asked(groq_fake: GroqFake) -> list[str]:
     """The text sent with each photo to the vision model, in order."""
     return [" ".join(parts[0].texts) for _call, parts in groq_fake.image_requests()]
@@ -166,7 +159,7 @@ def test_a_photo_caption_edited_before_the_answer_is_answered_with_the_photo_and
 ) -> None:
     user = new_user()
     groq_fake.chat_delay = SLOW
-    original = photo(graph_fake, user, "what flower is this?")
+    original = served_media_message(graph_fake, user, "image", "what flower is this?")
     post(api, user, original)
     wait_for(lambda: photo_asked(groq_fake), what="the photo's model call")  # its answer is being written now
     post(api, user, edit_message(user, original["id"], "what tree is this?", photo=original["image"]))
@@ -184,7 +177,7 @@ def test_a_photo_caption_edited_after_the_answer_gets_a_correction_that_looks_at
     api: str, worker: ServiceProcess, rds: redis.Redis, graph_fake: GraphFake, groq_fake: GroqFake
 ) -> None:
     user = new_user()
-    original = photo(graph_fake, user, "is this mushroom edible?")
+    original = served_media_message(graph_fake, user, "image", "is this mushroom edible?")
     post(api, user, original)
     wait_for(lambda: texts(graph_fake, user), what="the photo's answer")
     post(api, user, edit_message(user, original["id"], "is this mushroom poisonous for dogs?", photo=original["image"]))

@@ -10,7 +10,8 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -194,20 +195,35 @@ def test_a_reaction_from_the_page_shows_on_the_bots_message_and_gets_no_reply(
     assert reacted["user_reaction"] == "👍" and reacted["text"] == "Noted: rate this answer"
 
 
-def test_the_page_reaches_the_service_only_through_signed_webhooks(browser: Any) -> None:
-    """Every request the page makes goes to the sandbox; every message leaves the sandbox as one signed
-    `POST /webhook` (the recording API checks the signature like the real one) and nothing else."""
+@contextmanager
+def recorded_tab(
+    browser: Any, on_request: Callable[[Any], None] | None = None
+) -> Iterator[tuple[Any, RecordingApi, InProcessSandbox]]:
+    """A live tab on a sandbox whose webhooks go to a recording API (it checks the signature like the real one);
+    `on_request` sees every request the page makes, from its first load."""
     api = RecordingApi()
     api.server.start()
     sandbox = InProcessSandbox(api.url).start()
     context = browser.new_context()
-    seen: list[str] = []
     try:
         tab = context.new_page()
         tab.set_default_timeout(TIMEOUT_MS)
-        tab.on("request", lambda request: seen.append(request.url))
+        if on_request is not None:
+            tab.on("request", on_request)
         tab.goto(sandbox.url)
         tab.wait_for_selector("body[data-live=yes]")
+        yield tab, api, sandbox
+    finally:
+        context.close()
+        sandbox.stop()
+        api.server.stop()
+
+
+def test_the_page_reaches_the_service_only_through_signed_webhooks(browser: Any) -> None:
+    """Every request the page makes goes to the sandbox; every message leaves the sandbox as one signed
+    `POST /webhook` (the recording API checks the signature like the real one) and nothing else."""
+    seen: list[str] = []
+    with recorded_tab(browser, lambda request: seen.append(request.url)) as (tab, api, sandbox):
         _type(tab, "hello")
         tab.click("#location")
         tab.fill("#lat", "52.52")
@@ -216,10 +232,6 @@ def test_the_page_reaches_the_service_only_through_signed_webhooks(browser: Any)
         tab.set_input_files("#file", str(MEDIA_FIXTURES / "photo.jpg"))
         tab.click("#send")
         wait_for(lambda: len(api.messages()) == 3, what="three webhooks")
-    finally:
-        context.close()
-        sandbox.stop()
-        api.server.stop()
     assert [m["type"] for m in api.messages()] == ["text", "location", "image"]
     assert all(method == "POST" and path == "/webhook" and ok for method, path, ok, _ in api.requests)
     allowed = ("/", "/static/", "/api/", "/media/")
@@ -230,16 +242,8 @@ def test_the_page_reaches_the_service_only_through_signed_webhooks(browser: Any)
 def test_the_page_edits_and_deletes_the_users_own_messages(browser: Any) -> None:
     """Edit (the browser's prompt answered with the new words) and Delete (confirmed) from a bubble's actions: one
     signed `edit` and one `revoke` webhook naming the bubbles, which show "edited" and "deleted"."""
-    api = RecordingApi()
-    api.server.start()
-    sandbox = InProcessSandbox(api.url).start()
-    context = browser.new_context()
-    try:
-        tab = context.new_page()
-        tab.set_default_timeout(TIMEOUT_MS)
+    with recorded_tab(browser) as (tab, api, _sandbox):
         tab.on("dialog", lambda dialog: dialog.accept("see you at 5") if dialog.type == "prompt" else dialog.accept())
-        tab.goto(sandbox.url)
-        tab.wait_for_selector("body[data-live=yes]")
         _type(tab, "see you at 4")
         _type(tab, "wrong chat, sorry")
         first = tab.locator(".bubble.in", has_text="see you at 4")
@@ -251,10 +255,6 @@ def test_the_page_edits_and_deletes_the_users_own_messages(browser: Any) -> None
         second.get_by_role("button", name="Delete").click()
         tab.locator(".bubble.in.deleted", has_text="You deleted this message").wait_for()
         assert tab.locator(".bubble", has_text="wrong chat").count() == 0
-    finally:
-        context.close()
-        sandbox.stop()
-        api.server.stop()
     typed_first, typed_second, edit, revoke = api.messages()
     assert edit["edit"]["original_message_id"] == typed_first["id"]
     assert edit["edit"]["message"]["text"]["body"] == "see you at 5"
@@ -265,22 +265,14 @@ def test_the_page_edits_and_deletes_the_users_own_messages(browser: Any) -> None
 def test_the_page_edits_a_photos_caption(browser: Any) -> None:
     """A captioned photo's Edit asks for the caption: one signed `edit` carrying the same photo with the new caption,
     and the bubble shows it with its mark."""
-    api = RecordingApi()
-    api.server.start()
-    sandbox = InProcessSandbox(api.url).start()
-    context = browser.new_context()
-    try:
-        tab = context.new_page()
-        tab.set_default_timeout(TIMEOUT_MS)
-        asked: list[str] = []
+    asked: list[str] = []
 
-        def answer(dialog: Any) -> None:
-            asked.append(dialog.message)
-            dialog.accept("what tree is this?")
+    def answer(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.accept("what tree is this?")
 
+    with recorded_tab(browser) as (tab, api, _sandbox):
         tab.on("dialog", answer)
-        tab.goto(sandbox.url)
-        tab.wait_for_selector("body[data-live=yes]")
         tab.set_input_files("#file", str(MEDIA_FIXTURES / "photo.jpg"))
         tab.fill("#caption", "what flower is this?")
         tab.click("#send")
@@ -290,10 +282,6 @@ def test_the_page_edits_a_photos_caption(browser: Any) -> None:
         edited = tab.locator(".bubble.in.type-image", has_text="what tree is this?")
         edited.locator(".edited").wait_for()
         assert edited.locator("img.photo").count() == 1  # still the photo, with its new caption
-    finally:
-        context.close()
-        sandbox.stop()
-        api.server.stop()
     assert asked == ["Edit caption"]
     photo, edit = api.messages()
     assert edit["edit"]["original_message_id"] == photo["id"]
