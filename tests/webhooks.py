@@ -143,12 +143,13 @@ def served_media_message(graph: Any, sender: str, kind: str, caption: str = "") 
     return media_message(sender, kind, media_id, message_type, caption=caption)
 
 
-def edit_message(sender: str, original_id: str, words: str, photo: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Meta's `edit` of an earlier message, carrying the new text; for a photo's caption (`photo`: the original's
-    `image` object), the photo again with `words` as its caption (fixture: edited_message.json's shape)."""
+def edit_message(sender: str, original_id: str, words: str, media: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Meta's `edit` of an earlier message, carrying the new text; for a caption (`media`: the original photo, video
+    or document message), the media again with `words` as its caption (fixture: edited_message.json's shape)."""
     new = {"type": "text", "text": {"body": words}}
-    if photo is not None:
-        new = {"type": "image", "image": {**photo, "caption": words}}
+    if media is not None:
+        kind = media["type"]
+        new = {"type": kind, kind: {**media[kind], "caption": words}}
     return {
         "from": sender,
         "id": f"wamid.{uuid.uuid4().hex}",

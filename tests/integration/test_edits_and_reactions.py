@@ -162,7 +162,7 @@ def test_a_photo_caption_edited_before_the_answer_is_answered_with_the_photo_and
     original = served_media_message(graph_fake, user, "image", "what flower is this?")
     post(api, user, original)
     wait_for(lambda: photo_asked(groq_fake), what="the photo's model call")  # its answer is being written now
-    post(api, user, edit_message(user, original["id"], "what tree is this?", photo=original["image"]))
+    post(api, user, edit_message(user, original["id"], "what tree is this?", media=original))
     wait_for(lambda: idle(rds, user), timeout=30, what="both jobs done")
 
     assert photo_asked(groq_fake) == ["what flower is this?", "what tree is this?"]  # the photo, looked at again
@@ -173,6 +173,31 @@ def test_a_photo_caption_edited_before_the_answer_is_answered_with_the_photo_and
     assert memory(rds, user) == [("user", "what tree is this?"), ("assistant", "You said: what tree is this?")]
 
 
+def test_a_video_caption_edited_before_its_answer_gets_the_answer_a_video_gets(
+    api: str, worker: ServiceProcess, rds: redis.Redis, graph_fake: GraphFake, groq_fake: GroqFake
+) -> None:
+    """Answered as if it had been sent so: a video (which the bot cannot open) gets the fixed answer, not a model
+    answer to its caption's words alone."""
+    user = new_user()
+    groq_fake.chat_delay = SLOW
+    post(api, user, text_message("hello", sender=user))
+    wait_for_model_call(groq_fake, "hello")  # the conversation is busy: the video waits in its mailbox
+    video = {**text_message("", sender=user), "type": "video"}
+    del video["text"]
+    video["video"] = {"id": "video-1", "mime_type": "video/mp4", "sha256": "x", "caption": "what happens at 0:42?"}
+    post(api, user, video)
+    post(api, user, edit_message(user, video["id"], "what happens at 0:43?", media=video))
+    wait_for(lambda: idle(rds, user), timeout=30, what="all three done")
+
+    [answer] = [m for m in texts(graph_fake, user) if m.get("context") == {"message_id": video["id"]}]
+    assert answer["text"]["body"] == phrase("media_not_supported", "en")
+    assert chat_requests(groq_fake) == ["hello"]  # no model call for the video or its edit
+    assert memory(rds, user)[-2:] == [
+        ("user", "(sent a video the bot cannot open) what happens at 0:43?"),
+        ("assistant", phrase("media_not_supported", "en")),
+    ]
+
+
 def test_a_photo_caption_edited_after_the_answer_gets_a_correction_that_looks_at_the_photo_again(
     api: str, worker: ServiceProcess, rds: redis.Redis, graph_fake: GraphFake, groq_fake: GroqFake
 ) -> None:
@@ -180,7 +205,7 @@ def test_a_photo_caption_edited_after_the_answer_gets_a_correction_that_looks_at
     original = served_media_message(graph_fake, user, "image", "is this mushroom edible?")
     post(api, user, original)
     wait_for(lambda: texts(graph_fake, user), what="the photo's answer")
-    post(api, user, edit_message(user, original["id"], "is this mushroom poisonous for dogs?", photo=original["image"]))
+    post(api, user, edit_message(user, original["id"], "is this mushroom poisonous for dogs?", media=original))
     wait_for(lambda: len(texts(graph_fake, user)) == 2, what="the correction")
     wait_for(lambda: idle(rds, user), what="the edit's job done")
 

@@ -8,14 +8,17 @@ amendment after the original:
   (its send gate refuses it) and the edited message is answered as if it had been sent so, quoting the original;
 - an edit after the answer (`after`): memory gets the edited words in place of the original's, and the model,
   told that the user corrected their earlier message, answers briefly;
-- an edited photo caption (Meta's edit carries the photo again) is answered by the vision model, with the photo:
-  the API queues it on `vision` (shared/jobs.queue_for_message);
+- an edited caption carries its media again: before the answer, the edited message goes through the message-type
+  table like any message (a photo to the vision model, with the photo: the API queues it on `vision`,
+  shared/jobs.queue_for_message; a video's caption gets the answer a video gets); after it, a photo gets a
+  correction that looks at the photo again, and media the bot cannot open only changes memory;
 - a revoke: the original's turn (the user's words and our answer, or those of an edit of it) leaves memory; before
   the answer went out (`cancelled`) no answer is sent at all. A revoke is never answered.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from shared.amendments import Amendment, amended_message_id, edited_message
@@ -110,35 +113,40 @@ def keep_unanswered(ctx: WorkerContext, job: InboundJob) -> bool:
     return True
 
 
-def answer_edit(ctx: WorkerContext, job: InboundJob) -> None:
+def answer_edit(
+    ctx: WorkerContext, job: InboundJob, answer_as_sent: Callable[[WorkerContext, InboundJob], None]
+) -> None:
+    """Answer an edit. Before the original's answer, `answer_as_sent` (the message-type table) answers the edited
+    message as if it had been sent so, by its own type: a text by the model, a photo with the photo, a video's
+    caption with the answer a video gets. After it: a correction, for a text or a photo; a caption of media the bot
+    cannot open changes memory only (there is nothing new to answer)."""
     edit = _edited_words(ctx, job)
     if edit is None:
         return
     new, original, ref, words = edit
     verdict = decision(ctx, job, ref)
     # The user sees one message, the original, now with the new words: the answer quotes it.
-    as_sent = job.model_copy(update={"message_id": original, "message": {**new, "id": original}})
+    kind = str(new.get("type") or "text")
+    as_sent = job.model_copy(update={"message_id": original, "message_type": kind, "message": {**new, "id": original}})
     log.info(
         "edit.received",
         correlation_id=correlation_id(job.message_id),
         conversation=conversation_ref(job.conversation),
         decision=verdict.value,
     )
-    photo = _is_photo(new)
     if verdict is Amendment.INSTEAD:
-        if photo:  # the photo with its new caption, as if it had been sent so
-            handle_image(ctx, as_sent)
-        else:
-            answer_text(ctx, as_sent, member_says(job, words), words=words)
+        answer_as_sent(ctx, as_sent)
         return
     # After the answer: memory holds the edited words in the original's place, before the model sees it.
     _rewrite_memory(ctx, job, ref, words)
-    if photo:  # the model looks at the photo again, with the corrected caption
+    if _is_photo(new):  # the model looks at the photo again, with the corrected caption
         request = CAPTION_CORRECTION.format(words=words)
         handle_image(ctx, as_sent, asked=request, remember_as=CORRECTION_REMEMBERED)
-        return
-    request = CORRECTION.format(words=member_says(job, words))
-    answer_text(ctx, as_sent, request, remember_as=CORRECTION_REMEMBERED, words=words)
+    elif kind == "text":
+        request = CORRECTION.format(words=member_says(job, words))
+        answer_text(ctx, as_sent, request, remember_as=CORRECTION_REMEMBERED, words=words)
+    else:
+        log.info("edit.caption_remembered", correlation_id=correlation_id(job.message_id), type=kind)
 
 
 def _is_photo(message: dict[str, Any]) -> bool:

@@ -152,6 +152,11 @@ def stay_silent(ctx: WorkerContext, job: InboundJob) -> None:
     log.info("message.no_reply", correlation_id=correlation_id(job.message_id), type=job.message_type, **detail)
 
 
+def answer_edit_by_type(ctx: WorkerContext, job: InboundJob) -> None:
+    """An edit; before the original's answer, the edited message is answered by this table, by its own type."""
+    answer_edit(ctx, job, dispatch)
+
+
 # --- the table --------------------------------------------------------------------------------------------
 
 AI_ANSWER = Route(Reply.AI, answer_words)
@@ -172,7 +177,7 @@ ROUTES: dict[str, Route] = {
     "audio": Route(Reply.FIXED, answer_not_yet),
     "sticker": SILENT,  # usually "ok"/"thanks": answering every sticker would be noise
     "reaction": Route(Reply.NONE, record_feedback),  # feedback on our answer (or its removal: empty emoji)
-    "edit": Route(Reply.AI, answer_edit),  # answered instead of the original, or briefly as a correction
+    "edit": Route(Reply.AI, answer_edit_by_type),  # answered instead of the original, or as a correction
     "revoke": Route(Reply.NONE, forget_revoked),  # deleted for everyone: not answered, and out of memory
     "system": SILENT,  # number or identity changed: a notice, not a message to us
 }
