@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -26,7 +27,7 @@ from sandbox import raw_webhook, user_actions
 from sandbox.chat import ChatMessage, ChatStore, outbound_message
 from sandbox.config import SandboxConfig
 from sandbox.graph import GraphStandIn
-from sandbox.inbound import MAX_TEXT_CHARS, BadRequestError, json_object, parse_location, parse_user
+from sandbox.inbound import BadRequestError, json_object, parse_location, parse_text, parse_user
 from sandbox.uploads import MAX_UPLOAD_BYTES, UploadError, prepare
 from sandbox.webhooks import (
     User,
@@ -161,11 +162,7 @@ class Sandbox:
             bubble = ChatMessage(message_id, user.address, "in", "location", location=location)
             message = location_message(**location)
         else:
-            text = payload.get("text")
-            if not isinstance(text, str) or not text.strip():
-                raise BadRequestError("`text` is empty: type a message (or send `location`, or a file)")
-            if len(text) > MAX_TEXT_CHARS:
-                raise BadRequestError(f"`text` is longer than WhatsApp's {MAX_TEXT_CHARS} characters")
+            text = parse_text(payload.get("text"), "type a message (or send `location`, or a file)")
             bubble = ChatMessage(message_id, user.address, "in", "text", text=text)
             message = text_message(text)
         return await self.send_inbound(user, message, bubble)
@@ -174,14 +171,17 @@ class Sandbox:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             raise BadRequestError(f"the file is larger than WhatsApp's {MAX_UPLOAD_BYTES // 2**20} MB", 413)
-        async with request.form(max_files=1, max_fields=10) as form:
-            upload = form.get("file")
-            if not isinstance(upload, UploadFile):
-                raise BadRequestError("multipart needs a `file` (a photo or audio)")
-            data = await upload.read(MAX_UPLOAD_BYTES + 1)
-            if len(data) > MAX_UPLOAD_BYTES:
-                raise BadRequestError(f"the file is larger than WhatsApp's {MAX_UPLOAD_BYTES // 2**20} MB", 413)
-            fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        try:
+            async with request.form(max_files=1, max_fields=10) as form:
+                upload = form.get("file")
+                if not isinstance(upload, UploadFile):
+                    raise BadRequestError("multipart needs a `file` (a photo or audio)")
+                data = await upload.read(MAX_UPLOAD_BYTES + 1)
+                if len(data) > MAX_UPLOAD_BYTES:
+                    raise BadRequestError(f"the file is larger than WhatsApp's {MAX_UPLOAD_BYTES // 2**20} MB", 413)
+                fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        except HTTPException as exc:  # Starlette's answer to a malformed form (two files, too many fields)
+            raise BadRequestError(f"the upload could not be read: {exc.detail}") from None
         user = parse_user(fields)
         caption = fields.get("caption", "").strip() or None
         if not data:

@@ -139,9 +139,19 @@ class ChatStore:
         return self.update(target.id, **changes, edited=True) if changes else None
 
     def marked_read(self, body: dict[str, Any]) -> None:
-        """The worker's "mark read" (blue ticks), with its typing indicator when it asked for one."""
-        message = self.update(str(body.get("message_id", "")), status="read")
-        if message is not None and body.get("typing_indicator"):
+        """The worker's "mark read" (blue ticks), with its typing indicator when it asked for one. As on WhatsApp,
+        the user's earlier messages in the conversation turn read too (the answer to a burst marks only its last):
+        https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/mark-message-as-read"""
+        message = self.by_id.get(str(body.get("message_id", "")))
+        if message is None:
+            return
+        for earlier in self.conversations.get(message.user, []):
+            if earlier is message:
+                break
+            if earlier.direction == "in" and earlier.status == "sent":
+                self.update(earlier.id, status="read")
+        self.update(message.id, status="read")
+        if body.get("typing_indicator"):
             self.publish({"event": "typing", "user": message.user, "on": True, "seconds": TYPING_SECONDS})
 
     def conversation(self, address: str) -> list[dict[str, Any]]:

@@ -32,6 +32,17 @@ async def json_object(request: Request, not_json: str = "send a JSON object") ->
     return payload
 
 
+def parse_text(value: Any, empty_hint: str, limit: int = MAX_TEXT_CHARS) -> str:
+    """The `text` field: a string with something in it, at most `limit` characters. Raises BadRequestError."""
+    if not isinstance(value, str):
+        raise BadRequestError("`text` must be a string")
+    if not value.strip():
+        raise BadRequestError(f"`text` is empty: {empty_hint}")
+    if len(value) > limit:
+        raise BadRequestError(f"`text` is longer than WhatsApp's {limit} characters")
+    return value
+
+
 def parse_user(payload: dict[str, Any]) -> User:
     """`from` (digits: a phone user) or `user_id` (a BSUID: a username user without a phone number)."""
     name = str(payload.get("name") or "Sandbox User")[:60]

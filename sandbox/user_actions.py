@@ -8,17 +8,17 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
+import emoji
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from sandbox.chat import ChatMessage
-from sandbox.inbound import MAX_TEXT_CHARS, BadRequestError, json_object
+from sandbox.inbound import MAX_TEXT_CHARS, BadRequestError, json_object, parse_text
 from sandbox.webhooks import edit_message, new_message_id, reaction_message, revoke_message
 
 if TYPE_CHECKING:
     from sandbox.app import Sandbox
 
-MAX_EMOJI_CHARS = 16  # one emoji, skin tone and joiners included
 # https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages (media object: caption, 1024 characters)
 MAX_CAPTION_CHARS = 1024
 
@@ -53,12 +53,8 @@ async def edit(sandbox: Sandbox, request: Request) -> Response:
     target = _own_message(sandbox, request)
     if target.type not in ("text", "image") or (target.type == "image" and not target.caption):
         raise BadRequestError("only text messages and photo captions can be edited")
-    text = (await json_object(request)).get("text")
-    if not isinstance(text, str) or not text.strip():
-        raise BadRequestError("`text` is empty: give the edited message")
     limit = MAX_TEXT_CHARS if target.type == "text" else MAX_CAPTION_CHARS
-    if len(text) > limit:
-        raise BadRequestError(f"`text` is longer than WhatsApp's {limit} characters")
+    text = parse_text((await json_object(request)).get("text"), "give the edited message", limit)
     photo = _photo_of(sandbox, target) if target.type == "image" else None
     return await _send(sandbox, target, edit_message(target.id, text, photo))
 
@@ -84,7 +80,8 @@ async def react(sandbox: Sandbox, request: Request) -> Response:
     target = _target(sandbox, request)
     if target.direction != "out":
         raise BadRequestError("react to one of the bot's messages")
-    emoji = (await json_object(request)).get("emoji")
-    if not isinstance(emoji, str) or len(emoji) > MAX_EMOJI_CHARS or (emoji and emoji.isascii()):
+    reaction = (await json_object(request)).get("emoji")
+    # One emoji as Unicode defines them (skin tones, joined sequences, flags and keycaps included): "👍🏽", not "👍👍".
+    if not isinstance(reaction, str) or (reaction and not emoji.is_emoji(reaction)):
         raise BadRequestError('`emoji` must be one emoji, or "" to remove the reaction')
-    return await _send(sandbox, target, reaction_message(target.id, emoji))
+    return await _send(sandbox, target, reaction_message(target.id, reaction))

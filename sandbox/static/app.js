@@ -98,6 +98,11 @@ function render(message) {
     $("messages").scrollTop = $("messages").scrollHeight;
   }
 }
+// A voice note's length as WhatsApp shows it: m:ss (75 s is 1:15).
+function clock(seconds) {
+  const total = Math.round(seconds);
+  return `${Math.floor(total / 60)}:${String(total % 60).padStart(2, "0")}`;
+}
 // What a user can do to a bubble, as in WhatsApp: edit or delete their own message, react to the bot's.
 const REACTIONS = ["👍", "❤️", "😂", "😮", "😢", "🙏"];
 function actions(message) {
@@ -161,7 +166,7 @@ function wireAudio(node) {
   audio.addEventListener("ended", () => { button.textContent = "▶"; node.classList.add("played"); });
   // Chromium often knows an OGG's length only after its metadata (duration Infinity until then): show it when known.
   const showDuration = () => {
-    if (isFinite(audio.duration)) node.querySelector(".duration").textContent = `0:${String(Math.round(audio.duration)).padStart(2, "0")}`;
+    if (isFinite(audio.duration)) node.querySelector(".duration").textContent = clock(audio.duration);
   };
   audio.addEventListener("loadedmetadata", showDuration);
   audio.addEventListener("durationchange", showDuration);

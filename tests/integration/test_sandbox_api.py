@@ -140,6 +140,15 @@ def test_a_recording_is_remuxed_to_ogg_opus_voice_note(
         ({"content": b"not json", "headers": {"content-type": "application/json"}}, 400, "JSON"),
         ({"data": {"from": ANA}, "files": {"file": ("a.txt", b"just some text", "text/plain")}}, 415, "unsupported"),
         ({"data": {"from": ANA}}, 400, "file"),
+        ({"json": {"from": ANA, "text": 123}}, 400, "must be a string"),
+        (  # two files in one form: Starlette's own refusal, in our JSON shape
+            {
+                "data": {"from": ANA},
+                "files": [("file", ("a.jpg", b"x", "image/jpeg")), ("file", ("b.jpg", b"y", "image/jpeg"))],
+            },
+            400,
+            "upload could not be read",
+        ),
     ],
 )
 def test_bad_input_gets_a_clear_4xx(
@@ -295,6 +304,10 @@ def test_bad_actions_get_a_clear_4xx_and_reach_nothing(sandbox: InProcessSandbox
         (f"{base}/{typed}/reaction", {"emoji": "👍"}, 400, "bot's messages"),
         (f"{base}/{bot}/reaction", {"emoji": "yes"}, 400, "one emoji"),
         (f"{base}/{bot}/reaction", {}, 400, "one emoji"),
+        (f"{base}/{bot}/reaction", {"emoji": "👍😂"}, 400, "one emoji"),
+        (f"{base}/{bot}/reaction", {"emoji": "👍👍"}, 400, "one emoji"),
+        (f"{base}/{bot}/reaction", {"emoji": "a👍"}, 400, "one emoji"),
+        (f"{base}/{typed}/edit", {"text": 123}, 400, "must be a string"),
     ]
     with recording_api.lock:
         recording_api.requests.clear()
@@ -309,6 +322,16 @@ def test_bad_actions_get_a_clear_4xx_and_reach_nothing(sandbox: InProcessSandbox
     assert httpx.post(f"{base}/{typed}/delete").status_code == 202
     deleted_again = httpx.post(f"{base}/{typed}/edit", json={"text": "x"})
     assert deleted_again.status_code == 400 and "deleted" in deleted_again.json()["error"]
+
+
+def test_one_emoji_of_any_shape_is_a_reaction(sandbox: InProcessSandbox, recording_api: RecordingApi) -> None:
+    """A skin tone, a variation selector, a joined family, a flag and a keycap are each one emoji."""
+    bot = _bot_says(sandbox, "hello")
+    for shape in ("👍🏽", "❤️", "👨\u200d👩\u200d👧", "🇩🇪", "1️⃣"):
+        answer = httpx.post(f"{sandbox.url}/api/messages/{bot}/reaction", json={"emoji": shape})
+        assert answer.status_code == 202, (shape, answer.text)
+        assert _shown(sandbox, bot)["user_reaction"] == shape
+    assert [m["reaction"]["emoji"] for m in recording_api.messages()] == ["👍🏽", "❤️", "👨\u200d👩\u200d👧", "🇩🇪", "1️⃣"]
 
 
 def test_a_refused_action_changes_no_bubble(sandbox: InProcessSandbox, recording_api: RecordingApi) -> None:

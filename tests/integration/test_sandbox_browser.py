@@ -262,6 +262,12 @@ def test_the_page_edits_and_deletes_the_users_own_messages(browser: Any) -> None
     assert all(ok for _, _, ok, _ in api.requests)
 
 
+def test_a_voice_notes_length_reads_as_whatsapp_shows_it(browser: Any) -> None:
+    with recorded_tab(browser) as (tab, _api, _sandbox):
+        shown = tab.evaluate("[4, 59.6, 75, 600].map(clock)")
+    assert shown == ["0:04", "1:00", "1:15", "10:00"]
+
+
 def test_the_page_edits_a_photos_caption(browser: Any) -> None:
     """A captioned photo's Edit asks for the caption: one signed `edit` carrying the same photo with the new caption,
     and the bubble shows it with its mark."""

@@ -67,6 +67,19 @@ def test_read_receipt_turns_ticks_blue_and_shows_typing() -> None:
     assert events[-1] == {"event": "typing", "user": "155", "on": True, "seconds": 25}
 
 
+def test_a_read_receipt_marks_the_users_earlier_messages_read_too() -> None:
+    """As Meta does: the answer to a burst marks its last message read, and the earlier ones turn blue with it."""
+    store = ChatStore()
+    for message_id in ("wamid.in.1", "wamid.in.2", "wamid.in.3", "wamid.in.4"):
+        store.add(ChatMessage(message_id, "155", "in", "text", text=message_id))
+    store.add(ChatMessage("wamid.other", "166", "in", "text", text="someone else"))
+    store.update("wamid.in.1", status="failed")  # the API refused it: it never reached the bot
+    store.marked_read({"status": "read", "message_id": "wamid.in.3"})
+    statuses = {m.id: m.status for m in store.conversations["155"]}
+    assert statuses == {"wamid.in.1": "failed", "wamid.in.2": "read", "wamid.in.3": "read", "wamid.in.4": "sent"}
+    assert store.by_id["wamid.other"].status == "sent"
+
+
 def test_the_bots_reaction_shows_on_the_message_it_reacts_to_not_as_a_bubble() -> None:
     store = ChatStore()
     store.add(ChatMessage("wamid.in.1", "155", "in", "text", text="hello"))
