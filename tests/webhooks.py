@@ -101,14 +101,20 @@ def message_body(messages: list[dict[str, Any]], sender: str = "15550001111", na
     }
 
 
-def text_message(text: str, sender: str = "15550001111", message_id: str | None = None) -> dict[str, Any]:
+def user_message(sender: str, kind: str, content: dict[str, Any], message_id: str | None = None) -> dict[str, Any]:
+    """One message of type `kind` from `sender`, sent now, with a fresh wamid: Meta's message object, whose
+    `content` sits under the key named by its type."""
     return {
         "from": sender,
         "id": message_id or f"wamid.{uuid.uuid4().hex}",
         "timestamp": str(int(time.time())),
-        "type": "text",
-        "text": {"body": text},
+        "type": kind,
+        kind: content,
     }
+
+
+def text_message(text: str, sender: str = "15550001111", message_id: str | None = None) -> dict[str, Any]:
+    return user_message(sender, "text", {"body": text}, message_id)
 
 
 def media_message(sender: str, kind: str, media_id: str, mime_type: str, caption: str = "") -> dict[str, Any]:
@@ -118,13 +124,7 @@ def media_message(sender: str, kind: str, media_id: str, mime_type: str, caption
         media["caption"] = caption
     if kind == "audio":
         media["voice"] = True
-    return {
-        "from": sender,
-        "id": f"wamid.{uuid.uuid4().hex}",
-        "timestamp": str(int(time.time())),
-        "type": kind,
-        kind: media,
-    }
+    return user_message(sender, kind, media)
 
 
 # The fixture file, the mime type Graph stores and the one Meta's webhook names, of each kind of media a test sends.
@@ -150,27 +150,17 @@ def edit_message(sender: str, original_id: str, words: str, media: dict[str, Any
     if media is not None:
         kind = media["type"]
         new = {"type": kind, kind: {**media[kind], "caption": words}}
-    return {
-        "from": sender,
-        "id": f"wamid.{uuid.uuid4().hex}",
-        "timestamp": str(int(time.time())),
-        "type": "edit",
-        "edit": {"original_message_id": original_id, "message": new},
-    }
+    return user_message(sender, "edit", {"original_message_id": original_id, "message": new})
 
 
 def revoke_message(sender: str, original_id: str) -> dict[str, Any]:
     """Meta's `revoke`: the user deleted an earlier message for everyone (fixture: deleted_message.json's shape)."""
-    message = edit_message(sender, original_id, "")
-    del message["edit"]
-    return message | {"type": "revoke", "revoke": {"original_message_id": original_id}}
+    return user_message(sender, "revoke", {"original_message_id": original_id})
 
 
 def reaction_message(sender: str, target_id: str, emoji: str) -> dict[str, Any]:
     """A reaction to message `target_id` ("" emoji: the reaction removed)."""
-    message = revoke_message(sender, target_id)
-    del message["revoke"]
-    return message | {"type": "reaction", "reaction": {"message_id": target_id, "emoji": emoji}}
+    return user_message(sender, "reaction", {"message_id": target_id, "emoji": emoji})
 
 
 def encode(body: dict[str, Any], ascii_only: bool = True) -> bytes:

@@ -3,8 +3,6 @@ short messages ("ok") and switch when the user clearly writes in another languag
 
 from __future__ import annotations
 
-import time
-import uuid
 from typing import Any
 
 import orjson
@@ -14,20 +12,10 @@ import redis
 from tests.fakes.graph_fake import GraphFake
 from tests.fakes.server import wait_for
 from tests.processes import ServiceProcess
-from tests.webhooks import conversation_of, message_body, text_message
+from tests.webhooks import conversation_of, message_body, text_message, user_message
 from workers.text.phrases import PHRASES
 
 pytestmark = pytest.mark.integration
-
-
-def other_message(sender: str, kind: str, content: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "from": sender,
-        "id": f"wamid.{uuid.uuid4().hex}",
-        "timestamp": str(int(time.time())),
-        "type": kind,
-        kind: content,
-    }
 
 
 def test_fixed_replies_follow_the_remembered_language_and_its_switch(
@@ -37,9 +25,9 @@ def test_fixed_replies_follow_the_remembered_language_and_its_switch(
     steps: list[dict[str, Any]] = [
         text_message("Hola, ¿me puedes ayudar con una receta?", sender=user),
         text_message("ok", sender=user),  # one word: the conversation stays Spanish
-        other_message(user, "video", {"id": "video-1", "mime_type": "video/mp4"}),
+        user_message(user, "video", {"id": "video-1", "mime_type": "video/mp4"}),
         text_message("Bonjour, pouvez-vous m'aider avec ma commande ?", sender=user),  # a clear switch
-        other_message(user, "contacts", [{"name": {"formatted_name": "Ana"}}]),
+        user_message(user, "contacts", [{"name": {"formatted_name": "Ana"}}]),
     ]
     for count, message in enumerate(steps, start=1):
         assert webhooks.post(message_body([message], sender=user)).status_code == 200

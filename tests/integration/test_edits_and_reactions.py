@@ -33,6 +33,7 @@ from tests.webhooks import (
     served_media_message,
     signed_headers,
     text_message,
+    user_message,
 )
 from workers.text.phrases import phrase
 
@@ -182,9 +183,9 @@ def test_a_video_caption_edited_before_its_answer_gets_the_answer_a_video_gets(
     groq_fake.chat_delay = SLOW
     post(api, user, text_message("hello", sender=user))
     wait_for_model_call(groq_fake, "hello")  # the conversation is busy: the video waits in its mailbox
-    video = {**text_message("", sender=user), "type": "video"}
-    del video["text"]
-    video["video"] = {"id": "video-1", "mime_type": "video/mp4", "sha256": "x", "caption": "what happens at 0:42?"}
+    video = user_message(
+        user, "video", {"id": "video-1", "mime_type": "video/mp4", "sha256": "x", "caption": "what happens at 0:42?"}
+    )
     post(api, user, video)
     post(api, user, edit_message(user, video["id"], "what happens at 0:43?", media=video))
     wait_for(lambda: idle(rds, user), timeout=30, what="all three done")
