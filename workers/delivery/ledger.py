@@ -154,6 +154,15 @@ class MessageLedger:
         return orjson.loads(stored)["v"] if stored is not None else None
 
     # --- sends --------------------------------------------------------------------------------------------------
+    def holds(self, key: str, ttl_seconds: int) -> bool:
+        """Whether this message holds `key`, a once-per-period marker of its conversation (one late-message notice
+        per backlog, one template per day): taken when free, and kept across this message's own retries (its value
+        is the ref), so a retry after a failed send still sends, while every other message finds it taken. A GET
+        only when the SET finds the key set."""
+        if self._redis.set(key, self.ref, nx=True, ex=ttl_seconds):
+            return True
+        return bool(self._redis.get(key) == self.ref.encode())
+
     def was_sent(self, part: str) -> bool:
         return self.fields.get(f"send:{part}") == "done"
 

@@ -53,9 +53,7 @@ def handled_as_stale(ctx: WorkerContext, job: InboundJob) -> bool:
     key = NOTICE_PREFIX + job.conversation
     ttl = max(60, ctx.settings.stale_message_seconds)
     # One notice per conversation per backlog; the owner re-checks on retry, so a failed send is retried.
-    ref = ctx.ledgers.of(job).ref  # the message's keyed hash: a wamid encodes the sender's phone number
-    claimed = ctx.redis.set(key, ref, nx=True, ex=ttl) or ctx.redis.get(key) == ref.encode()
-    if claimed:
+    if ctx.ledgers.of(job).holds(key, ttl):
         language = language_for_reply(ctx, job, user_text(job.message) or "")
         send_text_reply(ctx, job, phrase("stale_notice", language), part="stale")
     return True

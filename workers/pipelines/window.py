@@ -42,7 +42,7 @@ def held_back_outside_window(ctx: WorkerContext, job: InboundJob, text: str, par
     # One template per conversation per day: a backlog of old messages must not become a burst of templates. The
     # day's marker names the message that sends it, so a retry of that message (its send failed) still sends it;
     # the ledger's send gate keeps that to once.
-    if template and _sends_the_template(ctx, job):
+    if template and ctx.ledgers.of(job).holds(TEMPLATE_SENT_PREFIX + job.conversation, WINDOW_SECONDS):
         language = ctx.settings.outside_window_template_language
         ctx.ledgers.of(job).send_once(
             "template", lambda: ctx.graph.send_template(job.to, job.recipient, template, language), template=True
@@ -56,12 +56,6 @@ def held_back_outside_window(ctx: WorkerContext, job: InboundJob, text: str, par
         template=bool(template),
     )
     return True
-
-
-def _sends_the_template(ctx: WorkerContext, job: InboundJob) -> bool:
-    """Whether this message sends the conversation's one template of the day (its first claim, or a retry of it)."""
-    key, ref = TEMPLATE_SENT_PREFIX + job.conversation, ctx.ledgers.of(job).ref
-    return bool(ctx.redis.set(key, ref, nx=True, ex=WINDOW_SECONDS)) or ctx.redis.get(key) == ref.encode()
 
 
 def keep_undelivered(ctx: WorkerContext, job: InboundJob, text: str, part: str) -> bool:
