@@ -115,6 +115,14 @@ def sends_to(graph_fake: GraphFake, sender: str) -> list[dict[str, Any]]:
     return [m for m in graph_fake.sent_messages() if m.get("to") == sender]
 
 
+def burst_answered(
+    graph_fake: GraphFake, rds: redis.Redis, user: str, timeout: float, drain_timeout: float = 20
+) -> None:
+    """Wait for the burst's reply to `user`, then for the mailbox to drain (every job of the burst done)."""
+    wait_for(lambda: sends_to(graph_fake, user), timeout=timeout, what="the burst's reply")
+    wait_for(lambda: drained(rds), timeout=drain_timeout, what="the mailbox to drain")
+
+
 def chat_contents(groq_fake: GroqFake) -> list[str]:
     return [str(call.body["messages"][-1]["content"]) for call in groq_fake.calls_to("chat/completions")]
 
@@ -137,8 +145,7 @@ def test_a_burst_of_three_texts_gets_one_model_call_and_one_reply_quoting_the_la
     user = "15550200001"
     words = ("hi", "I have a question", "about my order")
     messages = send_burst(api, user, *words)
-    wait_for(lambda: sends_to(graph_fake, user), timeout=30, what="the burst's reply")
-    wait_for(lambda: drained(rds), what="the mailbox to drain")
+    burst_answered(graph_fake, rds, user, 30)
 
     [reply] = sends_to(graph_fake, user)
     assert reply["context"]["message_id"] == messages[-1]["id"]  # it quotes the last message
@@ -166,8 +173,7 @@ def test_a_voice_note_inside_a_burst_joins_it_by_its_transcript(
     voice = served_media_message(graph_fake, user, "audio")
     last = text_message("what do you think?", sender=user)
     post_burst(api, user, first, voice, last)
-    wait_for(lambda: sends_to(graph_fake, user), timeout=40, what="the burst's reply")
-    wait_for(lambda: drained(rds), timeout=30, what="the mailbox to drain")
+    burst_answered(graph_fake, rds, user, 40, drain_timeout=30)
 
     heard = groq_fake.transcription.text
     assert len(groq_fake.calls_to("audio/transcriptions")) == 1
@@ -191,8 +197,7 @@ def test_a_burst_ending_with_a_voice_note_is_answered_with_a_voice_note(
     first = text_message("one more thing", sender=user)
     voice = served_media_message(graph_fake, user, "audio")
     post_burst(api, user, first, voice)
-    wait_for(lambda: sends_to(graph_fake, user), timeout=40, what="the burst's reply")
-    wait_for(lambda: drained(rds), timeout=30, what="the mailbox to drain")
+    burst_answered(graph_fake, rds, user, 40, drain_timeout=30)
 
     [reply] = sends_to(graph_fake, user)
     assert reply["type"] == "audio" and reply["audio"]["voice"] is True
@@ -214,8 +219,7 @@ def test_a_photo_inside_a_burst_joins_it_by_its_caption_and_a_description(
     photo = served_media_message(graph_fake, user, "image", caption="my bike")
     last = text_message("is it broken?", sender=user)
     post_burst(api, user, first, photo, last)
-    wait_for(lambda: sends_to(graph_fake, user), timeout=40, what="the burst's reply")
-    wait_for(lambda: drained(rds), timeout=30, what="the mailbox to drain")
+    burst_answered(graph_fake, rds, user, 40, drain_timeout=30)
 
     [(described, _parts)] = groq_fake.image_requests()  # the photo, described once by the vision model
     description = groq_fake.chat_reply(described.body)
@@ -371,8 +375,7 @@ def test_a_message_deleted_inside_a_burst_is_left_out_of_its_answer(
     user = "15550200012"
     messages = send_burst(api, user, "hi", "my card number is 4111 1111", "what are your hours?")
     post(api, revoke_message(user, messages[1]["id"]), user)
-    wait_for(lambda: sends_to(graph_fake, user), timeout=30, what="the burst's reply")
-    wait_for(lambda: drained(rds), what="the mailbox to drain")
+    burst_answered(graph_fake, rds, user, 30)
     time.sleep(0.5)
     [reply] = sends_to(graph_fake, user)  # the revoke itself is never answered
     assert reply["context"]["message_id"] == messages[2]["id"]
