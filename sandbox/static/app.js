@@ -81,7 +81,12 @@ function render(message) {
     node.dataset.id = message.id;
   }
   const reacted = message.reaction || message.user_reaction;
+  // A voice note being played survives a re-render (its ticks, a reaction, the message it quotes): same audio, same
+  // element, so playback goes on.
+  const voice = node.querySelector(".voice");
+  const heard = ["playing", "played"].filter((name) => node.classList.contains(name));
   node.className = `bubble ${message.direction} type-${message.type}${reacted ? " reacted" : ""}${message.deleted ? " deleted" : ""}`;
+  node.classList.add(...heard);
   node.dataset.status = message.status;
   const quoted = message.reply_to ? state.messages.get(message.reply_to) : null;
   const quote = quoted ? `<div class="quoted"><span>${quoted.direction === "in" ? "You" : "Loopera"}</span>${escapeHtml(label(quoted))}</div>` : "";
@@ -91,7 +96,13 @@ function render(message) {
   const mine = message.user_reaction ? `<span class="reaction user-reaction" title="your reaction">${escapeHtml(message.user_reaction)}</span>` : "";
   const menuOpen = Boolean(node.querySelector(".actions:not([hidden])"));  // a status update must not close it
   node.innerHTML = `${quote}${body(message)}<div class="meta">${edited}${time} ${ticks(message)}</div>${reaction}${mine}${actions(message)}`;
-  wireAudio(node);
+  const redrawn = node.querySelector(".voice");
+  const same = voice && redrawn && voice.querySelector("audio").getAttribute("src") === redrawn.querySelector("audio").getAttribute("src");
+  if (same) redrawn.replaceWith(voice);  // already wired
+  else {
+    if (voice) voice.querySelector("audio").pause();  // e.g. deleted: a detached element would play on
+    wireAudio(node);
+  }
   wireActions(node, message, menuOpen);
   if (fresh) {
     $("messages").appendChild(node);

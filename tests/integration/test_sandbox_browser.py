@@ -268,6 +268,37 @@ def test_a_voice_notes_length_reads_as_whatsapp_shows_it(browser: Any) -> None:
     assert shown == ["0:04", "1:00", "1:15", "10:00"]
 
 
+def test_a_voice_note_keeps_playing_while_its_bubble_is_drawn_again(browser: Any) -> None:
+    """The bot's voice reply is drawn again when its ticks change or when the message it quotes changes (the bot
+    takes its 👀 back right after answering): playback must go on, not restart from silence."""
+    reply = '[data-id="wamid.out.voice"] audio'
+    with recorded_tab(browser) as (tab, _api, _sandbox):
+        tab.set_input_files("#file", str(MEDIA_FIXTURES / "voice-en.ogg"))
+        tab.click("#send")
+        sent = tab.locator(".bubble.in.type-audio").last
+        sent.wait_for()
+        inbound = sent.get_attribute("data-id")
+        # The bot's voice reply quoting it, as the page's event stream delivers one (its audio: the same file).
+        tab.evaluate(
+            """(id) => { const m = state.messages.get(id); accept({id: "wamid.out.voice", user: m.user,
+               direction: "out", type: "audio", voice: true, url: m.url, reply_to: id, status: "sent",
+               time: Date.now() / 1000}); }""",
+            inbound,
+        )
+        tab.locator('[data-id="wamid.out.voice"] .play').click()
+        tab.wait_for_function(f"() => document.querySelector('{reply}').currentTime > 0")
+        tab.evaluate(
+            """(id) => { accept({...state.messages.get(id), reaction: ""});
+               accept({...state.messages.get("wamid.out.voice"), status: "read"}); }""",
+            inbound,
+        )
+        assert tab.locator('[data-id="wamid.out.voice"][data-status="read"]').count() == 1  # it was drawn again
+        tab.wait_for_function(f"() => document.querySelector('{reply}').currentTime > 0.5")
+        assert tab.evaluate(
+            f"() => !document.querySelector('{reply}').paused || document.querySelector('{reply}').ended"
+        )
+
+
 def test_the_page_edits_a_photos_caption(browser: Any) -> None:
     """A captioned photo's Edit asks for the caption: one signed `edit` carrying the same photo with the new caption,
     and the bubble shows it with its mark."""
